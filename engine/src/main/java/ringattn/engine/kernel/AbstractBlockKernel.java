@@ -1,0 +1,208 @@
+package ringattn.engine.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+
+/**
+ * Shared skeleton of the CPU kernels: argument checks, the split of a call into tasks, and the
+ * fixed-order reduction that keeps the backward deterministic. Subclasses implement one task.
+ *
+ * <p>Forward tasks are (query head, query tile); backward tasks are (K/V head, key chunk), where a
+ * key chunk is a run of key tiles. Each backward task owns the dK/dV rows of its chunk; the dQ it
+ * produces goes to the state's accumulator (chunk 0) or to a partial buffer (chunk c &gt; 0), and
+ * the partials are added in chunk order after all tasks finish.
+ */
+public abstract class AbstractBlockKernel implements BlockKernel {
+    protected final KernelOptions options;
+    protected final WorkerPool pool;
+
+    /** One forward call, as seen by its tasks. Arrays are read-only for tasks. */
+    protected record ForwardCall(ForwardState state, Tensor k, Tensor v, Positions kPositions,
+                                 int[] qDocuments, int[] kDocuments, AttentionSpec spec, int group) {
+    }
+
+    /** One backward call, as seen by its tasks. */
+    protected record BackwardCall(BackwardState state, Tensor k, Tensor v, Positions kPositions,
+                                  Tensor dK, Tensor dV, int[] qDocuments, int[] kDocuments,
+                                  AttentionSpec spec, int group, int chunks, int tilesPerChunk) {
+    }
+
+    protected AbstractBlockKernel(KernelOptions options, String poolName) {
+        this.options = options;
+        this.pool = new WorkerPool(options.threads(), poolName);
+    }
+
+    @Override
+    public int threads() {
+        return options.threads();
+    }
+
+    @Override
+    public final void forward(ForwardState state, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
+        if (state == null) {
+            throw new IllegalArgumentException("state: must not be null");
+        }
+        int group = checkBlock(state.q(), k, v, kPositions, spec);
+        if (k.tokens() == 0 || state.q().tokens() == 0) {
+            return;
+        }
+        int[] qDocs = state.queryDocuments(spec);
+        int[] kDocs = spec.documentsOf(kPositions);
+        Positions qPos = state.qPositions();
+        if (spec.classify(qPos.first(), qPos.last(), qDocs[0], qDocs[qDocs.length - 1],
+                kPositions.first(), kPositions.last(), kDocs[0], kDocs[kDocs.length - 1]) == TileVisibility.HIDDEN) {
+            return; // the whole block is masked: do not touch it
+        }
+        ForwardCall call = new ForwardCall(state, k, v, kPositions, qDocs, kDocs, spec, group);
+        prepareForward(call);
+        int rows = state.q().tokens();
+        int tiles = ceilDiv(rows, options.queryTile());
+        int heads = state.q().heads();
+        pool.run(heads * tiles, (task, worker) -> {
+            int head = task / tiles;
+            int r0 = (task % tiles) * options.queryTile();
+            forwardTask(call, head, r0, Math.min(rows, r0 + options.queryTile()), worker);
+        });
+    }
+
+    @Override
+    public final void backward(BackwardState state, Tensor k, Tensor v, Positions kPositions,
+                               Tensor dK, Tensor dV, AttentionSpec spec) {
+        if (state == null) {
+            throw new IllegalArgumentException("state: must not be null");
+        }
+        int group = checkBlock(state.q(), k, v, kPositions, spec);
+        checkGrad("dK", dK, k);
+        checkGrad("dV", dV, k);
+        if (k.tokens() == 0 || state.q().tokens() == 0) {
+            return;
+        }
+        int[] qDocs = state.queryDocuments(spec);
+        int[] kDocs = spec.documentsOf(kPositions);
+        Positions qPos = state.qPositions();
+        if (spec.classify(qPos.first(), qPos.last(), qDocs[0], qDocs[qDocs.length - 1],
+                kPositions.first(), kPositions.last(), kDocs[0], kDocs[kDocs.length - 1]) == TileVisibility.HIDDEN) {
+            return;
+        }
+        int kvHeads = k.heads();
+        int keyTiles = ceilDiv(k.tokens(), options.keyTile());
+        int chunks = Math.max(1, Math.min(keyTiles, ceilDiv(options.threads(), kvHeads)));
+        int tilesPerChunk = ceilDiv(keyTiles, chunks);
+        chunks = ceilDiv(keyTiles, tilesPerChunk);
+        MemorySegment[] partials = chunks > 1 ? state.partialDq(chunks - 1) : new MemorySegment[0];
+        BackwardCall call = new BackwardCall(state, k, v, kPositions, dK, dV, qDocs, kDocs, spec, group,
+                chunks, tilesPerChunk);
+        prepareBackward(call);
+        int chunkCount = chunks;
+        pool.run(kvHeads * chunkCount, (task, worker) -> {
+            int g = task / chunkCount;
+            int c = task % chunkCount;
+            int k0 = c * tilesPerChunk * options.keyTile();
+            int k1 = Math.min(k.tokens(), k0 + tilesPerChunk * options.keyTile());
+            MemorySegment target = c == 0 ? state.dQ() : partials[c - 1];
+            backwardTask(call, g, k0, k1, target, worker);
+        });
+        if (chunks > 1) {
+            reducePartials(state, partials, chunks - 1);
+        }
+    }
+
+    private void reducePartials(BackwardState state, MemorySegment[] partials, int count) {
+        MemorySegment dQ = state.dQ();
+        long n = state.q().elementCount();
+        int parts = options.threads();
+        long per = (n + parts - 1) / parts;
+        pool.run(parts, (task, worker) -> {
+            long from = task * per;
+            long to = Math.min(n, from + per);
+            for (int p = 0; p < count; p++) {
+                addInto(dQ, partials[p], from, to);
+            }
+        });
+    }
+
+    /** {@code dst[i] += src[i]} for fp32 elements {@code [from, to)}; SIMD kernels override. */
+    protected void addInto(MemorySegment dst, MemorySegment src, long from, long to) {
+        for (long i = from; i < to; i++) {
+            dst.setAtIndex(ValueLayout.JAVA_FLOAT, i,
+                    dst.getAtIndex(ValueLayout.JAVA_FLOAT, i) + src.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+        }
+    }
+
+    /** Hook run once per forward call before the tasks (for example to pack K). */
+    protected void prepareForward(ForwardCall call) {
+    }
+
+    /** Hook run once per backward call before the tasks. */
+    protected void prepareBackward(BackwardCall call) {
+    }
+
+    /** Updates rows {@code [r0, r1)} of query head {@code head} with the whole K/V block. */
+    protected abstract void forwardTask(ForwardCall call, int head, int r0, int r1, int worker);
+
+    /**
+     * Accumulates, for K/V head {@code g} and keys {@code [k0, k1)}, dK and dV into the call's
+     * tensors and dQ of the group's query heads into {@code dQ} ({@code [rows, heads, headDim]}).
+     */
+    protected abstract void backwardTask(BackwardCall call, int g, int k0, int k1, MemorySegment dQ, int worker);
+
+    /** Classifies the tile of query rows {@code [r0, r1)} against key rows {@code [c0, c1)}. */
+    protected static TileVisibility classify(AttentionSpec spec, Positions qPos, int[] qDocs, int r0, int r1,
+                                             Positions kPos, int[] kDocs, int c0, int c1) {
+        if (spec.isUnmasked()) {
+            return TileVisibility.VISIBLE;
+        }
+        return spec.classify(qPos.get(r0), qPos.get(r1 - 1), qDocs[r0], qDocs[r1 - 1],
+                kPos.get(c0), kPos.get(c1 - 1), kDocs[c0], kDocs[c1 - 1]);
+    }
+
+    protected static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    private static int checkBlock(Tensor q, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
+        if (k == null || v == null) {
+            throw new IllegalArgumentException((k == null ? "k" : "v") + ": must not be null");
+        }
+        if (spec == null) {
+            throw new IllegalArgumentException("spec: must not be null");
+        }
+        q.checkOpen("q");
+        k.checkOpen("k");
+        v.checkOpen("v");
+        if (k.headDim() != q.headDim()) {
+            throw new IllegalArgumentException("k: headDim " + k.headDim() + " differs from q's " + q.headDim());
+        }
+        if (v.tokens() != k.tokens() || v.heads() != k.heads() || v.headDim() != k.headDim()) {
+            throw new IllegalArgumentException("v: shape " + v.shapeString() + " differs from k " + k.shapeString());
+        }
+        if (q.heads() % k.heads() != 0) {
+            throw new IllegalArgumentException("k: query heads " + q.heads() + " are not a multiple of K/V heads "
+                    + k.heads());
+        }
+        if (kPositions == null || kPositions.size() != k.tokens()) {
+            throw new IllegalArgumentException("kPositions: " + (kPositions == null ? "null" : kPositions.size())
+                    + " positions for " + k.tokens() + " key tokens");
+        }
+        return q.heads() / k.heads();
+    }
+
+    private static void checkGrad(String name, Tensor grad, Tensor k) {
+        if (grad == null) {
+            throw new IllegalArgumentException(name + ": must not be null");
+        }
+        grad.checkOpen(name);
+        if (grad.dtype() != DType.F32 || grad.tokens() != k.tokens() || grad.heads() != k.heads()
+                || grad.headDim() != k.headDim()) {
+            throw new IllegalArgumentException(name + ": must be F32 shaped like k " + k.shapeString()
+                    + ", got " + grad.shapeString());
+        }
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+}

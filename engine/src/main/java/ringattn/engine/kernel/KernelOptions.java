@@ -1,0 +1,54 @@
+package ringattn.engine.kernel;
+
+/**
+ * How a kernel runs: worker threads, query tile and key tile sizes (rows), and which
+ * implementation. Immutable.
+ *
+ * @param threads    worker threads inside one call (≥ 1)
+ * @param queryTile  query rows per task (≥ 1)
+ * @param keyTile    key rows per inner tile (≥ 1)
+ * @param impl       {@code auto}, {@code simd} or {@code scalar}; {@code auto} honours the system
+ *                   property {@code ringattn.kernel}
+ * @param simdBits   0 for the preferred species, else 128, 256 or 512 (also set by the system
+ *                   property {@code ringattn.simd.bits})
+ */
+public record KernelOptions(int threads, int queryTile, int keyTile, String impl, int simdBits) {
+    public KernelOptions {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads: must be >= 1, got " + threads);
+        }
+        if (queryTile < 1) {
+            throw new IllegalArgumentException("queryTile: must be >= 1, got " + queryTile);
+        }
+        if (keyTile < 1) {
+            throw new IllegalArgumentException("keyTile: must be >= 1, got " + keyTile);
+        }
+        if (impl == null || !(impl.equals("auto") || impl.equals("simd") || impl.equals("scalar"))) {
+            throw new IllegalArgumentException("impl: expected auto, simd or scalar, got " + impl);
+        }
+        if (simdBits != 0 && simdBits != 128 && simdBits != 256 && simdBits != 512) {
+            throw new IllegalArgumentException("simdBits: expected 0, 128, 256 or 512, got " + simdBits);
+        }
+    }
+
+    /** Defaults: the given threads, 64-row query tiles, 256-row key tiles, automatic choice. */
+    public static KernelOptions defaults(int threads) {
+        return new KernelOptions(threads, 64, 256, "auto", 0);
+    }
+
+    public KernelOptions withImpl(String newImpl) {
+        return new KernelOptions(threads, queryTile, keyTile, newImpl, simdBits);
+    }
+
+    public KernelOptions withSimdBits(int bits) {
+        return new KernelOptions(threads, queryTile, keyTile, impl, bits);
+    }
+
+    public KernelOptions withTiles(int newQueryTile, int newKeyTile) {
+        return new KernelOptions(threads, newQueryTile, newKeyTile, impl, simdBits);
+    }
+
+    public KernelOptions withThreads(int newThreads) {
+        return new KernelOptions(newThreads, queryTile, keyTile, impl, simdBits);
+    }
+}

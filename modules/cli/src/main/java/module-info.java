@@ -1,0 +1,7 @@
+/** The ringattn command: demo, run, worker, bench; .npy and safetensors I/O. */
+module ringattn.cli {
+    requires ringattn.engine;
+    requires ringattn.transport.ucx;
+
+    exports ringattn.cli;
+}

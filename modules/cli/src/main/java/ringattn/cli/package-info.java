@@ -1,0 +1,2 @@
+/** The ringattn command line. */
+package ringattn.cli;
