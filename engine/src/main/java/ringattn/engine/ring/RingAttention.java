@@ -1,0 +1,381 @@
+package ringattn.engine.ring;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.kernel.BackwardState;
+import ringattn.engine.kernel.BlockKernel;
+import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.Positions;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+import ringattn.engine.transport.RingTransport;
+import ringattn.engine.transport.Transfer;
+import ringattn.engine.transport.TransportException;
+
+/**
+ * Exact ring attention for one rank. Every rank of the ring calls {@link #forward} (and
+ * {@link #backward}) with its own shards of Q, K and V in the options' layout; the K/V blocks travel
+ * around the ring while the kernel works on the current one (double buffering), and the fp32
+ * online-softmax state is carried across steps, so O and LSE are rounded once, at the end.
+ *
+ * <p>Backward: K and V travel ahead as in the forward; the dK/dV accumulators of each block follow
+ * one step behind, each rank adding its contribution in ring order, and finally return to the
+ * block's owner; dQ stays home. The summation order is fixed, so results repeat bit for bit.
+ *
+ * <p>Ownership: borrows the transport and the kernel (the caller closes them after this object).
+ * Transfer buffers are allocated once, by the first call, for the largest shard of that call.
+ * Calls are collective (every rank makes the same sequence of calls) and not thread-safe.
+ */
+public final class RingAttention implements AutoCloseable {
+    private static final long CALIBRATION_BYTES = 4L << 20;
+
+    private final RingTransport transport;
+    private final BlockKernel kernel;
+    private final RingOptions options;
+    private long capacityTokens = -1;
+    private int kvHeads;
+    private int headDim;
+    private DType dtype;
+    private int tag;
+    private Tensor localDk;
+    private Tensor localDv;
+
+    public RingAttention(RingTransport transport, BlockKernel kernel, RingOptions options) {
+        if (transport == null) {
+            throw new IllegalArgumentException("transport: must not be null");
+        }
+        if (kernel == null) {
+            throw new IllegalArgumentException("kernel: must not be null");
+        }
+        if (options == null) {
+            throw new IllegalArgumentException("options: must not be null");
+        }
+        this.transport = transport;
+        this.kernel = kernel;
+        this.options = options;
+    }
+
+    public RingOptions options() {
+        return options;
+    }
+
+    /** The global positions of this rank's tokens for a sequence of {@code seqLen} tokens. */
+    public Positions localPositions(int seqLen) {
+        return options.layout().positions(transport.rank(), transport.worldSize(), seqLen);
+    }
+
+    /**
+     * Forward pass over this rank's shards ({@code [shardTokens, heads, headDim]} for Q,
+     * {@code [shardTokens, kvHeads, headDim]} for K and V, same dtype) of a global sequence of
+     * {@code seqLen} tokens. Collective.
+     */
+    public ForwardResult forward(Tensor q, Tensor k, Tensor v, int seqLen) {
+        long wallStart = System.nanoTime();
+        RingPlan plan = agree("forward", q, k, v, null, seqLen);
+        int rank = transport.rank();
+        int world = transport.worldSize();
+        AttentionSpec spec = options.spec();
+        int n = plan.steps;
+        long[] compute = new long[n];
+        long[] wait = new long[n];
+        long[] bytes = new long[n];
+        stageKv(k, v, transport.buffer(0));
+        double nanosPerByte = calibrate(plan);
+        Arena arena = Arena.ofShared();
+        try (ForwardState state = new ForwardState(q, plan.positions[rank])) {
+            for (int s = 0; s < n; s++) {
+                int o = plan.origin(rank, s);
+                Transfer send = null;
+                Transfer recv = null;
+                int step = tag++;
+                if (s < n - 1) {
+                    int next = plan.origin(rank, s + 1);
+                    recv = transport.receiveFromPrevious((s + 1) % 2, kvBytes(plan, next), step);
+                    send = transport.sendToNext(s % 2, kvBytes(plan, o), step);
+                    bytes[s] = kvBytes(plan, next);
+                }
+                long t0 = System.nanoTime();
+                int tokens = plan.positions[o].size();
+                MemorySegment buf = transport.buffer(s % 2);
+                kernel.forward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], spec);
+                long t1 = System.nanoTime();
+                if (send != null) {
+                    send.await(options.timeout());
+                    recv.await(options.timeout());
+                }
+                compute[s] = t1 - t0;
+                wait[s] = System.nanoTime() - t1;
+            }
+            MemorySegment lse = arena.allocate(Math.max(4, (long) q.tokens() * q.heads() * 4), 64);
+            Tensor out = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
+            state.finish(out, lse);
+            RingStats stats = new RingStats(compute, wait, bytes, nanosPerByte, System.nanoTime() - wallStart);
+            return new ForwardResult(out, arena, lse, stats);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Backward pass: from this rank's shards of Q, K, V, its forward result and the gradient of O,
+     * the gradients dQ, dK, dV of its shards (dtypes of Q, K and V). Collective.
+     */
+    public Gradients backward(Tensor q, Tensor k, Tensor v, ForwardResult fwd, Tensor dOut, int seqLen) {
+        long wallStart = System.nanoTime();
+        if (fwd == null) {
+            throw new IllegalArgumentException("fwd: must not be null");
+        }
+        RingPlan plan = agree("backward", q, k, v, dOut, seqLen);
+        int rank = transport.rank();
+        int world = transport.worldSize();
+        AttentionSpec spec = options.spec();
+        int n = plan.steps;
+        int hops = world == 1 ? 0 : world - n + 1; // hops for the last accumulators to reach home
+        long[] compute = new long[n];
+        long[] wait = new long[n];
+        long[] bytes = new long[n];
+        stageKv(k, v, transport.buffer(0));
+        double nanosPerByte = calibrate(plan);
+        int base = tag;
+        tag += 2 * (n + hops) + 2;
+        Transfer[] accSends = new Transfer[2];
+        try (BackwardState state = new BackwardState(q, fwd.out(), dOut, fwd.lse(), plan.positions[rank])) {
+            for (int s = 0; s < n; s++) {
+                int o = plan.origin(rank, s);
+                int tokens = plan.positions[o].size();
+                int accIndex = 2 + s % 2;
+                awaitAndClear(accSends, s % 2);
+                Transfer accRecv = s > 0 ? transport.receiveFromPrevious(accIndex, gradBytes(plan, o), base + 2 * s - 1) : null;
+                Transfer kvSend = null;
+                Transfer kvRecv = null;
+                if (s < n - 1) {
+                    int next = plan.origin(rank, s + 1);
+                    kvRecv = transport.receiveFromPrevious((s + 1) % 2, kvBytes(plan, next), base + 2 * s);
+                    kvSend = transport.sendToNext(s % 2, kvBytes(plan, o), base + 2 * s);
+                    bytes[s] += kvBytes(plan, next);
+                }
+                long t0 = System.nanoTime();
+                Tensor dk = localDk.tokens(0, tokens);
+                Tensor dv = localDv.tokens(0, tokens);
+                dk.zero();
+                dv.zero();
+                MemorySegment buf = transport.buffer(s % 2);
+                kernel.backward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], dk, dv, spec);
+                long t1 = System.nanoTime();
+                MemorySegment acc = transport.buffer(accIndex);
+                long half = gradBytes(plan, o) / 2;
+                long waited = 0;
+                if (accRecv != null) {
+                    accRecv.await(options.timeout());
+                    waited += System.nanoTime() - t1;
+                    addInto(acc, 0, dk.segment());
+                    addInto(acc, half, dv.segment());
+                } else {
+                    MemorySegment.copy(dk.segment(), 0, acc, 0, half);
+                    MemorySegment.copy(dv.segment(), 0, acc, half, half);
+                }
+                if (hops > 0 || s < n - 1) {
+                    accSends[s % 2] = transport.sendToNext(accIndex, gradBytes(plan, o), base + 2 * s + 1);
+                    bytes[s] += gradBytes(plan, o);
+                }
+                long t3 = System.nanoTime();
+                if (kvSend != null) {
+                    kvSend.await(options.timeout());
+                    kvRecv.await(options.timeout());
+                }
+                long t4 = System.nanoTime();
+                wait[s] = waited + (t4 - t3);
+                compute[s] = (t4 - t0) - wait[s];
+            }
+            int homeIndex = 2 + (n - 1) % 2;
+            for (int j = 1; j <= hops; j++) {
+                int vs = n - 1 + j;
+                int o = plan.origin(rank, vs);
+                int index = 2 + vs % 2;
+                awaitAndClear(accSends, vs % 2);
+                Transfer in = transport.receiveFromPrevious(index, gradBytes(plan, o), base + 2 * vs - 1);
+                in.await(options.timeout());
+                if (j < hops) {
+                    accSends[vs % 2] = transport.sendToNext(index, gradBytes(plan, o), base + 2 * vs + 1);
+                }
+                homeIndex = index;
+            }
+            awaitAndClear(accSends, 0);
+            awaitAndClear(accSends, 1);
+            Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
+            Tensor dkOut = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), k.dtype());
+            Tensor dvOut = Tensor.allocate(v.tokens(), v.heads(), v.headDim(), v.dtype());
+            state.finish(dq);
+            MemorySegment home = transport.buffer(homeIndex);
+            long half = gradBytes(plan, rank) / 2;
+            dkOut.copyFrom(Tensor.wrap(home.asSlice(0, half), k.tokens(), k.heads(), k.headDim(), DType.F32));
+            dvOut.copyFrom(Tensor.wrap(home.asSlice(half, half), v.tokens(), v.heads(), v.headDim(), DType.F32));
+            RingStats stats = new RingStats(compute, wait, bytes, nanosPerByte, System.nanoTime() - wallStart);
+            return new Gradients(dq, dkOut, dvOut, stats);
+        }
+    }
+
+    private void awaitAndClear(Transfer[] sends, int i) {
+        if (sends[i] != null) {
+            sends[i].await(options.timeout());
+            sends[i] = null;
+        }
+    }
+
+    private static void addInto(MemorySegment acc, long offsetBytes, MemorySegment local) {
+        long n = local.byteSize() / 4;
+        for (long i = 0; i < n; i++) {
+            long at = offsetBytes + i * 4;
+            acc.set(ValueLayout.JAVA_FLOAT, at, acc.get(ValueLayout.JAVA_FLOAT, at) + local.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+        }
+    }
+
+    private long kvBytes(RingPlan plan, int rank) {
+        return 2L * plan.positions[rank].size() * kvHeads * headDim * dtype.byteSize();
+    }
+
+    private long gradBytes(RingPlan plan, int rank) {
+        return 2L * plan.positions[rank].size() * kvHeads * headDim * 4;
+    }
+
+    private Tensor kvView(MemorySegment buf, int tokens, int which) {
+        long bytes = (long) tokens * kvHeads * headDim * dtype.byteSize();
+        return Tensor.wrap(buf.asSlice(which * bytes, bytes), tokens, kvHeads, headDim, dtype);
+    }
+
+    private void stageKv(Tensor k, Tensor v, MemorySegment buf) {
+        long bytes = k.segment().byteSize();
+        MemorySegment.copy(k.segment(), 0, buf, 0, bytes);
+        MemorySegment.copy(v.segment(), 0, buf, bytes, bytes);
+    }
+
+    /** Times one un-overlapped transfer (all ranks at once) to price communication per byte. */
+    private double calibrate(RingPlan plan) {
+        if (transport.worldSize() == 1 || plan.steps == 1) {
+            return 0;
+        }
+        long len = Math.min(CALIBRATION_BYTES, kvBytes(plan, transport.rank()));
+        long minLen = Long.MAX_VALUE;
+        for (int r = 0; r < plan.worldSize; r++) {
+            minLen = Math.min(minLen, Math.min(CALIBRATION_BYTES, kvBytes(plan, r)));
+        }
+        len = minLen; // every rank must agree on the length
+        if (len == 0) {
+            return 0;
+        }
+        int step = tag++;
+        long t0 = System.nanoTime();
+        Transfer recv = transport.receiveFromPrevious(2, len, step);
+        Transfer send = transport.sendToNext(0, len, step);
+        send.await(options.timeout());
+        recv.await(options.timeout());
+        return (System.nanoTime() - t0) / (double) len;
+    }
+
+    /**
+     * Checks the arguments, then makes every rank agree on the pass: all ranks exchange their
+     * parameters and any local error, and every rank fails with the same message when one is wrong.
+     */
+    private RingPlan agree(String pass, Tensor q, Tensor k, Tensor v, Tensor dOut, int seqLen) {
+        int rank = transport.rank();
+        int world = transport.worldSize();
+        String error = localError(q, k, v, dOut, seqLen);
+        String params = error != null ? "" : "S=" + seqLen + " heads=" + q.heads() + " kvHeads=" + k.heads()
+                + " headDim=" + q.headDim() + " dtype=" + q.dtype() + " " + options.spec() + " layout=" + options.layout()
+                + " pass=" + pass;
+        byte[][] all = transport.allGather(((error == null ? "ok" : "error") + "\n" + (error == null ? params : error))
+                .getBytes(StandardCharsets.UTF_8), options.timeout());
+        String mine = null;
+        for (int r = 0; r < world; r++) {
+            String[] parts = new String(all[r], StandardCharsets.UTF_8).split("\n", 2);
+            if (parts[0].equals("error")) {
+                throw new IllegalArgumentException("rank " + r + ": " + parts[1]);
+            }
+            if (mine == null) {
+                mine = parts[1];
+            } else if (!mine.equals(parts[1])) {
+                throw new IllegalArgumentException("ranks disagree on the job: rank 0 has {" + mine + "}, rank " + r
+                        + " has {" + parts[1] + "}");
+            }
+        }
+        RingPlan plan = new RingPlan(world, seqLen, options.layout(), options.spec());
+        ensureBuffers(plan, k);
+        return plan;
+    }
+
+    private String localError(Tensor q, Tensor k, Tensor v, Tensor dOut, int seqLen) {
+        try {
+            if (q == null || k == null || v == null) {
+                return (q == null ? "q" : k == null ? "k" : "v") + ": must not be null";
+            }
+            q.checkOpen("q");
+            k.checkOpen("k");
+            v.checkOpen("v");
+            if (seqLen < 0) {
+                return "seqLen: must be >= 0, got " + seqLen;
+            }
+            options.spec().checkSequenceLength(seqLen);
+            int expected = localPositions(seqLen).size();
+            if (q.tokens() != expected) {
+                return "q: " + q.tokens() + " tokens, but the " + options.layout().name().toLowerCase()
+                        + " shard of rank " + transport.rank() + " for S=" + seqLen + " has " + expected;
+            }
+            if (k.tokens() != expected || v.tokens() != expected) {
+                return (k.tokens() != expected ? "k" : "v") + ": " + (k.tokens() != expected ? k : v).tokens()
+                        + " tokens, expected " + expected;
+            }
+            if (k.headDim() != q.headDim() || v.headDim() != q.headDim()) {
+                return "k/v: headDim " + k.headDim() + "/" + v.headDim() + " differs from q's " + q.headDim();
+            }
+            if (v.heads() != k.heads()) {
+                return "v: " + v.heads() + " heads, k has " + k.heads();
+            }
+            if (q.heads() % k.heads() != 0) {
+                return "k: query heads " + q.heads() + " are not a multiple of K/V heads " + k.heads();
+            }
+            if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
+                return "k/v: dtype " + k.dtype() + "/" + v.dtype() + " differs from q's " + q.dtype();
+            }
+            if (dOut != null) {
+                dOut.checkOpen("dOut");
+                if (dOut.tokens() != q.tokens() || dOut.heads() != q.heads() || dOut.headDim() != q.headDim()) {
+                    return "dOut: shape " + dOut.shapeString() + " differs from q " + q.shapeString();
+                }
+            }
+            return null;
+        } catch (RuntimeException e) {
+            return e.getMessage();
+        }
+    }
+
+    private void ensureBuffers(RingPlan plan, Tensor k) {
+        if (capacityTokens < 0) {
+            kvHeads = k.heads();
+            headDim = k.headDim();
+            dtype = k.dtype();
+            capacityTokens = plan.maxShard;
+            long kv = 2L * capacityTokens * kvHeads * headDim * dtype.byteSize();
+            long grad = 2L * capacityTokens * kvHeads * headDim * 4;
+            transport.allocateBuffers(4, Math.max(Math.max(kv, grad), Math.min(CALIBRATION_BYTES, kv)));
+            localDk = Tensor.allocate((int) capacityTokens, kvHeads, headDim, DType.F32);
+            localDv = Tensor.allocate((int) capacityTokens, kvHeads, headDim, DType.F32);
+        } else if (plan.maxShard > capacityTokens || k.heads() != kvHeads || k.headDim() != headDim || k.dtype() != dtype) {
+            throw new TransportException("k: shape " + k.shapeString() + " / shard " + plan.maxShard
+                    + " exceeds the buffers this ring allocated on its first call (" + capacityTokens + " tokens, "
+                    + kvHeads + " K/V heads, headDim " + headDim + ", " + dtype + "); use a new transport");
+        }
+    }
+
+    /** Frees this object's scratch; the transport and kernel stay open (the caller owns them). */
+    @Override
+    public void close() {
+        if (localDk != null) {
+            localDk.close();
+            localDv.close();
+        }
+    }
+}

@@ -1,0 +1,150 @@
+package ringattn.engine.ring;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.kernel.KernelOptions;
+import ringattn.engine.reference.ReferenceAttention;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+import ringattn.engine.testing.TestTensors;
+
+/**
+ * The in-JVM ring against the fp64 single-device reference. Tolerances: forward O and LSE within
+ * 2e-5 absolute (fp32 accumulation over at most a few hundred keys of unit-variance inputs gives
+ * errors near 1e-6; the bound must not grow with P, so it is the same for every P), backward
+ * gradients within 1e-4 of the largest reference magnitude (FA-2 recomputation in fp32).
+ */
+class RingAttentionTest {
+    private static final double FWD_TOL = 2e-5;
+    private static final double BWD_TOL = 1e-4;
+
+    static Stream<Arguments> cases() {
+        List<Arguments> list = new ArrayList<>();
+        int[] worlds = {1, 2, 3, 4, 5};
+        for (int p : worlds) {
+            list.add(Arguments.of(p, 37, 4, 4, 32, "none", ShardLayout.CONTIGUOUS));
+            list.add(Arguments.of(p, 53, 4, 2, 16, "causal", ShardLayout.ZIGZAG));
+            list.add(Arguments.of(p, 41, 4, 1, 16, "causal-window", ShardLayout.CONTIGUOUS));
+            list.add(Arguments.of(p, 50, 2, 2, 16, "documents-causal", ShardLayout.STRIPED));
+        }
+        list.add(Arguments.of(5, 3, 2, 1, 8, "causal", ShardLayout.ZIGZAG)); // S < P: empty shards
+        list.add(Arguments.of(4, 3, 2, 2, 8, "none", ShardLayout.CONTIGUOUS));
+        list.add(Arguments.of(3, 64, 2, 2, 16, "window", ShardLayout.CONTIGUOUS));
+        list.add(Arguments.of(4, 61, 2, 2, 16, "documents-window", ShardLayout.ZIGZAG));
+        list.add(Arguments.of(2, 33, 4, 2, 80, "causal", ShardLayout.STRIPED));
+        return list.stream();
+    }
+
+    static AttentionSpec spec(String mask, int headDim, int seqLen) {
+        AttentionSpec s = AttentionSpec.of(headDim);
+        long[] docs = seqLen >= 10 ? new long[] {0, 1, 7, seqLen / 2, seqLen - 2, seqLen} : new long[] {0, seqLen};
+        return switch (mask) {
+            case "none" -> s;
+            case "causal" -> s.withCausal(true);
+            case "window" -> s.withWindow(9);
+            case "causal-window" -> s.withCausal(true).withWindow(7);
+            case "documents-causal" -> s.withCausal(true).withDocuments(docs);
+            case "documents-window" -> s.withWindow(5).withDocuments(docs);
+            default -> throw new IllegalArgumentException(mask);
+        };
+    }
+
+    @ParameterizedTest(name = "P={0} S={1} Hq={2} Hkv={3} D={4} {5} {6}")
+    @MethodSource("cases")
+    void forwardAndBackwardMatchReference(int world, int seqLen, int hq, int hkv, int d, String mask, ShardLayout layout) {
+        AttentionSpec spec = spec(mask, d, seqLen);
+        try (Tensor q = TestTensors.normal(1, seqLen, hq, d, DType.F32);
+             Tensor k = TestTensors.normal(2, seqLen, hkv, d, DType.F32);
+             Tensor v = TestTensors.normal(3, seqLen, hkv, d, DType.F32);
+             Tensor dO = TestTensors.normal(4, seqLen, hq, d, DType.F32)) {
+            ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
+            ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
+            RingOptions options = new RingOptions(spec, layout, Duration.ofSeconds(20));
+            try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, world, options,
+                    KernelOptions.defaults(1).withTiles(8, 16))) {
+                double oErr = TestTensors.maxAbsError(res.out(), ref.out());
+                double lseErr = TestTensors.maxLseError(ref, res::lse);
+                assertTrue(oErr <= FWD_TOL, "O error " + oErr);
+                assertTrue(lseErr <= FWD_TOL, "LSE error " + lseErr);
+                assertTrue(TestTensors.maxRelError(res.dq(), grads.dq()) <= BWD_TOL, "dQ");
+                assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
+                assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
+            }
+        }
+    }
+
+    @Test
+    void windowLimitsSteps() {
+        AttentionSpec spec = AttentionSpec.of(16).withCausal(true).withWindow(10);
+        RingPlan plan = new RingPlan(8, 800, ShardLayout.CONTIGUOUS, spec);
+        assertEquals(2, plan.steps, "a 10-token window over 100-token shards needs the local and the previous block");
+        RingPlan full = new RingPlan(8, 800, ShardLayout.CONTIGUOUS, AttentionSpec.of(16).withCausal(true));
+        assertEquals(8, full.steps);
+    }
+
+    @Test
+    void bf16StorageMatchesReferenceOnRoundedValues() {
+        AttentionSpec spec = AttentionSpec.of(32).withCausal(true);
+        try (Tensor q = TestTensors.normal(11, 45, 2, 32, DType.BF16);
+             Tensor k = TestTensors.normal(12, 45, 2, 32, DType.BF16);
+             Tensor v = TestTensors.normal(13, 45, 2, 32, DType.BF16)) {
+            ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
+            try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, null, 3,
+                    RingOptions.defaults(spec), KernelOptions.defaults(1))) {
+                // O is stored as BF16: one rounding of at most 2^-8 relative on values below ~3.
+                assertTrue(TestTensors.maxAbsError(res.out(), ref.out()) <= 3.0 / 256, "O");
+                assertTrue(TestTensors.maxLseError(ref, res::lse) <= FWD_TOL, "LSE is fp32");
+            }
+        }
+    }
+
+    @Test
+    void backwardRepeatsBitForBit() {
+        AttentionSpec spec = AttentionSpec.of(16).withCausal(true);
+        try (Tensor q = TestTensors.normal(1, 70, 4, 16, DType.F32);
+             Tensor k = TestTensors.normal(2, 70, 2, 16, DType.F32);
+             Tensor v = TestTensors.normal(3, 70, 2, 16, DType.F32);
+             Tensor dO = TestTensors.normal(4, 70, 4, 16, DType.F32)) {
+            byte[][] first = null;
+            for (int run = 0; run < 2; run++) {
+                try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, 3,
+                        RingOptions.defaults(spec), KernelOptions.defaults(2).withTiles(8, 8))) {
+                    byte[][] now = {res.dq().segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+                            res.dk().segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+                            res.dv().segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)};
+                    if (first == null) {
+                        first = now;
+                    } else {
+                        for (int i = 0; i < 3; i++) {
+                            assertArrayEquals(first[i], now[i], "gradient " + i + " differs between runs");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void cuSeqlensNotCoveringTheSequenceFailsOnEveryRank() {
+        AttentionSpec spec = AttentionSpec.of(8).withDocuments(new long[] {0, 5, 9});
+        try (Tensor q = TestTensors.normal(1, 12, 1, 8, DType.F32);
+             Tensor k = TestTensors.normal(2, 12, 1, 8, DType.F32);
+             Tensor v = TestTensors.normal(3, 12, 1, 8, DType.F32)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
+                    LocalRingAttention.run(q, k, v, null, 3, RingOptions.defaults(spec), KernelOptions.defaults(1)));
+            assertTrue(e.getMessage().contains("cuSeqlens"), e.getMessage());
+        }
+    }
+}
