@@ -1,0 +1,638 @@
+package ringattn.transport.ucx;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+import org.openucx.jucx.UcxCallback;
+import org.openucx.jucx.ucp.UcpContext;
+import org.openucx.jucx.ucp.UcpEndpoint;
+import org.openucx.jucx.ucp.UcpEndpointParams;
+import org.openucx.jucx.ucp.UcpMemMapParams;
+import org.openucx.jucx.ucp.UcpMemory;
+import org.openucx.jucx.ucp.UcpParams;
+import org.openucx.jucx.ucp.UcpRemoteKey;
+import org.openucx.jucx.ucp.UcpRequest;
+import org.openucx.jucx.ucp.UcpTagMessage;
+import org.openucx.jucx.ucp.UcpWorker;
+import org.openucx.jucx.ucp.UcpWorkerParams;
+
+import ringattn.engine.transport.RankFailedException;
+import ringattn.engine.transport.RingTransport;
+import ringattn.engine.transport.Transfer;
+import ringattn.engine.transport.TransportException;
+
+/**
+ * One rank's end of a ring over UCX (jucx). One {@link UcpContext} and one {@link UcpWorker} per
+ * transport, the worker owned by one progress thread ({@link ProgressLoop}); ring buffers are
+ * allocated by UCX ({@code UcpMemMapParams.allocate()}) once, in {@link #allocateBuffers}.
+ *
+ * <p>K/V blocks move by {@linkplain TransportOptions.DataPath#TAG tagged send/receive} (default)
+ * or by {@linkplain TransportOptions.DataPath#PUT RMA put} (receiver sends "ready", sender puts into
+ * the receiver's buffer, flushes and sends "done"). Small collectives and failure detection run on
+ * the TCP control plane around rank 0 ({@link ControlPlane}): when any rank dies or stops
+ * answering, every pending and later wait fails with a {@link RankFailedException} naming it.
+ *
+ * <p>Create with {@link Bootstrap#connect(TransportOptions)}.
+ */
+public final class UcxTransport implements RingTransport {
+    private static final long KIND_DATA = 1L << 56;
+    private static final long KIND_READY = 2L << 56;
+    private static final long KIND_DONE = 3L << 56;
+    private static final int SLOTS = 64;
+    private static final int SLOT_BYTES = 16;
+
+    private final TransportOptions options;
+    private final int rank;
+    private final int worldSize;
+    private final int nextRank;
+    private final int prevRank;
+    private final ProgressLoop loop;
+    private final UcpContext context;
+    private UcpWorker worker;
+    private ControlPlane control;
+    private UcpEndpoint next;
+    private UcpEndpoint prev;
+    private UcpMemory[] memories;
+    private MemorySegment[] buffers;
+    private long[] nextAddresses;
+    private UcpRemoteKey[] nextKeys;
+    private final Arena slotArena = Arena.ofShared();
+    private final MemorySegment slots = slotArena.allocate(4L * SLOTS * SLOT_BYTES, 64);
+    private final Set<UcxTransfer> pending = ConcurrentHashMap.newKeySet();
+    private final List<UcpRequest> openRequests = new ArrayList<>(); // loop thread only
+    private volatile RankFailedException failure;
+    private volatile boolean closed;
+
+    private UcxTransport(TransportOptions options) {
+        this.options = options;
+        this.rank = options.rank();
+        this.worldSize = options.worldSize();
+        this.nextRank = (rank + 1) % worldSize;
+        this.prevRank = (rank - 1 + worldSize) % worldSize;
+        UcpParams params = new UcpParams().requestTagFeature().requestRmaFeature().setMtWorkersShared(false)
+                .setEstimatedNumEps(2);
+        try {
+            this.context = new UcpContext(params);
+        } catch (RuntimeException | UnsatisfiedLinkError e) {
+            throw new TransportException("UCX: cannot create a context (is libucx0 / UCX >= 1.12 installed?): " + e, e);
+        }
+        this.loop = new ProgressLoop("ringattn-ucx-progress-rank" + rank);
+    }
+
+    /** Bootstraps this rank: UCX worker, address exchange with the other ranks, ring endpoints. */
+    static UcxTransport open(TransportOptions options) {
+        options.validate();
+        UcxTransport t = new UcxTransport(options);
+        try {
+            t.start();
+            return t;
+        } catch (RuntimeException e) {
+            t.closeAfterFailedStart();
+            throw e;
+        }
+    }
+
+    private void start() {
+        Duration wait = options.timeout();
+        byte[] address = loop.call(() -> {
+            worker = context.newWorker(new UcpWorkerParams());
+            loop.progressWith(() -> {
+                try {
+                    return worker.progress();
+                } catch (Exception e) {
+                    throw new TransportException("UCX progress: " + e.getMessage(), e);
+                }
+            });
+            ByteBuffer a = worker.getAddress();
+            byte[] b = new byte[a.remaining()];
+            a.get(b);
+            return b;
+        }, wait, "UCX worker");
+        control = ControlPlane.join(options, address);
+        control.onFailure(this::failAll);
+        loop.call(() -> {
+            next = endpoint(nextRank);
+            prev = prevRank == nextRank ? next : endpoint(prevRank);
+            return null;
+        }, wait, "UCX endpoints");
+    }
+
+    private UcpEndpoint endpoint(int peer) {
+        byte[] a = control.peer(peer).workerAddress();
+        ByteBuffer addr = ByteBuffer.allocateDirect(a.length);
+        addr.put(a).flip();
+        UcpEndpointParams p = new UcpEndpointParams().setUcpAddress(addr).setName("ringattn-" + rank + "-to-" + peer);
+        if (options.peerErrorMode()) {
+            p.setPeerErrorHandlingMode().setErrorHandler((ep, status, message) -> failAll(
+                    new RankFailedException(peer, host(peer), "UCX endpoint error " + status + ": " + message)));
+        }
+        return worker.newEndpoint(p);
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int worldSize() {
+        return worldSize;
+    }
+
+    @Override
+    public String host() {
+        return options.host();
+    }
+
+    /** The host of {@code peer} as it reported at bootstrap. */
+    public String host(int peer) {
+        return control == null ? "?" : control.peer(peer).host();
+    }
+
+    @Override
+    public Duration timeout() {
+        return options.timeout();
+    }
+
+    /** The options this transport was started with. */
+    public TransportOptions options() {
+        return options;
+    }
+
+    @Override
+    public void allocateBuffers(int count, long lengthBytes) {
+        if (count < 1) {
+            throw new IllegalArgumentException("count: must be >= 1, got " + count);
+        }
+        if (lengthBytes < 0) {
+            throw new IllegalArgumentException("lengthBytes: must be >= 0, got " + lengthBytes);
+        }
+        if (buffers != null) {
+            throw new IllegalStateException("allocateBuffers: already called on rank " + rank);
+        }
+        String mine = count + ":" + lengthBytes;
+        byte[][] all = allGather(mine.getBytes(StandardCharsets.UTF_8), options.timeout());
+        for (int r = 0; r < all.length; r++) {
+            String theirs = new String(all[r], StandardCharsets.UTF_8);
+            if (!theirs.equals(mine)) {
+                throw new TransportException("ranks disagree on buffer sizes: rank " + rank + " has " + count + " x "
+                        + lengthBytes + " bytes, rank " + r + " has " + theirs.replace(":", " x ") + " bytes");
+            }
+        }
+        long mapped = Math.max(lengthBytes, 64);
+        MemorySegment[] segs = new MemorySegment[count];
+        UcpMemory[] mems = new UcpMemory[count];
+        ByteBuffer keys = loop.call(() -> {
+            ByteBuffer out = null;
+            List<byte[]> packed = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                mems[i] = context.memoryMap(new UcpMemMapParams().allocate().setLength(mapped));
+                segs[i] = MemorySegment.ofAddress(mems[i].getAddress()).reinterpret(mapped).asSlice(0, lengthBytes);
+                if (options.dataPath() == TransportOptions.DataPath.PUT) {
+                    ByteBuffer k = mems[i].getRemoteKeyBuffer();
+                    byte[] b = new byte[k.remaining()];
+                    k.get(b);
+                    packed.add(b);
+                }
+            }
+            if (options.dataPath() == TransportOptions.DataPath.PUT) {
+                int n = 4;
+                for (byte[] b : packed) {
+                    n += 12 + b.length;
+                }
+                out = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
+                out.putInt(count);
+                for (int i = 0; i < count; i++) {
+                    out.putLong(mems[i].getAddress()).putInt(packed.get(i).length).put(packed.get(i));
+                }
+                out.flip();
+            }
+            return out;
+        }, options.timeout(), "allocateBuffers");
+        memories = mems;
+        buffers = segs;
+        if (keys != null) {
+            byte[] b = new byte[keys.remaining()];
+            keys.get(b);
+            byte[][] tables = allGather(b, options.timeout());
+            ByteBuffer theirs = ByteBuffer.wrap(tables[nextRank]).order(ByteOrder.LITTLE_ENDIAN);
+            int n = theirs.getInt();
+            nextAddresses = new long[n];
+            nextKeys = new UcpRemoteKey[n];
+            loop.call(() -> {
+                for (int i = 0; i < n; i++) {
+                    nextAddresses[i] = theirs.getLong();
+                    byte[] kb = new byte[theirs.getInt()];
+                    theirs.get(kb);
+                    ByteBuffer direct = ByteBuffer.allocateDirect(kb.length);
+                    direct.put(kb).flip();
+                    nextKeys[i] = next.unpackRemoteKey(direct);
+                }
+                return null;
+            }, options.timeout(), "allocateBuffers: remote keys");
+        }
+    }
+
+    @Override
+    public MemorySegment buffer(int index) {
+        if (buffers == null) {
+            throw new IllegalStateException("buffer: allocateBuffers has not been called");
+        }
+        return buffers[index];
+    }
+
+    private void checkPost(int index, long lengthBytes) {
+        if (closed) {
+            throw new IllegalStateException("transport of rank " + rank + " is closed");
+        }
+        MemorySegment b = buffer(index);
+        if (lengthBytes < 0 || lengthBytes > b.byteSize()) {
+            throw new IllegalArgumentException("lengthBytes: must be in [0, " + b.byteSize() + "], got " + lengthBytes);
+        }
+    }
+
+    @Override
+    public Transfer sendToNext(int index, long lengthBytes, int step) {
+        checkPost(index, lengthBytes);
+        UcxTransfer t = new UcxTransfer(nextRank, "send of step " + step + " to rank " + nextRank);
+        long addr = buffers[index].address();
+        if (options.dataPath() == TransportOptions.DataPath.TAG) {
+            loop.execute(() -> track(t, next.sendTaggedNonBlocking(addr, lengthBytes, KIND_DATA | tagStep(step), t.callback())));
+        } else {
+            loop.execute(() -> putWhenReady(t, addr, lengthBytes, step));
+        }
+        return t;
+    }
+
+    @Override
+    public Transfer receiveFromPrevious(int index, long lengthBytes, int step) {
+        checkPost(index, lengthBytes);
+        UcxTransfer t = new UcxTransfer(prevRank, "receive of step " + step + " from rank " + prevRank);
+        long addr = buffers[index].address();
+        if (options.dataPath() == TransportOptions.DataPath.TAG) {
+            long tag = KIND_DATA | tagStep(step);
+            // jucx reports no receive size for a receive that completes inside the post (the message
+            // was already here); probing first gives that size. Only this thread progresses the
+            // worker, so nothing can arrive between the probe and the post.
+            loop.execute(() -> {
+                UcpTagMessage early = worker.tagProbeNonBlocking(tag, -1L, false);
+                long known = early == null ? -1 : early.getRecvLength();
+                track(t, worker.recvTaggedNonBlocking(addr, lengthBytes, tag, -1L,
+                    new UcxCallback() {
+                        @Override
+                        public void onSuccess(UcpRequest request) {
+                            long got = known >= 0 ? known : request.getRecvSize();
+                            if (got != lengthBytes) {
+                                t.fail(sizeMismatch(got, lengthBytes));
+                            } else {
+                                t.succeed();
+                            }
+                        }
+
+                        @Override
+                        public void onError(int status, String message) {
+                            t.fail(status == -10 // UCS_ERR_MESSAGE_TRUNCATED
+                                    ? sizeMismatch(-1, lengthBytes)
+                                    : ucxError(prevRank, status, message));
+                        }
+                    }));
+            });
+        } else {
+            MemorySegment done = slot(3, step);
+            MemorySegment ready = slot(2, step);
+            ready.set(ValueLayout.JAVA_LONG, 0, index);
+            ready.set(ValueLayout.JAVA_LONG, 8, lengthBytes);
+            loop.execute(() -> {
+                track(t, worker.recvTaggedNonBlocking(done.address(), SLOT_BYTES, KIND_DONE | tagStep(step), -1L,
+                        new UcxCallback() {
+                            @Override
+                            public void onSuccess(UcpRequest request) {
+                                long sent = done.get(ValueLayout.JAVA_LONG, 0);
+                                if (sent != lengthBytes) {
+                                    t.fail(sizeMismatch(sent, lengthBytes));
+                                } else {
+                                    t.succeed();
+                                }
+                            }
+
+                            @Override
+                            public void onError(int status, String message) {
+                                t.fail(ucxError(prevRank, status, message));
+                            }
+                        }));
+                track(null, prev.sendTaggedNonBlocking(ready.address(), SLOT_BYTES, KIND_READY | tagStep(step),
+                        failOnly(t, prevRank)));
+            });
+        }
+        return t;
+    }
+
+    /** PUT path, sender side (loop thread): wait for "ready", put, flush, send "done". */
+    private void putWhenReady(UcxTransfer t, long addr, long lengthBytes, int step) {
+        MemorySegment ready = slot(0, step);
+        MemorySegment done = slot(1, step);
+        track(t, worker.recvTaggedNonBlocking(ready.address(), SLOT_BYTES, KIND_READY | tagStep(step), -1L, new UcxCallback() {
+            @Override
+            public void onSuccess(UcpRequest request) {
+                int index = (int) ready.get(ValueLayout.JAVA_LONG, 0);
+                long expected = ready.get(ValueLayout.JAVA_LONG, 8);
+                done.set(ValueLayout.JAVA_LONG, 0, lengthBytes);
+                if (expected != lengthBytes) {
+                    track(null, next.sendTaggedNonBlocking(done.address(), SLOT_BYTES, KIND_DONE | tagStep(step), null));
+                    t.fail(new TransportException("ranks disagree on message size: rank " + rank + " sends "
+                            + lengthBytes + " bytes, rank " + nextRank + " expects " + expected));
+                    return;
+                }
+                if (lengthBytes > 0) {
+                    track(null, next.putNonBlocking(addr, lengthBytes, nextAddresses[index], nextKeys[index], failOnly(t, nextRank)));
+                }
+                track(null, next.flushNonBlocking(new UcxCallback() {
+                    @Override
+                    public void onSuccess(UcpRequest r) {
+                        track(null, next.sendTaggedNonBlocking(done.address(), SLOT_BYTES, KIND_DONE | tagStep(step), t.callback()));
+                    }
+
+                    @Override
+                    public void onError(int status, String message) {
+                        t.fail(ucxError(nextRank, status, message));
+                    }
+                }));
+            }
+
+            @Override
+            public void onError(int status, String message) {
+                t.fail(ucxError(nextRank, status, message));
+            }
+        }));
+    }
+
+    private UcxCallback failOnly(UcxTransfer t, int peer) {
+        return new UcxCallback() {
+            @Override
+            public void onError(int status, String message) {
+                t.fail(ucxError(peer, status, message));
+            }
+        };
+    }
+
+    private MemorySegment slot(int kind, int step) {
+        return slots.asSlice(((long) kind * SLOTS + Math.floorMod(step, SLOTS)) * SLOT_BYTES, SLOT_BYTES);
+    }
+
+    private static long tagStep(int step) {
+        return step & 0xFFFF_FFFFL;
+    }
+
+    private void track(UcxTransfer t, UcpRequest r) {
+        if (r != null && !r.isCompleted()) {
+            openRequests.add(r);
+            if (openRequests.size() > 256) {
+                openRequests.removeIf(UcpRequest::isCompleted);
+            }
+        }
+        loop.inFlight = pending.size();
+    }
+
+    private TransportException sizeMismatch(long sent, long expected) {
+        return new TransportException("ranks disagree on message size: rank " + prevRank + " sends "
+                + (sent < 0 ? "more than " + expected : Long.toString(sent)) + " bytes, rank " + rank + " expects " + expected);
+    }
+
+    private RankFailedException ucxError(int peer, int status, String message) {
+        RankFailedException f = failure;
+        return f != null ? f : new RankFailedException(peer, host(peer), "UCX error " + status + ": " + message);
+    }
+
+    private void failAll(RankFailedException f) {
+        synchronized (this) {
+            if (failure != null) {
+                return;
+            }
+            failure = f;
+        }
+        for (UcxTransfer t : pending) {
+            t.future.completeExceptionally(f);
+        }
+    }
+
+    /**
+     * Gives up because of this rank's own error: every other rank fails promptly with a
+     * {@link RankFailedException} naming this rank, instead of waiting out the timeout.
+     */
+    public void abort(Throwable cause) {
+        if (control != null) {
+            control.abort(String.valueOf(cause));
+        }
+    }
+
+    @Override
+    public void barrier(Duration wait) {
+        allGather(new byte[0], wait);
+    }
+
+    @Override
+    public byte[][] allGather(byte[] local, Duration wait) {
+        RankFailedException f = failure;
+        if (f != null) {
+            throw f;
+        }
+        return control.allGather(local, wait);
+    }
+
+    /** Closes in UCX's order: cancel, flush, rkeys, endpoints, memory, worker, then the context. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        Duration bound = Duration.ofMillis(Math.min(options.timeout().toMillis(), 5000));
+        boolean memoryReleased = false;
+        try {
+            memoryReleased = loop.call(() -> teardown(bound), bound.plusSeconds(5), "close");
+        } catch (RuntimeException e) {
+            System.err.println("ringattn: rank " + rank + ": UCX teardown incomplete: " + e.getMessage());
+        }
+        boolean stopped = loop.stop(Duration.ofSeconds(5));
+        if (control != null) {
+            control.close();
+        }
+        if (memoryReleased && stopped) {
+            context.close();
+        } else {
+            System.err.println("ringattn: rank " + rank + ": leaving the UCX context open (memory still mapped)");
+        }
+        slotArena.close();
+    }
+
+    private void closeAfterFailedStart() {
+        closed = true;
+        try {
+            loop.call(() -> teardown(Duration.ofSeconds(2)), Duration.ofSeconds(5), "close");
+        } catch (RuntimeException ignored) {
+            // best effort
+        }
+        loop.stop(Duration.ofSeconds(5));
+        if (control != null) {
+            control.abort("failed to start");
+            control.close();
+        }
+        context.close();
+        slotArena.close();
+    }
+
+    /**
+     * Loop thread. Returns true when all mapped memory was released (the context may be closed).
+     * Each step is guarded: a dead peer makes some of them fail, and the later ones must still run.
+     */
+    private boolean teardown(Duration bound) {
+        boolean healthy = failure == null;
+        for (UcpRequest r : openRequests) {
+            guard("cancel", () -> {
+                if (!r.isCompleted()) {
+                    worker.cancelRequest(r);
+                }
+            });
+        }
+        openRequests.clear();
+        if (healthy && worker != null) {
+            // Remote completion of everything this rank sent (a completed eager send may still sit
+            // in UCX's own queue); endpoints can then be closed without flushing.
+            guard("flush", () -> progressUntil(worker.flushNonBlocking(null), bound));
+        }
+        if (nextKeys != null) {
+            for (UcpRemoteKey k : nextKeys) {
+                if (k != null) {
+                    guard("release rkey", k::close);
+                }
+            }
+        }
+        List<UcpEndpoint> eps = new ArrayList<>();
+        if (next != null) {
+            eps.add(next);
+        }
+        if (prev != null && prev != next) {
+            eps.add(prev);
+        }
+        for (UcpEndpoint ep : eps) {
+            guard("close endpoint", () -> progressUntil(ep.closeNonBlockingForce(), bound));
+        }
+        boolean released = true;
+        if (memories != null) {
+            for (UcpMemory m : memories) {
+                if (!guard("unmap memory", m::deregister)) {
+                    released = false;
+                }
+            }
+        }
+        if (worker != null && released) {
+            guard("close worker", worker::close);
+        }
+        loop.progressWith(() -> 0);
+        return released;
+    }
+
+    private boolean guard(String what, Runnable step) {
+        try {
+            step.run();
+            return true;
+        } catch (RuntimeException e) {
+            // Closing an endpoint whose peer closed first fails harmlessly ("Invalid parameter").
+            if (failure == null && !what.equals("close endpoint") && !what.equals("cancel")) {
+                System.err.println("ringattn: rank " + rank + ": " + what + " failed during close: " + e.getMessage());
+            }
+            return false;
+        }
+    }
+
+    private void progressUntil(UcpRequest r, Duration bound) {
+        long end = System.nanoTime() + bound.toNanos();
+        while (r != null && !r.isCompleted() && System.nanoTime() < end) {
+            try {
+                worker.progress();
+            } catch (Exception e) {
+                // a dead peer's endpoint reports its error here; keep going until the deadline
+            }
+        }
+    }
+
+    /** A posted send or receive; completed on the progress thread. */
+    private final class UcxTransfer implements Transfer {
+        final CompletableFuture<Void> future = new CompletableFuture<>();
+        final int peer;
+        final String what;
+
+        UcxTransfer(int peer, String what) {
+            this.peer = peer;
+            this.what = what;
+            pending.add(this);
+            RankFailedException f = failure;
+            if (f != null) {
+                future.completeExceptionally(f);
+            }
+        }
+
+        UcxCallback callback() {
+            return new UcxCallback() {
+                @Override
+                public void onSuccess(UcpRequest request) {
+                    succeed();
+                }
+
+                @Override
+                public void onError(int status, String message) {
+                    fail(ucxError(peer, status, message));
+                }
+            };
+        }
+
+        void succeed() {
+            future.complete(null);
+            pending.remove(this);
+        }
+
+        void fail(TransportException e) {
+            future.completeExceptionally(e);
+            pending.remove(this);
+        }
+
+        @Override
+        public boolean isDone() {
+            return future.isDone() && !future.isCompletedExceptionally();
+        }
+
+        @Override
+        public void await(Duration wait) {
+            RankFailedException f = failure;
+            if (f != null && !future.isDone()) {
+                throw f;
+            }
+            try {
+                future.get(wait.toNanos(), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException e) {
+                throw new RankFailedException(peer, host(peer), what + " on rank " + rank + " did not complete within " + wait);
+            } catch (ExecutionException e) {
+                throw e.getCause() instanceof TransportException te ? te
+                        : new TransportException(String.valueOf(e.getCause()), e.getCause());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new TransportException("interrupted while waiting for the " + what, e);
+            } finally {
+                pending.remove(this);
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+package ringattn.transport.ucx;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.Arrays;
+
+import ringattn.engine.transport.RankFailedException;
+import ringattn.engine.transport.RingTransport;
+import ringattn.engine.transport.Transfer;
+
+/**
+ * A rank process for the tests: joins the ring from its environment, rotates blocks of the sizes
+ * given in args[0] (comma-separated bytes) P−1 steps each and checks every received block byte for
+ * byte. Optional: args[1] = "kill:R:S" makes rank R SIGKILL itself at step S (after posting).
+ * Exit 0 = all checked; 3 = RankFailedException; 2 = other error.
+ */
+public final class RotationWorker {
+    private RotationWorker() {
+    }
+
+    public static void main(String[] args) {
+        TransportOptions o = TransportOptions.fromEnvironment(System.getenv());
+        RankBanner.print(o);
+        long[] sizes = Arrays.stream(args[0].split(",")).mapToLong(Long::parseLong).toArray();
+        int killRank = -1;
+        int killStep = -1;
+        if (args.length > 1 && args[1].startsWith("kill:")) {
+            String[] k = args[1].split(":");
+            killRank = Integer.parseInt(k[1]);
+            killStep = Integer.parseInt(k[2]);
+        }
+        long start = System.nanoTime();
+        try (UcxTransport t = Bootstrap.connect(o)) {
+            int checked = rotate(t, sizes, killRank, killStep);
+            System.out.println("OK rank " + t.rank() + " checked " + checked + " blocks");
+        } catch (RankFailedException e) {
+            System.err.printf("FAILED after %.2f s: RankFailedException rank=%d host=%s: %s%n",
+                    (System.nanoTime() - start) / 1e9, e.failedRank(), e.failedHost(), e.getMessage());
+            System.exit(3);
+        } catch (RuntimeException e) {
+            System.err.println("FAILED: " + e);
+            e.printStackTrace();
+            System.exit(2);
+        }
+        System.exit(0);
+    }
+
+    /** Rotates every size P−1 steps; returns how many received blocks were checked. */
+    static int rotate(RingTransport t, long[] sizes, int killRank, int killStep) {
+        long max = Arrays.stream(sizes).max().orElse(0);
+        t.allocateBuffers(2, max);
+        int p = t.worldSize();
+        int step = 0;
+        int checked = 0;
+        Duration wait = t.timeout();
+        for (long size : sizes) {
+            int cur = 0;
+            fill(t.buffer(cur), size, t.rank(), size);
+            for (int s = 0; s < p - 1; s++, step++) {
+                Transfer recv = t.receiveFromPrevious(1 - cur, size, step);
+                Transfer send = t.sendToNext(cur, size, step);
+                if (t.rank() == killRank && step == killStep) {
+                    kill();
+                }
+                send.await(wait);
+                recv.await(wait);
+                int origin = Math.floorMod(t.rank() - s - 1, p);
+                check(t.buffer(1 - cur), size, origin, size, t.rank(), step);
+                checked++;
+                cur = 1 - cur;
+            }
+            t.barrier(wait);
+        }
+        return checked;
+    }
+
+    static void fill(MemorySegment seg, long size, int origin, long salt) {
+        for (long i = 0; i < size; i++) {
+            seg.set(ValueLayout.JAVA_BYTE, i, pattern(origin, salt, i));
+        }
+    }
+
+    static void check(MemorySegment seg, long size, int origin, long salt, int rank, int step) {
+        for (long i = 0; i < size; i++) {
+            byte want = pattern(origin, salt, i);
+            byte got = seg.get(ValueLayout.JAVA_BYTE, i);
+            if (got != want) {
+                throw new AssertionError("rank " + rank + " step " + step + ": byte " + i + " of the block from rank "
+                        + origin + " is " + got + ", want " + want);
+            }
+        }
+    }
+
+    static byte pattern(int origin, long salt, long i) {
+        long x = (i * 0x9E3779B97F4A7C15L) ^ (origin * 0xC2B2AE3D27D4EB4FL) ^ salt;
+        return (byte) (x ^ (x >>> 29) ^ (x >>> 47));
+    }
+
+    private static void kill() {
+        try {
+            new ProcessBuilder("kill", "-9", Long.toString(ProcessHandle.current().pid())).inheritIO().start().waitFor();
+            Thread.sleep(10_000);
+        } catch (Exception e) {
+            Runtime.getRuntime().halt(137);
+        }
+        Runtime.getRuntime().halt(137);
+    }
+}
