@@ -13,4 +13,7 @@ module ringattn.engine {
     exports ringattn.engine.reference;
     exports ringattn.engine.ring;
     exports ringattn.engine.transport;
+    exports ringattn.engine.device;
+
+    uses ringattn.engine.device.KernelProvider;
 }
