@@ -49,6 +49,12 @@ public record TransportOptions(
 
     /** How a ring step moves its bytes. */
     public enum DataPath {
+        /**
+         * Per ring link: {@link #PUT} between ranks on the same host when shared memory is allowed
+         * (UCX_TLS unset or naming a shared-memory transport) and peer-error mode is off;
+         * {@link #TAG} otherwise. Measured: put is 3-9x faster on shared memory, tag 3x faster on TCP.
+         */
+        AUTO,
         /** Tagged send into the receiver's posted receive (UCX picks eager or rendezvous/zero-copy). */
         TAG,
         /** Receiver signals "ready", sender puts into the receiver's UCX-allocated buffer, then "done". */
@@ -110,7 +116,7 @@ public record TransportOptions(
             try {
                 dp = DataPath.valueOf(env.get("RINGATTN_DATA_PATH").trim().toUpperCase(java.util.Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new TransportException("RINGATTN_DATA_PATH: must be tag or put, got '" + env.get("RINGATTN_DATA_PATH") + "'");
+                throw new TransportException("RINGATTN_DATA_PATH: must be auto, tag or put, got '" + env.get("RINGATTN_DATA_PATH") + "'");
             }
         }
         boolean pem = peerErrorMode || Boolean.parseBoolean(env.getOrDefault("RINGATTN_PEER_ERROR_MODE", "false"));
@@ -125,7 +131,7 @@ public record TransportOptions(
                 secret != null ? secret : env.get("RINGATTN_SECRET"),
                 secretFile != null ? secretFile : secretFileVar == null ? null : Path.of(secretFileVar),
                 jobParams != null ? jobParams : env.getOrDefault("RINGATTN_JOB_PARAMS", ""),
-                dp != null ? dp : DataPath.TAG,
+                dp != null ? dp : DataPath.AUTO,
                 pem);
     }
 

@@ -75,6 +75,9 @@ public final class UcxTransport implements RingTransport {
     private final List<UcpRequest> openRequests = new ArrayList<>(); // loop thread only
     private volatile RankFailedException failure;
     private volatile boolean closed;
+    /** Whether the link to the next rank (this rank sends) and from the previous one use RMA put. */
+    private boolean sendByPut;
+    private boolean receiveByPut;
 
     private UcxTransport(TransportOptions options) {
         this.options = options;
@@ -123,11 +126,36 @@ public final class UcxTransport implements RingTransport {
         }, wait, "UCX worker");
         control = ControlPlane.join(options, address);
         control.onFailure(this::failAll);
+        chooseDataPaths();
         loop.call(() -> {
             next = endpoint(nextRank);
             prev = prevRank == nextRank ? next : endpoint(prevRank);
             return null;
         }, wait, "UCX endpoints");
+    }
+
+    /** Collective: every rank learns which links can use put (see {@link TransportOptions.DataPath#AUTO}). */
+    private void chooseDataPaths() {
+        TransportOptions.DataPath dp = options.dataPath();
+        if (dp != TransportOptions.DataPath.AUTO) {
+            sendByPut = receiveByPut = dp == TransportOptions.DataPath.PUT;
+            return;
+        }
+        String tls = System.getenv().getOrDefault("UCX_TLS", "");
+        boolean shm = tls.isBlank() || tls.matches(".*\\b(all|sm|shm|posix|sysv|cma|xpmem|knem)\\b.*");
+        boolean canPut = shm && !options.peerErrorMode() && !tls.startsWith("^");
+        byte[][] all = control.allGather((canPut ? "1" : "0").getBytes(StandardCharsets.UTF_8), options.timeout());
+        sendByPut = linkCanPut(all, rank, nextRank);
+        receiveByPut = linkCanPut(all, prevRank, rank);
+    }
+
+    private boolean linkCanPut(byte[][] flags, int from, int to) {
+        return flags[from][0] == '1' && flags[to][0] == '1' && host(from).equals(host(to));
+    }
+
+    /** True when the link to the next rank moves data by RMA put (else tagged send). */
+    public boolean sendsByPut() {
+        return sendByPut;
     }
 
     private UcpEndpoint endpoint(int peer) {
@@ -195,55 +223,47 @@ public final class UcxTransport implements RingTransport {
         long mapped = Math.max(lengthBytes, 64);
         MemorySegment[] segs = new MemorySegment[count];
         UcpMemory[] mems = new UcpMemory[count];
-        ByteBuffer keys = loop.call(() -> {
-            ByteBuffer out = null;
+        memories = mems; // set first: whatever gets mapped is unmapped by close(), even after a failure
+        // Remote keys are always exchanged (the all-gather is collective; whether a link puts is not).
+        byte[] keys = loop.call(() -> {
             List<byte[]> packed = new ArrayList<>();
+            int n = 4;
             for (int i = 0; i < count; i++) {
                 mems[i] = context.memoryMap(new UcpMemMapParams().allocate().setLength(mapped));
                 segs[i] = MemorySegment.ofAddress(mems[i].getAddress()).reinterpret(mapped).asSlice(0, lengthBytes);
-                if (options.dataPath() == TransportOptions.DataPath.PUT) {
-                    ByteBuffer k = mems[i].getRemoteKeyBuffer();
-                    byte[] b = new byte[k.remaining()];
-                    k.get(b);
-                    packed.add(b);
-                }
+                ByteBuffer k = mems[i].getRemoteKeyBuffer();
+                byte[] b = new byte[k.remaining()];
+                k.get(b);
+                packed.add(b);
+                n += 12 + b.length;
             }
-            if (options.dataPath() == TransportOptions.DataPath.PUT) {
-                int n = 4;
-                for (byte[] b : packed) {
-                    n += 12 + b.length;
-                }
-                out = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
-                out.putInt(count);
-                for (int i = 0; i < count; i++) {
-                    out.putLong(mems[i].getAddress()).putInt(packed.get(i).length).put(packed.get(i));
-                }
-                out.flip();
+            ByteBuffer out = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
+            out.putInt(count);
+            for (int i = 0; i < count; i++) {
+                out.putLong(mems[i].getAddress()).putInt(packed.get(i).length).put(packed.get(i));
             }
-            return out;
+            return out.array();
         }, options.timeout(), "allocateBuffers");
-        memories = mems;
         buffers = segs;
-        if (keys != null) {
-            byte[] b = new byte[keys.remaining()];
-            keys.get(b);
-            byte[][] tables = allGather(b, options.timeout());
-            ByteBuffer theirs = ByteBuffer.wrap(tables[nextRank]).order(ByteOrder.LITTLE_ENDIAN);
-            int n = theirs.getInt();
-            nextAddresses = new long[n];
-            nextKeys = new UcpRemoteKey[n];
-            loop.call(() -> {
-                for (int i = 0; i < n; i++) {
-                    nextAddresses[i] = theirs.getLong();
-                    byte[] kb = new byte[theirs.getInt()];
-                    theirs.get(kb);
-                    ByteBuffer direct = ByteBuffer.allocateDirect(kb.length);
-                    direct.put(kb).flip();
-                    nextKeys[i] = next.unpackRemoteKey(direct);
-                }
-                return null;
-            }, options.timeout(), "allocateBuffers: remote keys");
+        byte[][] tables = allGather(keys, options.timeout());
+        if (!sendByPut) {
+            return;
         }
+        ByteBuffer theirs = ByteBuffer.wrap(tables[nextRank]).order(ByteOrder.LITTLE_ENDIAN);
+        int n = theirs.getInt();
+        nextAddresses = new long[n];
+        nextKeys = new UcpRemoteKey[n];
+        loop.call(() -> {
+            for (int i = 0; i < n; i++) {
+                nextAddresses[i] = theirs.getLong();
+                byte[] kb = new byte[theirs.getInt()];
+                theirs.get(kb);
+                ByteBuffer direct = ByteBuffer.allocateDirect(kb.length);
+                direct.put(kb).flip();
+                nextKeys[i] = next.unpackRemoteKey(direct);
+            }
+            return null;
+        }, options.timeout(), "allocateBuffers: remote keys");
     }
 
     @Override
@@ -269,7 +289,7 @@ public final class UcxTransport implements RingTransport {
         checkPost(index, lengthBytes);
         UcxTransfer t = new UcxTransfer(nextRank, "send of step " + step + " to rank " + nextRank);
         long addr = buffers[index].address();
-        if (options.dataPath() == TransportOptions.DataPath.TAG) {
+        if (!sendByPut) {
             loop.execute(() -> track(t, next.sendTaggedNonBlocking(addr, lengthBytes, KIND_DATA | tagStep(step), t.callback())));
         } else {
             loop.execute(() -> putWhenReady(t, addr, lengthBytes, step));
@@ -282,7 +302,7 @@ public final class UcxTransport implements RingTransport {
         checkPost(index, lengthBytes);
         UcxTransfer t = new UcxTransfer(prevRank, "receive of step " + step + " from rank " + prevRank);
         long addr = buffers[index].address();
-        if (options.dataPath() == TransportOptions.DataPath.TAG) {
+        if (!receiveByPut) {
             long tag = KIND_DATA | tagStep(step);
             // jucx reports no receive size for a receive that completes inside the post (the message
             // was already here); probing first gives that size. Only this thread progresses the
@@ -533,7 +553,7 @@ public final class UcxTransport implements RingTransport {
         boolean released = true;
         if (memories != null) {
             for (UcpMemory m : memories) {
-                if (!guard("unmap memory", m::deregister)) {
+                if (m != null && !guard("unmap memory", m::deregister)) {
                     released = false;
                 }
             }

@@ -4,6 +4,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 
 import ringattn.engine.transport.RankFailedException;
 import ringattn.engine.transport.RingTransport;
@@ -12,7 +14,8 @@ import ringattn.engine.transport.Transfer;
 /**
  * A rank process for the tests: joins the ring from its environment, rotates blocks of the sizes
  * given in args[0] (comma-separated bytes) P−1 steps each and checks every received block byte for
- * byte. Optional: args[1] = "kill:R:S" makes rank R SIGKILL itself at step S (after posting).
+ * byte. Further args: "kill:R:S" makes rank R SIGKILL itself at step S (after posting), "stop:R:S"
+ * SIGSTOPs it instead (a hung rank), "env:R:KEY=VALUE" overrides an environment variable on rank R.
  * Exit 0 = all checked; 3 = RankFailedException; 2 = other error.
  */
 public final class RotationWorker {
@@ -20,23 +23,39 @@ public final class RotationWorker {
     }
 
     public static void main(String[] args) {
-        TransportOptions o = TransportOptions.fromEnvironment(System.getenv());
-        RankBanner.print(o);
+        Map<String, String> env = new HashMap<>(System.getenv());
+        String myRank = env.getOrDefault("RINGATTN_RANK", "0");
         long[] sizes = Arrays.stream(args[0].split(",")).mapToLong(Long::parseLong).toArray();
         int killRank = -1;
         int killStep = -1;
-        if (args.length > 1 && args[1].startsWith("kill:")) {
-            String[] k = args[1].split(":");
-            killRank = Integer.parseInt(k[1]);
-            killStep = Integer.parseInt(k[2]);
+        for (int i = 1; i < args.length; i++) {
+            String[] k = args[i].split(":", 3);
+            if (k[0].equals("kill") || k[0].equals("stop")) {
+                killRank = Integer.parseInt(k[1]);
+                killStep = Integer.parseInt(k[2]);
+                signal = k[0].equals("kill") ? "-KILL" : "-STOP";
+            } else if (k[0].equals("env") && k[1].equals(myRank)) {
+                String[] kv = k[2].split("=", 2);
+                env.put(kv[0], kv[1]);
+            }
         }
+        TransportOptions o;
+        try {
+            o = TransportOptions.fromEnvironment(env);
+        } catch (RuntimeException e) {
+            System.err.println("FAILED: " + e);
+            System.exit(2);
+            return;
+        }
+        RankBanner.print(o);
         long start = System.nanoTime();
         try (UcxTransport t = Bootstrap.connect(o)) {
             int checked = rotate(t, sizes, killRank, killStep);
             System.out.println("OK rank " + t.rank() + " checked " + checked + " blocks");
         } catch (RankFailedException e) {
-            System.err.printf("FAILED after %.2f s: RankFailedException rank=%d host=%s: %s%n",
-                    (System.nanoTime() - start) / 1e9, e.failedRank(), e.failedHost(), e.getMessage());
+            System.err.printf("FAILED after %.2f s at %d: RankFailedException rank=%d host=%s: %s%n",
+                    (System.nanoTime() - start) / 1e9, System.currentTimeMillis(), e.failedRank(), e.failedHost(),
+                    e.getMessage());
             System.exit(3);
         } catch (RuntimeException e) {
             System.err.println("FAILED: " + e);
@@ -97,9 +116,12 @@ public final class RotationWorker {
         return (byte) (x ^ (x >>> 29) ^ (x >>> 47));
     }
 
+    private static String signal = "-KILL";
+
     private static void kill() {
         try {
-            new ProcessBuilder("kill", "-9", Long.toString(ProcessHandle.current().pid())).inheritIO().start().waitFor();
+            System.err.println("SIGNAL " + signal + " at " + System.currentTimeMillis());
+            new ProcessBuilder("kill", signal, Long.toString(ProcessHandle.current().pid())).inheritIO().start().waitFor();
             Thread.sleep(10_000);
         } catch (Exception e) {
             Runtime.getRuntime().halt(137);
