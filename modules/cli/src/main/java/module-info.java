@@ -2,6 +2,9 @@
 module ringattn.cli {
     requires ringattn.engine;
     requires ringattn.transport.ucx;
+    requires java.desktop;
+    requires org.knowm.xchart;
 
     exports ringattn.cli;
+    exports ringattn.cli.io;
 }

@@ -1,0 +1,111 @@
+package ringattn.cli;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import ringattn.engine.transport.InJvmRing;
+
+/**
+ * {@code ringattn demo}: exact ring attention on seeded random inputs, each rank generating its own
+ * shard, checked against the fp64 single-device reference on sampled rows; prints a table (or one
+ * JSON line with {@code --json}).
+ */
+final class DemoCommand implements Command {
+    static List<Option> options() {
+        List<Option> o = new ArrayList<>(DemoJob.options());
+        o.add(Option.value("transport", "local|ucx", "ucx: ranks as separate processes over UCX (default); "
+                + "local: ranks as threads of this JVM"));
+        o.add(Device.OPTION);
+        o.add(Option.flag("json", "print one JSON object as the last stdout line instead of the table"));
+        return o;
+    }
+
+    @Override
+    public String name() {
+        return "demo";
+    }
+
+    @Override
+    public String summary() {
+        return "exact ring attention on seeded random inputs, checked against one device";
+    }
+
+    @Override
+    public String help() {
+        return Command.help("demo [options]", """
+                Runs the forward ring over N ranks on seeded random Q, K, V (each rank generates its own shard
+                from the seed and the global positions, so no input moves), then checks the output against the
+                fp64 single-device reference: every row when S <= 2048, else --check-rows rows (seeded, all
+                heads). Prints ranks, S, seconds (slowest rank's forward wall time, start-up and checking
+                excluded), GFLOP/s (4*S^2*D*H per forward, halved when causal; windows not discounted), hidden
+                communication, max abs error and peak RSS per rank (VmHWM).""", options());
+    }
+
+    @Override
+    public int run(List<String> args, PrintStream out, PrintStream err) {
+        Options o = Options.parse(name(), options(), args);
+        String transport = o.choice("transport", "ucx", "local", "ucx");
+        Device.resolve(o, err);
+        DemoJob job = DemoJob.from(o, 4, true);
+        Progress progress = Progress.of(err, 2);
+        progress.phase("running " + job.ranks() + " ranks (" + transport + ")");
+        List<RankReport> reports = transport.equals("local") ? runLocal(job) : runUcx(job, out, err);
+        progress.step("done");
+        progress.finish();
+        DemoSummary summary = new DemoSummary(job, transport, reports);
+        if (o.flag("json")) {
+            out.println(summary.toJson());
+        } else {
+            summary.printTable(out);
+        }
+        out.flush();
+        return ExitCode.OK;
+    }
+
+    /** Ranks as threads over the in-JVM ring. */
+    static List<RankReport> runLocal(DemoJob job) {
+        return InJvmRing.run(job.ranks(), job.timeout(), t -> DemoRank.run(job, t));
+    }
+
+    /** Ranks as worker processes over UCX; rank 0 writes every rank's report to a file we read. */
+    static List<RankReport> runUcx(DemoJob job, PrintStream out, PrintStream err) {
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("ringattn-demo-");
+            Path report = dir.resolve("reports.jsonl");
+            List<String> args = new ArrayList<>(List.of("demo"));
+            args.addAll(job.toArgs());
+            args.add("--report=" + report);
+            Duration deadline = job.timeout().multipliedBy(4).plusMinutes(30);
+            RankLauncher.run(job.ranks(), args, Map.of(), deadline, out, err);
+            List<RankReport> reports = new ArrayList<>();
+            for (String line : Files.readAllLines(report, StandardCharsets.UTF_8)) {
+                if (!line.isBlank()) {
+                    reports.add(RankReport.fromJson(line.getBytes(StandardCharsets.UTF_8)));
+                }
+            }
+            return reports;
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("demo: cannot exchange rank reports: " + e.getMessage(), e);
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    static void deleteTree(Path dir) {
+        if (dir == null) {
+            return;
+        }
+        try (var files = Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // temporary files only
+        }
+    }
+}

@@ -1,0 +1,102 @@
+package ringattn.cli;
+
+import java.util.ArrayList;
+import java.util.List;
+import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.kernel.BlockKernel;
+import ringattn.engine.kernel.KernelOptions;
+import ringattn.engine.kernel.Kernels;
+import ringattn.engine.kernel.Positions;
+import ringattn.engine.reference.ReferenceAttention;
+import ringattn.engine.ring.ForwardResult;
+import ringattn.engine.ring.RingAttention;
+import ringattn.engine.ring.RingOptions;
+import ringattn.engine.tensor.Tensor;
+import ringattn.engine.transport.RingTransport;
+
+/**
+ * One rank of a demo: generates its shard of the seeded inputs, runs the forward ring, then checks
+ * the rows of {@link DemoInputs#checkedRows} that it holds against the fp64 reference (the whole
+ * sequence of K and V is regenerated for that, after the peak memory was read). The same code runs
+ * on a thread ({@code --transport local}) and in a worker process over UCX. Stateless.
+ */
+public final class DemoRank {
+    private DemoRank() {
+    }
+
+    /** Runs rank {@code transport.rank()} of {@code job}; collective over the transport. */
+    public static RankReport run(DemoJob job, RingTransport transport) {
+        int rank = transport.rank();
+        RingOptions options = job.ringOptions();
+        Positions mine = options.layout().positions(rank, job.ranks(), job.seqLen());
+        try (Tensor q = DemoInputs.rows(job.seed(), DemoInputs.Q, mine, job.heads(), job.headDim(), job.dtype());
+             Tensor k = DemoInputs.rows(job.seed(), DemoInputs.K, mine, job.kvHeads(), job.headDim(), job.dtype());
+             Tensor v = DemoInputs.rows(job.seed(), DemoInputs.V, mine, job.kvHeads(), job.headDim(), job.dtype());
+             BlockKernel kernel = Kernels.create(KernelOptions.defaults(job.threads()));
+             RingAttention ring = new RingAttention(transport, kernel, options)) {
+            transport.barrier(options.timeout());
+            try (ForwardResult fwd = ring.forward(q, k, v, job.seqLen())) {
+                long peak = PeakMemory.highWaterBytes();
+                double[] err = check(job, mine, q, fwd);
+                var stats = fwd.stats();
+                long sent = stats.totalBytes();
+                return new RankReport(rank, ProcessHandle.current().pid(), transport.host(), stats.wallNanos(), 0,
+                        stats.totalComputeNanos(), sent, stats.hiddenFraction(), peak, err[0], err[1], (int) err[2]);
+            }
+        }
+    }
+
+    /** {max |ΔO|, max |ΔLSE|, rows} over this rank's checked rows. */
+    private static double[] check(DemoJob job, Positions mine, Tensor q, ForwardResult fwd) {
+        int[] rows = job.checkedRows();
+        List<Integer> local = new ArrayList<>();
+        List<Integer> global = new ArrayList<>();
+        int j = 0;
+        for (int i = 0; i < mine.size(); i++) {
+            int p = mine.get(i);
+            while (j < rows.length && rows[j] < p) {
+                j++;
+            }
+            if (j < rows.length && rows[j] == p) {
+                local.add(i);
+                global.add(p);
+            }
+        }
+        if (local.isEmpty()) {
+            return new double[] {0, 0, 0};
+        }
+        AttentionSpec spec = job.spec();
+        Positions qPos = Positions.of(global.stream().mapToInt(Integer::intValue).toArray());
+        Positions all = Positions.range(0, job.seqLen());
+        try (Tensor qs = Tensor.allocate(local.size(), job.heads(), job.headDim(), job.dtype());
+             Tensor kAll = DemoInputs.rows(job.seed(), DemoInputs.K, all, job.kvHeads(), job.headDim(), job.dtype());
+             Tensor vAll = DemoInputs.rows(job.seed(), DemoInputs.V, all, job.kvHeads(), job.headDim(), job.dtype())) {
+            for (int r = 0; r < local.size(); r++) {
+                qs.tokens(r, 1).copyFrom(q.tokens(local.get(r), 1));
+            }
+            ReferenceAttention.Result ref = ReferenceAttention.forward(qs, qPos, kAll, vAll, all, spec);
+            double errOut = 0;
+            double errLse = 0;
+            for (int r = 0; r < local.size(); r++) {
+                int row = local.get(r);
+                for (int h = 0; h < job.heads(); h++) {
+                    double refLse = ref.lse(h, r);
+                    double gotLse = fwd.lse(h, row);
+                    if (!(Double.isInfinite(refLse) && refLse == gotLse)) {
+                        errLse = maxErr(errLse, gotLse - refLse);
+                    }
+                    for (int d = 0; d < job.headDim(); d++) {
+                        errOut = maxErr(errOut, fwd.out().get(row, h, d) - ref.out(r, h, d));
+                    }
+                }
+            }
+            return new double[] {errOut, errLse, local.size()};
+        }
+    }
+
+    /** The larger error; NaN wins (a NaN must not hide as 0). */
+    static double maxErr(double current, double diff) {
+        double a = Math.abs(diff);
+        return Double.isNaN(a) || Double.isNaN(current) ? Double.NaN : Math.max(current, a);
+    }
+}

@@ -1,0 +1,209 @@
+package ringattn.cli;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import ringattn.cli.io.AtomicFile;
+import ringattn.cli.io.OutputFile;
+import ringattn.engine.transport.InJvmRing;
+import ringattn.transport.ucx.Bootstrap;
+import ringattn.transport.ucx.RankBanner;
+import ringattn.transport.ucx.TransportOptions;
+import ringattn.transport.ucx.UcxTransport;
+
+/**
+ * {@code ringattn run}: exact attention on tensor files. Inputs are mapped and validated before any
+ * compute; outputs are laid out in temporary files that every rank fills with its rows, and renamed
+ * over the targets only when all ranks succeeded.
+ */
+final class RunCommand implements Command {
+    static List<Option> options() {
+        List<Option> o = new ArrayList<>(RunJob.options());
+        o.add(Option.value("transport", "local|ucx", "local: ranks as threads (default); ucx: ranks as processes"));
+        o.add(Device.OPTION);
+        o.add(Option.flag("json", "print one JSON object as the last stdout line"));
+        return o;
+    }
+
+    static List<Option> workerOptions() {
+        List<Option> o = new ArrayList<>(RunJob.options());
+        o.addAll(WorkerCommand.transportOptions());
+        o.add(Option.flag("outputs-ready", "internal: the starting process created the outputs and renames them"));
+        return o;
+    }
+
+    @Override
+    public String name() {
+        return "run";
+    }
+
+    @Override
+    public String summary() {
+        return "exact attention on .npy / safetensors files";
+    }
+
+    @Override
+    public String help() {
+        return Command.help("run --q Q --k K --v V --out O [options]", """
+                Exact (ring) attention on files: .npy (float32, float16; cu-seqlens int32/int64) or
+                x.safetensors[:name] (F32, F16, BF16). Q [S, Hq, D], K and V [S, Hkv, D]. Writes O [S, Hq, D] in
+                the inputs' dtype and LSE [Hq, S] float32; with --dout also dQ, dK, dV in the shapes and dtype of
+                Q, K, V. Several outputs may name one safetensors file (x.safetensors:o, x.safetensors:lse). Every
+                output appears complete or not at all.""", options());
+    }
+
+    @Override
+    public int run(List<String> args, PrintStream out, PrintStream err) {
+        Options o = Options.parse(name(), options(), args);
+        String transport = o.choice("transport", "local", "local", "ucx");
+        Device.resolve(o, err);
+        String jobId = "run-" + ProcessHandle.current().pid() + "-" + Long.toHexString(System.nanoTime());
+        try (Arena arena = Arena.ofShared()) {
+            RunJob job = RunJob.load(o, 1, true, arena);
+            List<OutputFile> files = job.outputFiles(jobId, true);
+            List<RankReport> reports;
+            List<Long> pids;
+            boolean committed = false;
+            try {
+                if (transport.equals("local")) {
+                    try (Arena outArena = Arena.ofShared()) {
+                        Map<String, java.lang.foreign.MemorySegment> outs = job.mapOutputs(files, outArena);
+                        reports = InJvmRing.run(job.ranks, job.timeout, t -> RunRank.run(job, outs, t));
+                    }
+                    pids = List.of(ProcessHandle.current().pid());
+                } else {
+                    reports = runUcx(job, jobId, out, err);
+                    pids = reports.stream().map(RankReport::pid).toList();
+                }
+                for (OutputFile f : files) {
+                    f.commit();
+                }
+                committed = true;
+            } finally {
+                if (!committed) {
+                    files.forEach(OutputFile::delete);
+                }
+            }
+            print(job, transport, reports, pids, o.flag("json"), out);
+        }
+        return ExitCode.OK;
+    }
+
+    private static List<RankReport> runUcx(RunJob job, String jobId, PrintStream out, PrintStream err) {
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("ringattn-run-");
+            Path report = dir.resolve("reports.jsonl");
+            List<String> args = new ArrayList<>(List.of("run"));
+            args.addAll(job.workerArgs());
+            args.add("--outputs-ready");
+            args.add("--report=" + report);
+            RankLauncher.run(job.ranks, args, Map.of("RINGATTN_JOB_ID", jobId), job.timeout.multipliedBy(4).plusMinutes(30),
+                    out, err);
+            List<RankReport> reports = new ArrayList<>();
+            for (String line : Files.readAllLines(report, StandardCharsets.UTF_8)) {
+                if (!line.isBlank()) {
+                    reports.add(RankReport.fromJson(line.getBytes(StandardCharsets.UTF_8)));
+                }
+            }
+            return reports;
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("run: cannot exchange rank reports: " + e.getMessage(), e);
+        } finally {
+            DemoCommand.deleteTree(dir);
+        }
+    }
+
+    /** {@code worker run ...}: one rank over UCX. */
+    static int runWorker(List<String> args, PrintStream out, PrintStream err) {
+        Options o = Options.parse("worker run", workerOptions(), args);
+        double t = o.doubleValue("timeout", 60);
+        TransportOptions topts = WorkerCommand.transportOptions(o, Duration.ofMillis((long) (Math.max(t, 0.001) * 1000)));
+        boolean ready = o.flag("outputs-ready");
+        try (Arena arena = Arena.ofShared()) {
+            RunJob job = RunJob.load(o, topts.worldSize(), false, arena);
+            if (job.ranks != topts.worldSize()) {
+                throw new UsageException("--ranks", job.ranks + " differs from the job's world size " + topts.worldSize());
+            }
+            RankBanner.print(topts);
+            try (UcxTransport transport = Bootstrap.connect(topts.withJobParams("run " + String.join(" ", job.workerArgs())))) {
+                boolean creator = transport.rank() == 0 && !ready;
+                List<OutputFile> files = List.of();
+                try {
+                    if (creator) {
+                        files = job.outputFiles(topts.jobId(), true);
+                    }
+                    transport.barrier(job.timeout);
+                    if (!creator) {
+                        files = job.outputFiles(topts.jobId(), false);
+                    }
+                    RankReport mine;
+                    try (Arena outArena = Arena.ofShared()) {
+                        mine = RunRank.run(job, job.mapOutputs(files, outArena), transport);
+                    }
+                    List<RankReport> all = WorkerCommand.gather(transport, mine, job.timeout);
+                    if (creator) {
+                        for (OutputFile f : files) {
+                            f.commit();
+                        }
+                        files = List.of();
+                    }
+                    if (transport.rank() == 0) {
+                        if (o.has("report")) {
+                            try (AtomicFile f = AtomicFile.create(Path.of(o.required("report")))) {
+                                for (RankReport r : all) {
+                                    f.write(java.nio.ByteBuffer.wrap((r.toJson() + "\n").getBytes(StandardCharsets.UTF_8)));
+                                }
+                                f.commit();
+                            }
+                        } else {
+                            print(job, "ucx", all, all.stream().map(RankReport::pid).toList(), o.flag("json"), out);
+                        }
+                    }
+                    transport.barrier(job.timeout);
+                    return ExitCode.OK;
+                } catch (RuntimeException | Error e) {
+                    if (creator) {
+                        files.forEach(OutputFile::delete);
+                    }
+                    transport.abort(e);
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private static void print(RunJob job, String transport, List<RankReport> reports, List<Long> pids, boolean json,
+                              PrintStream out) {
+        double fwd = reports.stream().mapToLong(RankReport::forwardNanos).max().orElse(0) / 1e9;
+        double bwd = reports.stream().mapToLong(RankReport::backwardNanos).max().orElse(0) / 1e9;
+        double hidden = reports.stream().mapToDouble(RankReport::hiddenFraction).average().orElse(1);
+        long peak = reports.stream().mapToLong(RankReport::peakRssBytes).max().orElse(-1);
+        if (json) {
+            JsonLine outputs = new JsonLine();
+            job.outputSpecs.forEach(outputs::put);
+            out.println(new JsonLine().put("ranks", job.ranks).put("seq", job.seqLen).put("heads", job.heads)
+                    .put("kv_heads", job.kvHeads).put("head_dim", job.headDim)
+                    .put("dtype", job.q.type().toString()).put("causal", job.spec.causal())
+                    .put("window", job.spec.window()).put("documents", job.spec.hasDocuments())
+                    .put("scale", (double) job.spec.scale()).put("layout", job.layout.name().toLowerCase(Locale.ROOT))
+                    .put("transport", transport).put("pids", pids).put("forward_seconds", fwd)
+                    .put("backward_seconds", bwd).put("hidden_comm_fraction", hidden)
+                    .put("peak_rss_bytes_per_rank", peak).put("outputs", outputs));
+        } else {
+            out.printf(Locale.ROOT, "run: S=%d heads=%d kv_heads=%d head_dim=%d %s%s, %d rank(s) (%s): forward %.3f s%s%n",
+                    job.seqLen, job.heads, job.kvHeads, job.headDim, job.q.type(), job.spec.causal() ? " causal" : "",
+                    job.ranks, transport, fwd, job.dOut != null ? String.format(Locale.ROOT, ", backward %.3f s", bwd) : "");
+            job.outputSpecs.forEach((k, v) -> out.println("  wrote " + k + " " + job.outputArrays.get(k) + " -> " + v));
+        }
+        out.flush();
+    }
+}

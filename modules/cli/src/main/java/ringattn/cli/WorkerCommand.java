@@ -1,0 +1,156 @@
+package ringattn.cli;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import ringattn.cli.io.AtomicFile;
+import ringattn.engine.transport.RingTransport;
+import ringattn.transport.ucx.Bootstrap;
+import ringattn.transport.ucx.RankBanner;
+import ringattn.transport.ucx.TransportOptions;
+import ringattn.transport.ucx.UcxTransport;
+
+/**
+ * {@code ringattn worker [demo|run] ...}: one rank of a job started by srun, mpirun or
+ * {@code demo/run --transport ucx}. Rank and world size come from the launcher's environment
+ * (Slurm, Open MPI, PMI or RINGATTN_*), the address exchange from {@code --coordinator} or
+ * {@code --rendezvous} (or RINGATTN_COORDINATOR / RINGATTN_RENDEZVOUS_DIR). Rank 0 prints the
+ * summary (or writes every rank's report to {@code --report}).
+ */
+final class WorkerCommand implements Command {
+    static List<Option> transportOptions() {
+        return List.of(
+                Option.value("coordinator", "HOST:PORT", "rank 0 serves the job's control plane here "
+                        + "(or RINGATTN_COORDINATOR)"),
+                Option.value("rendezvous", "DIR", "shared directory for the address exchange (or RINGATTN_RENDEZVOUS_DIR)"),
+                Option.value("job-id", "ID", "job id every rank shares (default: from SLURM_JOB_ID etc.)"),
+                Option.value("bind", "ADDR", "address rank 0's coordinator binds (default 127.0.0.1 or RINGATTN_BIND)"),
+                Option.value("data-path", "tag|put", "how K/V blocks move over UCX (default tag)"),
+                Option.value("report", "FILE", "rank 0 writes every rank's report here (one JSON line per rank) "
+                        + "instead of printing"),
+                Option.flag("json", "rank 0 prints one JSON summary line instead of the table"));
+    }
+
+    static List<Option> demoOptions() {
+        List<Option> o = new ArrayList<>(DemoJob.options());
+        o.addAll(transportOptions());
+        return o;
+    }
+
+    @Override
+    public String name() {
+        return "worker";
+    }
+
+    @Override
+    public String summary() {
+        return "one rank of a job, for srun / mpirun";
+    }
+
+    @Override
+    public String help() {
+        return Command.help("worker [demo|run] [options]", """
+                One rank of a multi-process job (srun, mpirun, or started by demo/run --transport ucx). Rank and
+                world size come from SLURM_PROCID/SLURM_NTASKS, OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE or
+                RINGATTN_RANK/RINGATTN_WORLD_SIZE; the job secret from RINGATTN_SECRET or RINGATTN_SECRET_FILE.
+                'worker demo' takes the demo's options; 'worker run' takes run's options (files on a shared
+                filesystem; rank 0 creates the outputs and renames them when every rank has written its rows).
+                Each rank prints 'rank R/N pid P host H' on stderr at start.""", demoOptions())
+                + "\nrun options (worker run):\n" + Command.help("", "", RunCommand.options()).lines()
+                .filter(l -> l.startsWith("  --")).reduce("", (a, b) -> a + b + "\n");
+    }
+
+    @Override
+    public int run(List<String> args, PrintStream out, PrintStream err) {
+        List<String> rest = new ArrayList<>(args);
+        String task = "demo";
+        if (!rest.isEmpty() && !rest.getFirst().startsWith("--")) {
+            task = rest.removeFirst();
+        }
+        return switch (task) {
+            case "demo" -> runDemo(Options.parse("worker demo", demoOptions(), rest), out, err);
+            case "run" -> RunCommand.runWorker(rest, out, err);
+            default -> throw new UsageException(task, "unknown worker task (expected demo or run)");
+        };
+    }
+
+    /** Transport options from the flags, then the environment. */
+    static TransportOptions transportOptions(Options o, Duration timeout) {
+        TransportOptions t = TransportOptions.defaults().withTimeout(timeout);
+        if (o.has("coordinator")) {
+            t = t.withCoordinator(o.required("coordinator"));
+        }
+        if (o.has("rendezvous")) {
+            t = t.withRendezvousDir(Path.of(o.required("rendezvous")));
+        }
+        if (o.has("job-id")) {
+            t = t.withJobId(o.required("job-id"));
+        }
+        if (o.has("bind")) {
+            t = t.withBindAddress(o.required("bind"));
+        }
+        if (o.has("data-path")) {
+            t = t.withDataPath(TransportOptions.DataPath.valueOf(
+                    o.choice("data-path", "tag", "tag", "put").toUpperCase(java.util.Locale.ROOT)));
+        }
+        t = t.withDefaultsFrom(System.getenv());
+        if (t.rank() == null || t.worldSize() == null) {
+            throw new UsageException("rank", "not set: run under srun or mpirun, set RINGATTN_RANK and "
+                    + "RINGATTN_WORLD_SIZE, or use 'demo --transport ucx' to start the ranks");
+        }
+        return t;
+    }
+
+    private static int runDemo(Options o, PrintStream out, PrintStream err) {
+        Duration timeout = DemoJob.from(o, 1, false).timeout();
+        TransportOptions topts = transportOptions(o, timeout);
+        DemoJob job = DemoJob.from(o, topts.worldSize(), false);
+        if (job.ranks() != topts.worldSize()) {
+            throw new UsageException("--ranks", job.ranks() + " differs from the job's world size " + topts.worldSize());
+        }
+        RankBanner.print(topts);
+        try (UcxTransport transport = Bootstrap.connect(topts.withJobParams("demo " + String.join(" ", job.toArgs())))) {
+            try {
+                RankReport mine = DemoRank.run(job, transport);
+                List<RankReport> all = gather(transport, mine, job.timeout());
+                if (transport.rank() == 0) {
+                    publish(o, new DemoSummary(job, "ucx", all), all, out);
+                }
+                transport.barrier(job.timeout());
+                return ExitCode.OK;
+            } catch (RuntimeException | Error e) {
+                transport.abort(e);
+                throw e;
+            }
+        }
+    }
+
+    /** Every rank's report, by rank. Collective. */
+    static List<RankReport> gather(RingTransport transport, RankReport mine, Duration timeout) {
+        byte[][] parts = transport.allGather(mine.toBytes(), timeout);
+        List<RankReport> all = new ArrayList<>();
+        for (byte[] p : parts) {
+            all.add(RankReport.fromJson(p));
+        }
+        return all;
+    }
+
+    private static void publish(Options o, DemoSummary summary, List<RankReport> all, PrintStream out) {
+        if (o.has("report")) {
+            try (AtomicFile f = AtomicFile.create(Path.of(o.required("report")))) {
+                for (RankReport r : all) {
+                    f.write(java.nio.ByteBuffer.wrap((r.toJson() + "\n").getBytes(StandardCharsets.UTF_8)));
+                }
+                f.commit();
+            }
+        } else if (o.flag("json")) {
+            out.println(summary.toJson());
+        } else {
+            summary.printTable(out);
+        }
+        out.flush();
+    }
+}

@@ -1,0 +1,185 @@
+package ringattn.cli.io;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * safetensors files: an 8-byte little-endian header length N, N bytes of UTF-8 JSON mapping tensor
+ * names to {@code {"dtype", "shape", "data_offsets": [begin, end]}} (offsets relative to the end of
+ * the header; an optional {@code "__metadata__"} string map), then the data. Supported dtypes: F32,
+ * F16, BF16, I32, I64. The writer pads the header with spaces to a multiple of 8 bytes. Stateless and
+ * thread-safe.
+ */
+public final class Safetensors {
+    /** Largest header accepted, bytes (the reference implementation's limit). */
+    static final long MAX_HEADER_BYTES = 100L << 20;
+    private static final String METADATA = "__metadata__";
+
+    private Safetensors() {
+    }
+
+    /** One tensor's header entry. */
+    public record Entry(String name, String dtype, long[] shape, long begin, long end) {
+    }
+
+    /** Maps {@code file} and returns the tensor {@code name} (null: the file's only tensor). */
+    public static ArrayData read(Path file, String name, Arena arena) {
+        return parse(file, name, MappedFile.readOnly(file, arena));
+    }
+
+    /** Parses a safetensors file held in {@code bytes} and returns tensor {@code name} (null: the only one). */
+    public static ArrayData parse(Path file, String name, MemorySegment bytes) {
+        Map<String, Entry> entries = entries(file, bytes);
+        Entry e;
+        if (name == null) {
+            if (entries.size() != 1) {
+                throw new FileFormatException(file, "holds " + entries.size() + " tensors " + names(entries)
+                        + "; select one with " + file + ":NAME");
+            }
+            e = entries.values().iterator().next();
+        } else {
+            e = entries.get(name);
+            if (e == null) {
+                throw new FileFormatException(file, "no tensor named '" + name + "'; it holds " + names(entries));
+            }
+        }
+        ElementType type = ElementType.fromSafetensors(e.dtype);
+        if (type == null) {
+            throw new FileFormatException(file, "tensor '" + e.name + "': unsupported dtype " + e.dtype
+                    + " (supported: F32, F16, BF16, I32, I64)");
+        }
+        long need = ArrayData.byteSize(type, e.shape);
+        if (need < 0) {
+            throw new FileFormatException(file, "tensor '" + e.name + "': shape overflows a 64-bit byte size");
+        }
+        if (e.end - e.begin != need) {
+            throw new FileFormatException(file, "tensor '" + e.name + "': data_offsets [" + e.begin + ", " + e.end
+                    + "] hold " + (e.end - e.begin) + " bytes, shape " + java.util.Arrays.toString(e.shape)
+                    + " " + e.dtype + " needs " + need);
+        }
+        long dataStart = 8 + bytes.get(ArrayData.I64_LE, 0);
+        return new ArrayData(file, e.name, type, e.shape, bytes.asSlice(dataStart + e.begin, need));
+    }
+
+    private static String names(Map<String, Entry> entries) {
+        List<String> n = new ArrayList<>(entries.keySet());
+        String list = String.join(", ", n.subList(0, Math.min(10, n.size())));
+        return "[" + list + (n.size() > 10 ? ", ..." : "") + "]";
+    }
+
+    /** Every tensor's header entry, validated against the file's size, in header order. */
+    public static Map<String, Entry> entries(Path file, MemorySegment bytes) {
+        long size = bytes.byteSize();
+        if (size < 8) {
+            throw new FileFormatException(file, "not a safetensors file: only " + size + " bytes");
+        }
+        long headerLen = bytes.get(ArrayData.I64_LE, 0);
+        if (headerLen < 2 || headerLen > size - 8) {
+            throw new FileFormatException(file, "not a safetensors file: header length " + Long.toUnsignedString(headerLen)
+                    + " does not fit in the file (" + size + " bytes)");
+        }
+        if (headerLen > MAX_HEADER_BYTES) {
+            throw new FileFormatException(file, "header length " + headerLen + " is larger than " + MAX_HEADER_BYTES);
+        }
+        byte[] raw = bytes.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(raw)).toString();
+        } catch (CharacterCodingException ex) {
+            throw new FileFormatException(file, "header is not valid UTF-8");
+        }
+        Object json;
+        try {
+            json = Json.parse(text);
+        } catch (Json.SyntaxException ex) {
+            throw new FileFormatException(file, "header: " + ex.getMessage());
+        }
+        if (!(json instanceof Map<?, ?> map)) {
+            throw new FileFormatException(file, "header: expected a JSON object");
+        }
+        long dataLen = size - 8 - headerLen;
+        Map<String, Entry> out = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> me : map.entrySet()) {
+            String name = (String) me.getKey();
+            if (name.equals(METADATA)) {
+                if (!(me.getValue() instanceof Map<?, ?> meta) || !meta.values().stream().allMatch(v -> v instanceof String)) {
+                    throw new FileFormatException(file, "header: __metadata__ must map strings to strings");
+                }
+                continue;
+            }
+            out.put(name, entry(file, name, me.getValue(), dataLen));
+        }
+        return out;
+    }
+
+    private static Entry entry(Path file, String name, Object value, long dataLen) {
+        String where = "tensor '" + name + "': ";
+        if (!(value instanceof Map<?, ?> m)) {
+            throw new FileFormatException(file, where + "expected an object");
+        }
+        if (!(m.get("dtype") instanceof String dtype)) {
+            throw new FileFormatException(file, where + "dtype missing or not a string");
+        }
+        long[] shape = longs(file, where + "shape", m.get("shape"));
+        long[] offsets = longs(file, where + "data_offsets", m.get("data_offsets"));
+        if (offsets.length != 2) {
+            throw new FileFormatException(file, where + "data_offsets must be [begin, end]");
+        }
+        if (shape.length > Npy.MAX_DIMS) {
+            throw new FileFormatException(file, where + "shape has " + shape.length + " dimensions");
+        }
+        if (offsets[0] > offsets[1] || offsets[1] > dataLen) {
+            throw new FileFormatException(file, where + "data_offsets [" + offsets[0] + ", " + offsets[1]
+                    + "] outside the " + dataLen + " data bytes (truncated file?)");
+        }
+        return new Entry(name, dtype, shape, offsets[0], offsets[1]);
+    }
+
+    private static long[] longs(Path file, String what, Object value) {
+        if (!(value instanceof List<?> list)) {
+            throw new FileFormatException(file, what + ": expected an array of integers");
+        }
+        if (list.size() > Npy.MAX_DIMS) {
+            throw new FileFormatException(file, what + ": " + list.size() + " entries is too many");
+        }
+        long[] out = new long[list.size()];
+        for (int i = 0; i < out.length; i++) {
+            Object o = list.get(i);
+            if (o instanceof BigInteger) {
+                throw new FileFormatException(file, what + ": " + o + " is absurdly large");
+            }
+            if (!(o instanceof Long l) || l < 0) {
+                throw new FileFormatException(file, what + ": expected non-negative integers, got " + o);
+            }
+            out[i] = l;
+        }
+        return out;
+    }
+
+    /** Writes the named arrays to {@code target} atomically, in the given order. */
+    public static void write(Path target, Map<String, ArrayData> tensors) {
+        Map<String, ArraySpec> specs = new LinkedHashMap<>();
+        tensors.forEach((name, a) -> specs.put(name, new ArraySpec(a.type(), a.shape())));
+        try (AtomicFile out = AtomicFile.create(target)) {
+            out.write(ByteBuffer.wrap(OutputFile.safetensorsHeader(specs)));
+            for (ArrayData a : tensors.values()) {
+                out.write(a.data());
+            }
+            out.commit();
+        }
+    }
+}

@@ -1,0 +1,15 @@
+/**
+ * A Llama-style decoder-only transformer that runs long-context prefill with ring attention: each
+ * rank holds only its shard of the activations, every layer calls the engine's ring. Weights come
+ * memory-mapped from a Hugging Face-style directory ({@code config.json} + safetensors) or from the
+ * embedded tiny model. The Vector API stays inside {@code ringattn.model.linalg}, which is not
+ * exported.
+ */
+module ringattn.model {
+    requires ringattn.engine;
+    requires ringattn.transport.ucx;
+    requires jdk.incubator.vector;
+
+    exports ringattn.model;
+    exports ringattn.model.io;
+}

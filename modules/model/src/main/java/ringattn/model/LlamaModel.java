@@ -1,0 +1,226 @@
+package ringattn.model;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import ringattn.engine.kernel.Positions;
+import ringattn.engine.ring.ForwardResult;
+import ringattn.engine.ring.RingAttention;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+import ringattn.model.linalg.Layouts;
+import ringattn.model.linalg.MatMul;
+import ringattn.model.linalg.Workers;
+
+/**
+ * A Llama-style decoder bound to its weights: token embedding, per layer RMSNorm → Q/K/V projections
+ * → RoPE at global positions → causal GQA ring attention → output projection → residual, RMSNorm →
+ * SwiGLU MLP → residual; final RMSNorm and LM head (or the tied embedding).
+ *
+ * <p>{@link #forwardShard} runs one rank's part of a prefill: the rank holds only the activations of
+ * its own tokens (the positions its ring layout gives it), and every layer calls
+ * {@link RingAttention#forward}, which brings the other ranks' K/V blocks round. Activations are
+ * fp32; weights are used in place (fp32 or bf16). Immutable and thread-safe: ranks running as
+ * threads share one model (and its memory-mapped weights).
+ */
+public final class LlamaModel {
+    /** Tokens per chunk of the MLP and the LM head (bounds their scratch memory). */
+    static final int CHUNK_TOKENS = 1024;
+
+    private final LlamaConfig config;
+    private final WeightSource source;
+    private final Weight embed;
+    private final Weight norm;
+    private final Weight lmHead;
+    private final Layer[] layers;
+    private final Rope rope;
+
+    private record Layer(Weight inputNorm, Weight q, Weight k, Weight v, Weight o, Weight postNorm,
+                         Weight gate, Weight up, Weight down) {
+    }
+
+    private LlamaModel(LlamaConfig c, WeightSource w) {
+        this.config = c;
+        this.source = w;
+        long hidden = c.hiddenSize();
+        this.embed = w.get("model.embed_tokens.weight", c.vocabSize(), hidden);
+        this.norm = w.get("model.norm.weight", hidden);
+        if (c.tieWordEmbeddings() && !w.contains("lm_head.weight")) {
+            this.lmHead = embed;
+        } else {
+            this.lmHead = w.get("lm_head.weight", c.vocabSize(), hidden);
+        }
+        this.layers = new Layer[c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            String p = "model.layers." + l + ".";
+            layers[l] = new Layer(
+                    w.get(p + "input_layernorm.weight", hidden),
+                    w.get(p + "self_attn.q_proj.weight", c.qDim(), hidden),
+                    w.get(p + "self_attn.k_proj.weight", c.kvDim(), hidden),
+                    w.get(p + "self_attn.v_proj.weight", c.kvDim(), hidden),
+                    w.get(p + "self_attn.o_proj.weight", hidden, c.qDim()),
+                    w.get(p + "post_attention_layernorm.weight", hidden),
+                    w.get(p + "mlp.gate_proj.weight", c.intermediateSize(), hidden),
+                    w.get(p + "mlp.up_proj.weight", c.intermediateSize(), hidden),
+                    w.get(p + "mlp.down_proj.weight", hidden, c.intermediateSize()));
+        }
+        this.rope = Rope.of(c);
+    }
+
+    /**
+     * Binds {@code config} to {@code weights}, checking every tensor's presence and shape up front
+     * (a {@link ModelFormatException} names the first bad one). The model borrows the source.
+     */
+    public static LlamaModel load(LlamaConfig config, WeightSource weights) {
+        return new LlamaModel(config, weights);
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    public WeightSource weights() {
+        return source;
+    }
+
+    /** Receives logits: {@code rows} consecutive local rows starting at local row {@code firstRow}. */
+    @FunctionalInterface
+    public interface LogitsSink {
+        /** {@code logits} holds {@code rows × vocab} fp32 values, valid only during the call. */
+        void accept(int firstRow, int rows, MemorySegment logits);
+    }
+
+    /** Throws naming the index when a token id is outside the vocabulary. */
+    public void checkTokens(int[] tokens) {
+        for (int i = 0; i < tokens.length; i++) {
+            if (tokens[i] < 0 || tokens[i] >= config.vocabSize()) {
+                throw new IllegalArgumentException("tokens[" + i + "]: id " + tokens[i] + " outside the vocabulary [0, "
+                        + config.vocabSize() + ")");
+            }
+        }
+    }
+
+    /**
+     * One rank's prefill of the global sequence {@code tokens}: embeds the tokens at
+     * {@code ring.localPositions(tokens.length)}, runs every layer (a collective ring call each) and
+     * hands the logits of its rows, in local row order, to {@code sink} (which may be null).
+     * Collective: every rank of the ring calls it with the same tokens.
+     *
+     * @return the time spent inside ring attention, in nanoseconds
+     */
+    public long forwardShard(RingAttention ring, int[] tokens, MatMul mm, Workers pool, LogitsSink sink) {
+        int seqLen = tokens.length;
+        Positions positions = ring.localPositions(seqLen);
+        int n = positions.size();
+        LlamaConfig c = config;
+        int hidden = c.hiddenSize();
+        int hd = c.headDim();
+        int chunk = Math.max(1, Math.min(CHUNK_TOKENS, n));
+        long attentionNanos = 0;
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment x = alloc(arena, (long) n * hidden);
+            MemorySegment h = alloc(arena, (long) n * hidden);
+            MemorySegment q = alloc(arena, (long) n * c.qDim());
+            MemorySegment k = alloc(arena, (long) n * c.kvDim());
+            MemorySegment v = alloc(arena, (long) n * c.kvDim());
+            MemorySegment gate = alloc(arena, (long) chunk * c.intermediateSize());
+            MemorySegment up = alloc(arena, (long) chunk * c.intermediateSize());
+            embed(tokens, positions, x);
+            Rope.Table table = rope.table(positions);
+            for (Layer layer : layers) {
+                rmsNorm(x, h, n, layer.inputNorm());
+                mm.multiply(h, n, hidden, layer.q().data(), layer.q().dtype(), c.qDim(), q, pool);
+                mm.multiply(h, n, hidden, layer.k().data(), layer.k().dtype(), c.kvDim(), k, pool);
+                mm.multiply(h, n, hidden, layer.v().data(), layer.v().dtype(), c.kvDim(), v, pool);
+                rope.apply(q, c.heads(), table);
+                rope.apply(k, c.kvHeads(), table);
+                long t0 = System.nanoTime();
+                try (ForwardResult r = ring.forward(Tensor.wrap(q, n, c.heads(), hd, DType.F32),
+                        Tensor.wrap(k, n, c.kvHeads(), hd, DType.F32), Tensor.wrap(v, n, c.kvHeads(), hd, DType.F32), seqLen)) {
+                    attentionNanos += System.nanoTime() - t0;
+                    mm.multiply(r.out().segment(), n, c.qDim(), layer.o().data(), layer.o().dtype(), hidden, h, pool);
+                }
+                addInto(x, h, (long) n * hidden);
+                for (int c0 = 0; c0 < n; c0 += chunk) {
+                    int rows = Math.min(chunk, n - c0);
+                    MemorySegment xs = x.asSlice(4L * c0 * hidden, 4L * rows * hidden);
+                    MemorySegment hs = h.asSlice(4L * c0 * hidden, 4L * rows * hidden);
+                    rmsNorm(xs, hs, rows, layer.postNorm());
+                    mm.multiply(hs, rows, hidden, layer.gate().data(), layer.gate().dtype(), c.intermediateSize(), gate, pool);
+                    mm.multiply(hs, rows, hidden, layer.up().data(), layer.up().dtype(), c.intermediateSize(), up, pool);
+                    siluMul(gate, up, (long) rows * c.intermediateSize());
+                    mm.multiply(gate, rows, c.intermediateSize(), layer.down().data(), layer.down().dtype(), hidden, hs, pool);
+                    addInto(xs, hs, (long) rows * hidden);
+                }
+            }
+            MemorySegment logits = alloc(arena, (long) chunk * c.vocabSize());
+            for (int c0 = 0; c0 < n; c0 += chunk) {
+                int rows = Math.min(chunk, n - c0);
+                MemorySegment xs = x.asSlice(4L * c0 * hidden, 4L * rows * hidden);
+                MemorySegment hs = h.asSlice(4L * c0 * hidden, 4L * rows * hidden);
+                rmsNorm(xs, hs, rows, norm);
+                mm.multiply(hs, rows, hidden, lmHead.data(), lmHead.dtype(), c.vocabSize(), logits, pool);
+                if (sink != null) {
+                    sink.accept(c0, rows, logits.asSlice(0, 4L * rows * c.vocabSize()));
+                }
+            }
+        }
+        return attentionNanos;
+    }
+
+    private static MemorySegment alloc(Arena arena, long floats) {
+        return arena.allocate(Math.max(4, 4 * floats), 64).asSlice(0, 4 * floats);
+    }
+
+    private void embed(int[] tokens, Positions positions, MemorySegment x) {
+        int hidden = config.hiddenSize();
+        for (int t = 0; t < positions.size(); t++) {
+            int id = tokens[positions.get(t)];
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("tokens[" + positions.get(t) + "]: id " + id
+                        + " outside the vocabulary [0, " + config.vocabSize() + ")");
+            }
+            long src = (long) id * hidden;
+            long dst = (long) t * hidden;
+            if (embed.dtype() == DType.F32) {
+                MemorySegment.copy(embed.data(), 4 * src, x, 4 * dst, 4L * hidden);
+            } else {
+                for (int i = 0; i < hidden; i++) {
+                    x.setAtIndex(Layouts.F32_LE, dst + i, embed.get(src + i));
+                }
+            }
+        }
+    }
+
+    /** {@code out = x / sqrt(mean(x²) + eps) · w} row by row (fp32, as Hugging Face computes it). */
+    private void rmsNorm(MemorySegment x, MemorySegment out, int rows, Weight w) {
+        int d = config.hiddenSize();
+        float eps = (float) config.rmsNormEps();
+        for (int t = 0; t < rows; t++) {
+            long base = (long) t * d;
+            float ss = 0;
+            for (int i = 0; i < d; i++) {
+                float xi = x.getAtIndex(Layouts.F32_LE, base + i);
+                ss = Math.fma(xi, xi, ss);
+            }
+            float inv = (float) (1.0 / Math.sqrt(ss / d + eps));
+            for (int i = 0; i < d; i++) {
+                out.setAtIndex(Layouts.F32_LE, base + i, x.getAtIndex(Layouts.F32_LE, base + i) * inv * w.get(i));
+            }
+        }
+    }
+
+    /** {@code gate = silu(gate) · up}, elementwise. */
+    private static void siluMul(MemorySegment gate, MemorySegment up, long count) {
+        for (long i = 0; i < count; i++) {
+            float g = gate.getAtIndex(Layouts.F32_LE, i);
+            float s = g / (1f + (float) Math.exp(-g));
+            gate.setAtIndex(Layouts.F32_LE, i, s * up.getAtIndex(Layouts.F32_LE, i));
+        }
+    }
+
+    private static void addInto(MemorySegment acc, MemorySegment add, long count) {
+        for (long i = 0; i < count; i++) {
+            acc.setAtIndex(Layouts.F32_LE, i, acc.getAtIndex(Layouts.F32_LE, i) + add.getAtIndex(Layouts.F32_LE, i));
+        }
+    }
+}

@@ -1,0 +1,192 @@
+package ringattn.model;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import ringattn.engine.tensor.DType;
+import ringattn.model.io.Json;
+import ringattn.model.io.Safetensors;
+
+/**
+ * The weights of a Hugging Face-style model directory, memory-mapped: {@code model.safetensors}, or
+ * the files named by {@code model.safetensors.index.json} (sharded checkpoints), or else every
+ * {@code *.safetensors} file in the directory. F32 and BF16 tensors are used in place; F16 tensors
+ * are widened to F32 once, on first use. Thread-safe.
+ */
+public final class SafetensorsWeights implements WeightSource {
+    private static final String INDEX = "model.safetensors.index.json";
+
+    private final Path dir;
+    private final List<Safetensors> files;
+    private final Map<String, Safetensors> byName;
+    private final Map<String, Weight> widened = new LinkedHashMap<>();
+    private final Arena arena = Arena.ofShared();
+
+    private SafetensorsWeights(Path dir, List<Safetensors> files, Map<String, Safetensors> byName) {
+        this.dir = dir;
+        this.files = files;
+        this.byName = byName;
+    }
+
+    /** Opens (maps) the weights of {@code dir}; errors name the directory or file. */
+    public static SafetensorsWeights open(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            throw new NoSuchFileException(dir.toString(), null, "not a model directory");
+        }
+        List<Path> paths = new ArrayList<>();
+        Path index = dir.resolve(INDEX);
+        Map<String, String> weightMap = null;
+        if (Files.exists(index)) {
+            Object parsed;
+            try {
+                parsed = Json.parse(Files.readString(index, StandardCharsets.UTF_8));
+            } catch (IllegalArgumentException e) {
+                throw new ModelFormatException(index + ": " + e.getMessage(), e);
+            }
+            if (!(parsed instanceof Map<?, ?> m) || !(m.get("weight_map") instanceof Map<?, ?> wm)) {
+                throw new ModelFormatException(index + ": expected an object with a \"weight_map\"");
+            }
+            weightMap = new LinkedHashMap<>();
+            for (Map.Entry<?, ?> e : wm.entrySet()) {
+                weightMap.put(String.valueOf(e.getKey()), String.valueOf(e.getValue()));
+            }
+            for (String f : new java.util.TreeSet<>(weightMap.values())) {
+                Path p = dir.resolve(f);
+                if (!Files.exists(p)) {
+                    throw new ModelFormatException(index + ": names shard '" + f + "', which does not exist in " + dir);
+                }
+                paths.add(p);
+            }
+        } else {
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.safetensors")) {
+                ds.forEach(paths::add);
+            }
+            paths.sort(null);
+            if (paths.isEmpty()) {
+                throw new ModelFormatException(dir + ": no *.safetensors files (and no " + INDEX + ")");
+            }
+        }
+        List<Safetensors> opened = new ArrayList<>();
+        Map<String, Safetensors> byName = new TreeMap<>();
+        try {
+            for (Path p : paths) {
+                Safetensors st = Safetensors.open(p);
+                opened.add(st);
+                for (String name : st.entries().keySet()) {
+                    if (weightMap != null && weightMap.containsKey(name)
+                            && !dir.resolve(weightMap.get(name)).equals(p)) {
+                        continue; // the index says another shard holds it
+                    }
+                    Safetensors prev = byName.putIfAbsent(name, st);
+                    if (prev != null) {
+                        throw new ModelFormatException("tensor '" + name + "' appears in both " + prev.path() + " and " + p);
+                    }
+                }
+            }
+            if (weightMap != null) {
+                for (Map.Entry<String, String> e : weightMap.entrySet()) {
+                    if (!byName.containsKey(e.getKey())) {
+                        throw new ModelFormatException(index + ": tensor '" + e.getKey() + "' is mapped to "
+                                + e.getValue() + ", which does not contain it");
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            opened.forEach(Safetensors::close);
+            throw e;
+        }
+        return new SafetensorsWeights(dir, opened, byName);
+    }
+
+    @Override
+    public synchronized Weight get(String name, long... expectedShape) {
+        Safetensors st = byName.get(name);
+        if (st == null) {
+            throw new ModelFormatException("tensor '" + name + "' not found in " + dir + " (searched "
+                    + files.stream().map(f -> f.path().getFileName().toString()).toList() + "; expected shape "
+                    + Arrays.toString(expectedShape) + ")");
+        }
+        Safetensors.Entry e = st.entries().get(name);
+        if (!Arrays.equals(e.shape(), expectedShape)) {
+            throw new ModelFormatException("tensor '" + name + "' in " + st.path() + ": expected shape "
+                    + Arrays.toString(expectedShape) + ", got " + e.shapeString());
+        }
+        return switch (e.dtype()) {
+            case "F32" -> new Weight(name, st.path().toString(), DType.F32, e.shape(), e.data());
+            case "BF16" -> new Weight(name, st.path().toString(), DType.BF16, e.shape(), e.data());
+            case "F16" -> widened.computeIfAbsent(name, k -> widen(st, e));
+            default -> throw new ModelFormatException("tensor '" + name + "' in " + st.path() + ": dtype " + e.dtype()
+                    + " is not supported (expected F32, BF16 or F16)");
+        };
+    }
+
+    private Weight widen(Safetensors st, Safetensors.Entry e) {
+        long n = e.elementCount();
+        MemorySegment out = arena.allocate(Math.max(4, 4 * n), 64).asSlice(0, 4 * n);
+        ValueLayout.OfShort f16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        ValueLayout.OfFloat f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        for (long i = 0; i < n; i++) {
+            out.setAtIndex(f32, i, Float.float16ToFloat(e.data().getAtIndex(f16, i)));
+        }
+        return new Weight(e.name(), st.path().toString(), DType.F32, e.shape(), out);
+    }
+
+    @Override
+    public boolean contains(String name) {
+        return byName.containsKey(name);
+    }
+
+    @Override
+    public String description() {
+        return dir.toString();
+    }
+
+    @Override
+    public synchronized void close() {
+        files.forEach(Safetensors::close);
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
+    /**
+     * Writes {@code weights} and {@code config} as a model directory: {@code config.json} plus one
+     * {@code model.safetensors}, or, with {@code shards > 1}, {@code model-0000i-of-0000n.safetensors}
+     * files and a {@code model.safetensors.index.json}.
+     */
+    public static void write(Path dir, LlamaConfig config, Map<String, Weight> weights, int shards) throws IOException {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("config.json"), config.toJson(), StandardCharsets.UTF_8);
+        List<Weight> all = new ArrayList<>(weights.values());
+        int n = Math.max(1, Math.min(shards, all.size()));
+        StringBuilder index = new StringBuilder("{\"metadata\": {}, \"weight_map\": {");
+        for (int s = 0; s < n; s++) {
+            String file = n == 1 ? "model.safetensors" : String.format("model-%05d-of-%05d.safetensors", s + 1, n);
+            List<Safetensors.Entry> entries = new ArrayList<>();
+            for (int i = s; i < all.size(); i += n) {
+                Weight w = all.get(i);
+                entries.add(new Safetensors.Entry(w.name(), w.dtype() == DType.F32 ? "F32" : "BF16", w.shape(), w.data()));
+                index.append(index.charAt(index.length() - 1) == '{' ? "" : ", ")
+                        .append(Json.quote(w.name())).append(": ").append(Json.quote(file));
+            }
+            Safetensors.write(dir.resolve(file), entries, Map.of("format", "pt"));
+        }
+        index.append("}}\n");
+        if (n > 1) {
+            Files.writeString(dir.resolve(INDEX), index.toString(), StandardCharsets.UTF_8);
+        }
+    }
+}
