@@ -1,0 +1,126 @@
+package ringattn.model;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.kernel.BlockKernel;
+import ringattn.engine.kernel.KernelOptions;
+import ringattn.engine.kernel.Kernels;
+import ringattn.engine.kernel.Positions;
+import ringattn.engine.ring.RingAttention;
+import ringattn.engine.ring.RingOptions;
+import ringattn.engine.ring.ShardLayout;
+import ringattn.engine.transport.InJvmRing;
+import ringattn.engine.transport.RingTransport;
+import ringattn.model.linalg.MatMul;
+import ringattn.model.linalg.Workers;
+
+/**
+ * Runs a prefill over a ring: one rank ({@link #runRank}, with any transport) or all ranks as threads
+ * of this JVM ({@link #runLocal}). Logits go straight into a caller-provided fp32 {@code [S, vocab]}
+ * segment (for example a memory-mapped .npy file) at the rows of each rank's global positions.
+ */
+public final class Prefill {
+    private Prefill() {
+    }
+
+    /**
+     * How to run.
+     *
+     * @param threads worker threads per rank (matmuls and the attention kernel)
+     * @param layout  how tokens are sharded (zigzag balances causal work)
+     * @param timeout bound on any wait for another rank
+     * @param simdBits matmul kernel width: 0 automatic, -1 scalar, 128/256/512
+     */
+    public record Options(int threads, ShardLayout layout, Duration timeout, int simdBits) {
+        public Options {
+            if (threads < 1) {
+                throw new IllegalArgumentException("threads: must be >= 1, got " + threads);
+            }
+            if (layout == null) {
+                throw new IllegalArgumentException("layout: must not be null");
+            }
+            if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("timeout: must be positive, got " + timeout);
+            }
+        }
+
+        /** {@code threads} per rank, zigzag, 120 s timeout, automatic kernel width. */
+        public static Options defaults(int threads) {
+            return new Options(threads, ShardLayout.ZIGZAG, Duration.ofSeconds(120), 0);
+        }
+
+        public Options withLayout(ShardLayout l) {
+            return new Options(threads, l, timeout, simdBits);
+        }
+
+        public Options withSimdBits(int bits) {
+            return new Options(threads, layout, timeout, bits);
+        }
+    }
+
+    /**
+     * One rank's outcome.
+     *
+     * @param rank             rank
+     * @param tokens           tokens this rank held
+     * @param seconds          wall time of its forward (after a start barrier)
+     * @param attentionSeconds of which inside ring attention
+     * @param peakRssBytes     the process's peak resident set (VmHWM), or -1 when unknown
+     * @param kernel           the matmul kernel and attention kernel names
+     */
+    public record RankResult(int rank, int tokens, double seconds, double attentionSeconds, long peakRssBytes, String kernel) {
+    }
+
+    /** Runs this rank's share of the prefill of {@code tokens}; collective over {@code transport}. */
+    public static RankResult runRank(LlamaModel model, RingTransport transport, int[] tokens, Options options,
+                                     MemorySegment logitsOut) {
+        LlamaConfig c = model.config();
+        AttentionSpec spec = AttentionSpec.of(c.headDim()).withCausal(true);
+        RingOptions ringOptions = RingOptions.defaults(spec).withLayout(options.layout()).withTimeout(options.timeout());
+        MatMul mm = MatMul.create(options.simdBits());
+        try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(options.threads()));
+             RingAttention ring = new RingAttention(transport, kernel, ringOptions);
+             Workers pool = new Workers(options.threads(), "ringattn-model-rank-" + transport.rank())) {
+            Positions positions = ring.localPositions(tokens.length);
+            int vocab = c.vocabSize();
+            LlamaModel.LogitsSink sink = logitsOut == null ? null : (first, rows, logits) -> {
+                for (int r = 0; r < rows; r++) {
+                    MemorySegment.copy(logits, 4L * r * vocab, logitsOut, 4L * positions.get(first + r) * vocab, 4L * vocab);
+                }
+            };
+            transport.barrier(options.timeout());
+            long t0 = System.nanoTime();
+            long attention = model.forwardShard(ring, tokens, mm, pool, sink);
+            long t1 = System.nanoTime();
+            return new RankResult(transport.rank(), positions.size(), (t1 - t0) / 1e9, attention / 1e9, peakRssBytes(),
+                    mm.name() + "+" + kernel.name());
+        }
+    }
+
+    /** All {@code ranks} as threads of this JVM (in-JVM ring); results by rank. A rank's failure is rethrown. */
+    public static List<RankResult> runLocal(LlamaModel model, int[] tokens, int ranks, Options options, MemorySegment logitsOut) {
+        model.checkTokens(tokens);
+        return InJvmRing.run(ranks, options.timeout(), t -> runRank(model, t, tokens, options, logitsOut));
+    }
+
+    /** The process's peak resident set in bytes (VmHWM from /proc/self/status), or -1 when unavailable. */
+    public static long peakRssBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"), StandardCharsets.US_ASCII)) {
+                if (line.startsWith("VmHWM:")) {
+                    String[] parts = line.substring(6).trim().split("\\s+");
+                    return Long.parseLong(parts[0]) * 1024;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+}
