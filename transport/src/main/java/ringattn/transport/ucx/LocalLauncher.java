@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
 
 import ringattn.engine.transport.TransportException;
 
@@ -45,18 +46,25 @@ public final class LocalLauncher {
      * @param deadline  the whole job's time limit
      * @param failureGrace after the first failure, how long the other ranks may take to notice it and
      *                  exit on their own (printing their errors) before they are destroyed
+     * @param rankPrefix per rank, words put before the java command (e.g. {@code ip netns exec ns0 env
+     *                  UCX_NET_DEVICES=veth0}, {@code numactl -N 1}), or null
      */
     public record Spec(Path java, List<String> jvmArgs, String classPath, String modulePath, String mainClass,
-            List<String> args, Map<String, String> env, Duration deadline, Duration failureGrace) {
+            List<String> args, Map<String, String> env, Duration deadline, Duration failureGrace,
+            IntFunction<List<String>> rankPrefix) {
 
         public Spec withFailureGrace(Duration grace) {
-            return new Spec(java, jvmArgs, classPath, modulePath, mainClass, args, env, deadline, grace);
+            return new Spec(java, jvmArgs, classPath, modulePath, mainClass, args, env, deadline, grace, rankPrefix);
         }
 
         public Spec withEnv(Map<String, String> more) {
             Map<String, String> m = new LinkedHashMap<>(env);
             m.putAll(more);
-            return new Spec(java, jvmArgs, classPath, modulePath, mainClass, args, m, deadline, failureGrace);
+            return new Spec(java, jvmArgs, classPath, modulePath, mainClass, args, m, deadline, failureGrace, rankPrefix);
+        }
+
+        public Spec withRankPrefix(IntFunction<List<String>> prefix) {
+            return new Spec(java, jvmArgs, classPath, modulePath, mainClass, args, env, deadline, failureGrace, prefix);
         }
 
         /** Runs {@code mainClass} with this JVM's own java and class path. */
@@ -68,7 +76,7 @@ public final class LocalLauncher {
                 cp = cp.isEmpty() ? mp : cp + File.pathSeparator + mp;
             }
             return new Spec(java, List.of("--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector"),
-                    cp, null, mainClass, args, env, deadline, Duration.ofSeconds(2));
+                    cp, null, mainClass, args, env, deadline, Duration.ofSeconds(2), null);
         }
     }
 
@@ -130,7 +138,12 @@ public final class LocalLauncher {
         boolean[] destroyed = new boolean[worldSize];
         try {
             for (int r = 0; r < worldSize; r++) {
-                ProcessBuilder pb = new ProcessBuilder(cmd);
+                List<String> rankCmd = new ArrayList<>();
+                if (spec.rankPrefix() != null) {
+                    rankCmd.addAll(spec.rankPrefix().apply(r));
+                }
+                rankCmd.addAll(cmd);
+                ProcessBuilder pb = new ProcessBuilder(rankCmd);
                 pb.environment().putAll(common);
                 pb.environment().put("RINGATTN_RANK", Integer.toString(r));
                 pb.environment().put("RINGATTN_WORLD_SIZE", Integer.toString(worldSize));

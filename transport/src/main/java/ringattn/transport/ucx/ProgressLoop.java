@@ -101,11 +101,7 @@ final class ProgressLoop {
                 r.run();
                 work++;
             }
-            try {
-                work += progress.getAsInt();
-            } catch (RuntimeException e) {
-                System.err.println("ringattn: UCX progress failed: " + e);
-            }
+            work += progress.getAsInt();
             if (work > 0) {
                 idle = 0;
             } else if (++idle < 256) {

@@ -116,7 +116,8 @@ public final class UcxTransport implements RingTransport {
                 try {
                     return worker.progress();
                 } catch (Exception e) {
-                    throw new TransportException("UCX progress: " + e.getMessage(), e);
+                    onProgressError(e);
+                    return 1;
                 }
             });
             ByteBuffer a = worker.getAddress();
@@ -132,6 +133,25 @@ public final class UcxTransport implements RingTransport {
             prev = prevRank == nextRank ? next : endpoint(prevRank);
             return null;
         }, wait, "UCX endpoints");
+    }
+
+    private static final java.util.regex.Pattern EP_NAME = java.util.regex.Pattern.compile("ringattn-\\d+-to-(\\d+)");
+
+    /**
+     * Without peer-error mode jucx reports a broken endpoint (e.g. "Connection reset by remote peer"
+     * on TCP) by throwing from {@code progress()}: a second, faster failure signal besides the
+     * control plane. The endpoint's name says which peer it was.
+     */
+    private void onProgressError(Exception e) {
+        String msg = String.valueOf(e.getMessage());
+        java.util.regex.Matcher m = EP_NAME.matcher(msg);
+        if (m.find() && !closed) {
+            int peer = Integer.parseInt(m.group(1));
+            String why = msg.contains(" error: ") ? msg.substring(msg.lastIndexOf(" error: ") + 8) : msg;
+            failAll(new RankFailedException(peer, host(peer), "UCX endpoint error: " + why));
+        } else if (!closed && failure == null) {
+            System.err.println("ringattn: rank " + rank + ": UCX progress: " + msg);
+        }
     }
 
     /** Collective: every rank learns which links can use put (see {@link TransportOptions.DataPath#AUTO}). */
