@@ -111,11 +111,13 @@ __device__ __forceinline__ float ra_block_sum(float v, float* shared) {
 // One CUDA block per score row of one query chunk. The scores S of the chunk are laid out
 // [kvHeads, chunkRows * group, kvc] (row-major, kvc keys per row); row b of the grid is
 // (g, rr, j) = (b / (chunkRows*group), (b % (chunkRows*group)) / group, b % group): kv head g,
-// chunk row rr (global row r0 + rr), query head h = g*group + j.
+// chunk row rr (global row r = r0 + rr), query head h = g*group + j. qPos/qDoc are indexed by global
+// row, kPos/kDoc by the chunk's key column; rowMax/rowSum are [heads, rows].
 // The kernel masks the row by global positions, folds its maximum into rowMax, replaces the
 // scores with p = exp(s - mNew) (0 where masked), adds their sum to rowSum*alpha and multiplies the
-// accumulator row (layout [kvHeads, rows, group, headDim]) by alpha = exp(mOld - mNew), so that the
-// following GEMM acc += P V (beta = 1) completes the update. A row that sees no key in the tile is
+// accumulator row by alpha = exp(mOld - mNew), so that the following GEMM acc += P V (beta = 1)
+// completes the update. acc holds rows accRow0 .. accRow0+accRows-1, laid out
+// [kvHeads, accRows, group, headDim]. A row that sees no key in the tile is
 // left unchanged (its P row is zeroed).
 extern "C" __global__ void __launch_bounds__(RA_THREADS)
 ra_online_softmax(float* __restrict__ scores, int kvc, int chunkRows, int group, int r0, int rows,
@@ -123,7 +125,7 @@ ra_online_softmax(float* __restrict__ scores, int kvc, int chunkRows, int group,
                   const int* __restrict__ kPos, const int* __restrict__ kDoc,
                   int masked, int causal, int window,
                   float* __restrict__ rowMax, float* __restrict__ rowSum,
-                  float* __restrict__ acc, int headDim) {
+                  float* __restrict__ acc, int accRow0, int accRows, int headDim) {
     __shared__ float shared[32];
     int b = blockIdx.x;
     int perG = chunkRows * group;
@@ -168,7 +170,7 @@ ra_online_softmax(float* __restrict__ scores, int kvc, int chunkRows, int group,
         rowMax[sIdx] = mNew;
         rowSum[sIdx] = rowSum[sIdx] * alpha + sum;
     }
-    float* o = acc + (((long long) g * rows + r) * group + j) * headDim;
+    float* o = acc + (((long long) g * accRows + (r - accRow0)) * group + j) * headDim;
     for (int c = threadIdx.x; c < headDim; c += blockDim.x) {
         o[c] *= alpha;
     }

@@ -1,0 +1,474 @@
+package ringattn.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.ref.WeakReference;
+import java.util.ArrayList;
+import java.util.List;
+import ringattn.cuda.ffm.Cublas;
+import ringattn.cuda.ffm.CudaDriver;
+import ringattn.cuda.ffm.Cudart;
+import ringattn.cuda.ffm.DeviceBuffer;
+import ringattn.cuda.ffm.KernelArgs;
+import ringattn.cuda.ffm.PinnedBuffer;
+import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.kernel.BackwardState;
+import ringattn.engine.kernel.BlockKernel;
+import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.KernelOptions;
+import ringattn.engine.kernel.Positions;
+import ringattn.engine.kernel.TileVisibility;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+
+/**
+ * The block kernel on a CUDA GPU: scores and the output update through cuBLAS
+ * ({@code cublasGemmStridedBatchedEx}, fp32 compute), the masked online-softmax step as a small PTX
+ * kernel. Same state semantics as {@link ringattn.engine.kernel.ScalarKernel}: scaled scores,
+ * {@code rowMax}/{@code rowSum} in natural-log units, unnormalised fp32 accumulator.
+ *
+ * <p><b>Data movement, per call.</b> Q stays on the device: it is uploaded (through a pinned
+ * buffer), permuted to {@code [kvHeads, rows, group, headDim]} and kept for as long as calls come
+ * with the same {@link ForwardState} (by identity; Q must not change under a state, as
+ * {@code ForwardState} already requires). Each call then uploads the visible key range of K and V
+ * through a pinned buffer, uploads the state (the accumulator rows that see any key of the block,
+ * and all of {@code rowMax}/{@code rowSum}), runs, and copies the state back before returning, so the
+ * host {@code ForwardState} is always current and {@link ForwardState#finish} works unchanged. The
+ * state round trip costs about {@code 2·rows·heads·headDim·4} bytes per call; keeping it on the
+ * device for a whole pass would need an end-of-pass hook in the port.
+ *
+ * <p><b>Work.</b> Query rows go in chunks (at most {@code ringattn.cuda.queryChunk} rows, default
+ * 1024, and at most {@code ringattn.cuda.scoreBytes} of fp32 scores, default 256 MiB); each chunk
+ * runs only over the key columns that some of its rows can see (key tiles of
+ * {@link KernelOptions#keyTile()} classified by global positions), and chunks that see nothing are
+ * skipped, as are blocks that are hidden as a whole. Per chunk: {@code S = scale·Q Kᵀ} (BF16 inputs
+ * when Q and K are both BF16, else fp32), the softmax kernel (masks by global position, running
+ * max/sum, rescale of the accumulator), then {@code acc += P V} in fp32 (BF16 V is widened first).
+ *
+ * <p>Backward is not offloaded: {@link #backward} throws {@link UnsupportedOperationException}.
+ * Calls are serialised (synchronised); the CUDA context is made current on the calling thread at
+ * each call, so any thread may call.
+ */
+public final class CublasKernel implements BlockKernel {
+    private static final int THREADS = 256;
+    private static final long ALIGN = 256;
+
+    private final KernelOptions options;
+    private final int device;
+    private final String name;
+    private final long context;
+    private final long stream;
+    private final long cublas;
+    private final long module;
+    private final long fnBf16ToF32;
+    private final long fnSwap32;
+    private final long fnSwap16;
+    private final long fnSoftmax;
+    private final int maxQueryChunk;
+    private final long scoreBudgetBytes;
+    private final Arena arena = Arena.ofShared();
+    private final KernelArgs args;
+    private final MemorySegment scalars;
+
+    private final DeviceBuffer qRaw = new DeviceBuffer("Q upload");
+    private final DeviceBuffer qWide = new DeviceBuffer("Q fp32");
+    private final DeviceBuffer qDev = new DeviceBuffer("Q");
+    private final DeviceBuffer qMeta = new DeviceBuffer("query positions");
+    private final DeviceBuffer kDev = new DeviceBuffer("K");
+    private final DeviceBuffer vDev = new DeviceBuffer("V");
+    private final DeviceBuffer kWide = new DeviceBuffer("K fp32");
+    private final DeviceBuffer vWide = new DeviceBuffer("V fp32");
+    private final DeviceBuffer kMeta = new DeviceBuffer("key positions");
+    private final DeviceBuffer accNatural = new DeviceBuffer("acc upload");
+    private final DeviceBuffer accDev = new DeviceBuffer("acc");
+    private final DeviceBuffer stats = new DeviceBuffer("rowMax/rowSum");
+    private final DeviceBuffer scores = new DeviceBuffer("scores");
+    private final PinnedBuffer pinnedQuery = new PinnedBuffer();
+    private final PinnedBuffer pinnedBlock = new PinnedBuffer();
+    private final PinnedBuffer pinnedState = new PinnedBuffer();
+
+    private WeakReference<ForwardState> queryOf = new WeakReference<>(null);
+    private AttentionSpec queryDocsOf;
+    private boolean queryBf16;
+    private boolean closed;
+
+    /** One query chunk {@code [r0, r1)} and the key columns {@code [c0, c1)} it can see. */
+    record Chunk(int r0, int r1, int c0, int c1) {
+    }
+
+    /**
+     * A kernel on device {@code device} (which the provider has probed).
+     *
+     * @throws ringattn.cuda.ffm.CudaException when a CUDA call fails (with the library's message)
+     */
+    public CublasKernel(KernelOptions options, int device) {
+        this.options = options;
+        this.device = device;
+        this.maxQueryChunk = Math.max(1, Integer.getInteger("ringattn.cuda.queryChunk", 1024));
+        this.scoreBudgetBytes = Math.max(1 << 20, Long.getLong("ringattn.cuda.scoreBytes", 256L << 20));
+        CudaDriver.check(CudaDriver.initRaw(), "cuInit");
+        Cudart.setDevice(device);
+        Cudart.free(0); // creates the primary context and makes it current on this thread
+        this.context = CudaDriver.currentContext();
+        this.name = "cublas:" + device + " (" + CudaDriver.deviceName(device) + ")";
+        this.stream = Cudart.streamCreate(Cudart.STREAM_NON_BLOCKING);
+        this.cublas = Cublas.create();
+        Cublas.setStream(cublas, stream);
+        String ptx = Ptx.text();
+        this.module = CudaDriver.loadModule(ptx);
+        this.fnBf16ToF32 = CudaDriver.function(module, Ptx.BF16_TO_F32);
+        this.fnSwap32 = CudaDriver.function(module, Ptx.SWAP01_B32);
+        this.fnSwap16 = CudaDriver.function(module, Ptx.SWAP01_B16);
+        this.fnSoftmax = CudaDriver.function(module, Ptx.ONLINE_SOFTMAX);
+        this.args = new KernelArgs(arena);
+        this.scalars = arena.allocate(16, 8);
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    /** One host thread drives the device. */
+    @Override
+    public int threads() {
+        return 1;
+    }
+
+    @Override
+    public synchronized void forward(ForwardState state, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
+        if (closed) {
+            throw new IllegalStateException(name + ": kernel is closed");
+        }
+        if (state == null) {
+            throw new IllegalArgumentException("state: must not be null");
+        }
+        Tensor q = state.q();
+        int group = checkBlock(q, k, v, kPositions, spec);
+        if (k.tokens() == 0 || q.tokens() == 0) {
+            return;
+        }
+        int[] qDocs = state.queryDocuments(spec);
+        int[] kDocs = spec.documentsOf(kPositions);
+        List<Chunk> chunks = plan(state.qPositions(), qDocs, kPositions, kDocs, spec, q.heads(), options.keyTile(),
+                maxQueryChunk, scoreBudgetBytes);
+        if (chunks.isEmpty()) {
+            return; // every key of the block is hidden from every query: do not touch the state
+        }
+        int rLo = Integer.MAX_VALUE;
+        int rHi = 0;
+        int cLo = Integer.MAX_VALUE;
+        int cHi = 0;
+        for (Chunk c : chunks) {
+            rLo = Math.min(rLo, c.r0());
+            rHi = Math.max(rHi, c.r1());
+            cLo = Math.min(cLo, c.c0());
+            cHi = Math.max(cHi, c.c1());
+        }
+        CudaDriver.setCurrentContext(context);
+        boolean bf16 = q.dtype() == DType.BF16 && k.dtype() == DType.BF16;
+        uploadQuery(state, spec, qDocs, group, bf16);
+        Block block = uploadBlock(k, v, kPositions, kDocs, cLo, cHi, bf16);
+        uploadState(state, rLo, rHi, group);
+        for (Chunk c : chunks) {
+            runChunk(state, spec, c, group, rLo, rHi - rLo, block);
+        }
+        downloadState(state, rLo, rHi, group);
+    }
+
+    /**
+     * Splits the query rows into chunks of at most {@code maxRows} rows (and of at most
+     * {@code scoreBudgetBytes} fp32 scores against the whole block) and gives each the smallest run
+     * of key tiles ({@code keyTile} rows) that covers every tile not hidden from it; chunks that see
+     * no tile are left out. Package-private for tests (no GPU needed).
+     */
+    static List<Chunk> plan(Positions qPos, int[] qDocs, Positions kPos, int[] kDocs, AttentionSpec spec,
+                            int heads, int keyTile, int maxRows, long scoreBudgetBytes) {
+        int rows = qPos.size();
+        int keys = kPos.size();
+        List<Chunk> out = new ArrayList<>();
+        if (rows == 0 || keys == 0) {
+            return out;
+        }
+        if (spec.classify(qPos.first(), qPos.last(), qDocs[0], qDocs[rows - 1],
+                kPos.first(), kPos.last(), kDocs[0], kDocs[keys - 1]) == TileVisibility.HIDDEN) {
+            return out;
+        }
+        long perRow = (long) heads * keys * 4;
+        int chunkRows = (int) Math.max(1, Math.min(maxRows, scoreBudgetBytes / Math.max(1, perRow)));
+        for (int r0 = 0; r0 < rows; r0 += chunkRows) {
+            int r1 = Math.min(rows, r0 + chunkRows);
+            if (spec.isUnmasked()) {
+                out.add(new Chunk(r0, r1, 0, keys));
+                continue;
+            }
+            int c0 = -1;
+            int c1 = -1;
+            for (int t0 = 0; t0 < keys; t0 += keyTile) {
+                int t1 = Math.min(keys, t0 + keyTile);
+                TileVisibility vis = spec.classify(qPos.get(r0), qPos.get(r1 - 1), qDocs[r0], qDocs[r1 - 1],
+                        kPos.get(t0), kPos.get(t1 - 1), kDocs[t0], kDocs[t1 - 1]);
+                if (vis != TileVisibility.HIDDEN) {
+                    if (c0 < 0) {
+                        c0 = t0;
+                    }
+                    c1 = t1;
+                }
+            }
+            if (c0 >= 0) {
+                out.add(new Chunk(r0, r1, c0, c1));
+            }
+        }
+        return out;
+    }
+
+    private void uploadQuery(ForwardState state, AttentionSpec spec, int[] qDocs, int group, boolean bf16) {
+        Tensor q = state.q();
+        int rows = q.tokens();
+        boolean sameQuery = queryOf.get() == state && queryBf16 == bf16;
+        boolean sameDocs = sameQuery && spec.equals(queryDocsOf);
+        if (sameQuery && sameDocs) {
+            return;
+        }
+        long qBytes = q.segment().byteSize();
+        long metaBytes = 8L * rows;
+        long metaAt = align(qBytes);
+        MemorySegment pin = pinnedQuery.ensure(metaAt + metaBytes);
+        long dMeta = qMeta.ensure(metaBytes);
+        if (!sameQuery) {
+            MemorySegment.copy(q.segment(), 0, pin, 0, qBytes);
+        }
+        int[] pos = state.qPositions().toArray();
+        MemorySegment.copy(pos, 0, pin, ValueLayout.JAVA_INT, metaAt, rows);
+        MemorySegment.copy(qDocs, 0, pin, ValueLayout.JAVA_INT, metaAt + 4L * rows, rows);
+        Cudart.memcpyAsync(dMeta, pin.address() + metaAt, metaBytes, Cudart.H2D, stream);
+        if (!sameQuery) {
+            int heads = q.heads();
+            int kvHeads = heads / group;
+            int inner = group * q.headDim();
+            long raw = qRaw.ensure(qBytes);
+            Cudart.memcpyAsync(raw, pin.address(), qBytes, Cudart.H2D, stream);
+            long n = q.elementCount();
+            if (q.dtype() == DType.F32) {
+                swap(fnSwap32, raw, qDev.ensure(4 * n), rows, kvHeads, inner);
+            } else if (bf16) {
+                swap(fnSwap16, raw, qDev.ensure(2 * n), rows, kvHeads, inner);
+            } else {
+                long wide = qWide.ensure(4 * n);
+                widen(raw, wide, n);
+                swap(fnSwap32, wide, qDev.ensure(4 * n), rows, kvHeads, inner);
+            }
+        }
+        // The pinned buffer is read by the copies above: finish them before it can be reused.
+        Cudart.streamSynchronize(stream);
+        queryOf = new WeakReference<>(state);
+        queryBf16 = bf16;
+        queryDocsOf = spec;
+    }
+
+    /**
+     * The key range {@code [c0, c0+keys)} of one block on the device: K (in the GEMM's type), V in
+     * fp32, and the key positions followed by their documents ({@code meta}, ints).
+     */
+    private record Block(int c0, int keys, long k, int kType, long kElemBytes, long v, long meta) {
+    }
+
+    private Block uploadBlock(Tensor k, Tensor v, Positions kPositions, int[] kDocs, int cLo, int cHi, boolean bf16) {
+        int keys = cHi - cLo;
+        long rowBytes = k.tokenStrideBytes();
+        long kvBytes = keys * rowBytes;
+        long vAt = align(kvBytes);
+        long metaAt = vAt + align(kvBytes);
+        long metaBytes = 8L * keys;
+        MemorySegment pin = pinnedBlock.ensure(metaAt + metaBytes);
+        MemorySegment.copy(k.segment(), cLo * rowBytes, pin, 0, kvBytes);
+        MemorySegment.copy(v.segment(), cLo * rowBytes, pin, vAt, kvBytes);
+        int[] pos = kPositions.toArray();
+        MemorySegment.copy(pos, cLo, pin, ValueLayout.JAVA_INT, metaAt, keys);
+        MemorySegment.copy(kDocs, cLo, pin, ValueLayout.JAVA_INT, metaAt + 4L * keys, keys);
+        long dk = kDev.ensure(kvBytes);
+        long dv = vDev.ensure(kvBytes);
+        long meta = kMeta.ensure(metaBytes);
+        Cudart.memcpyAsync(dk, pin.address(), kvBytes, Cudart.H2D, stream);
+        Cudart.memcpyAsync(dv, pin.address() + vAt, kvBytes, Cudart.H2D, stream);
+        Cudart.memcpyAsync(meta, pin.address() + metaAt, metaBytes, Cudart.H2D, stream);
+        long n = (long) keys * k.heads() * k.headDim();
+        long kGemm = dk;
+        if (k.dtype() == DType.BF16 && !bf16) {
+            kGemm = kWide.ensure(4 * n);
+            widen(dk, kGemm, n);
+        }
+        long vGemm = dv;
+        if (v.dtype() == DType.BF16) {
+            vGemm = vWide.ensure(4 * n);
+            widen(dv, vGemm, n);
+        }
+        return new Block(cLo, keys, kGemm, bf16 ? Cublas.R_16BF : Cublas.R_32F, bf16 ? 2 : 4, vGemm, meta);
+    }
+
+    private void uploadState(ForwardState state, int rLo, int rHi, int group) {
+        Tensor q = state.q();
+        int heads = q.heads();
+        int d = q.headDim();
+        long rowBytes = (long) heads * d * 4;
+        long accBytes = (rHi - rLo) * rowBytes;
+        long statBytes = align((long) heads * q.tokens() * 4);
+        long mAt = align(accBytes);
+        MemorySegment pin = pinnedState.ensure(mAt + 2 * statBytes);
+        MemorySegment.copy(state.acc(), rLo * rowBytes, pin, 0, accBytes);
+        MemorySegment.copy(state.rowMax(), 0, pin, mAt, (long) heads * q.tokens() * 4);
+        MemorySegment.copy(state.rowSum(), 0, pin, mAt + statBytes, (long) heads * q.tokens() * 4);
+        long nat = accNatural.ensure(accBytes);
+        long st = stats.ensure(2 * statBytes);
+        Cudart.memcpyAsync(nat, pin.address(), accBytes, Cudart.H2D, stream);
+        Cudart.memcpyAsync(st, pin.address() + mAt, 2 * statBytes, Cudart.H2D, stream);
+        swap(fnSwap32, nat, accDev.ensure(accBytes), rHi - rLo, heads / group, group * d);
+    }
+
+    private void runChunk(ForwardState state, AttentionSpec spec, Chunk c, int group, int accRow0, int accRows,
+                          Block block) {
+        Tensor q = state.q();
+        int rows = q.tokens();
+        int heads = q.heads();
+        int kvHeads = heads / group;
+        int d = q.headDim();
+        int kvc = c.c1() - c.c0();
+        int nq = (c.r1() - c.r0()) * group;
+        int ld = kvHeads * d;
+        long keyOffset = c.c0() - block.c0();
+        long qElem = block.kElemBytes();
+        long s = scores.ensure((long) kvHeads * nq * kvc * 4);
+        // Per kv head g: column-major C[kvc × nq] = Kᵀ-op(K_g) · Q_g, i.e. row-major scores [nq][kvc].
+        scalars.set(ValueLayout.JAVA_FLOAT, 0, spec.scale());
+        scalars.set(ValueLayout.JAVA_FLOAT, 4, 0f);
+        Cublas.gemmStridedBatched(cublas, Cublas.OP_T, Cublas.OP_N, kvc, nq, d, scalars,
+                block.k() + keyOffset * ld * block.kElemBytes(), block.kType(), ld, d,
+                qDev.pointer() + (long) c.r0() * group * d * qElem, block.kType(), d, (long) rows * group * d,
+                s, kvc, (long) nq * kvc, kvHeads);
+        long statBytes = align((long) heads * rows * 4);
+        args.reset()
+                .ptr(s).i32(kvc).i32(c.r1() - c.r0()).i32(group).i32(c.r0()).i32(rows)
+                .ptr(qMeta.pointer()).ptr(qMeta.pointer() + 4L * rows)
+                .ptr(block.meta() + 4 * keyOffset).ptr(block.meta() + 4L * block.keys() + 4 * keyOffset)
+                .i32(spec.isUnmasked() ? 0 : 1).i32(spec.causal() ? 1 : 0).i32(spec.window())
+                .ptr(stats.pointer()).ptr(stats.pointer() + statBytes)
+                .ptr(accDev.pointer()).i32(accRow0).i32(accRows).i32(d);
+        CudaDriver.launch(fnSoftmax, kvHeads * nq, THREADS, 0, stream, args.params(), Ptx.ONLINE_SOFTMAX);
+        // Per kv head g: column-major C[d × nq] += V_g-op · P, the accumulator rows in device layout.
+        scalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
+        scalars.set(ValueLayout.JAVA_FLOAT, 4, 1f);
+        Cublas.gemmStridedBatched(cublas, Cublas.OP_N, Cublas.OP_N, d, nq, kvc, scalars,
+                block.v() + keyOffset * ld * 4, Cublas.R_32F, ld, d,
+                s, Cublas.R_32F, kvc, (long) nq * kvc,
+                accDev.pointer() + (long) (c.r0() - accRow0) * group * d * 4, d, (long) accRows * group * d,
+                kvHeads);
+    }
+
+    private void downloadState(ForwardState state, int rLo, int rHi, int group) {
+        Tensor q = state.q();
+        int heads = q.heads();
+        int d = q.headDim();
+        long rowBytes = (long) heads * d * 4;
+        long accBytes = (rHi - rLo) * rowBytes;
+        long rawStat = (long) heads * q.tokens() * 4;
+        long statBytes = align(rawStat);
+        long mAt = align(accBytes);
+        MemorySegment pin = pinnedState.ensure(mAt + 2 * statBytes);
+        long nat = accNatural.pointer();
+        swap(fnSwap32, accDev.pointer(), nat, heads / group, rHi - rLo, group * d);
+        Cudart.memcpyAsync(pin.address(), nat, accBytes, Cudart.D2H, stream);
+        Cudart.memcpyAsync(pin.address() + mAt, stats.pointer(), 2 * statBytes, Cudart.D2H, stream);
+        Cudart.streamSynchronize(stream);
+        MemorySegment.copy(pin, 0, state.acc(), rLo * rowBytes, accBytes);
+        MemorySegment.copy(pin, mAt, state.rowMax(), 0, rawStat);
+        MemorySegment.copy(pin, mAt + statBytes, state.rowSum(), 0, rawStat);
+    }
+
+    /** {@code [a, b, inner] → [b, a, inner]} on the stream. */
+    private void swap(long fn, long in, long out, int a, int b, int inner) {
+        long n = (long) a * b * inner;
+        args.reset().ptr(in).ptr(out).i32(a).i32(b).i32(inner);
+        CudaDriver.launch(fn, grid(n), THREADS, 0, stream, args.params(), fn == fnSwap16 ? Ptx.SWAP01_B16 : Ptx.SWAP01_B32);
+    }
+
+    /** BF16 → fp32 on the stream. */
+    private void widen(long in, long out, long n) {
+        args.reset().ptr(in).ptr(out).i64(n);
+        CudaDriver.launch(fnBf16ToF32, grid(n), THREADS, 0, stream, args.params(), Ptx.BF16_TO_F32);
+    }
+
+    private static int grid(long n) {
+        return (int) Math.max(1, Math.min(65_535, (n + THREADS - 1) / THREADS));
+    }
+
+    private static long align(long bytes) {
+        return (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    }
+
+    @Override
+    public void backward(BackwardState state, Tensor k, Tensor v, Positions kPositions, Tensor dK, Tensor dV,
+                         AttentionSpec spec) {
+        throw new UnsupportedOperationException(name + ": backward is not offloaded to the GPU yet (forward only);"
+                + " select --device cpu for passes that need gradients");
+    }
+
+    private static int checkBlock(Tensor q, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
+        if (k == null || v == null) {
+            throw new IllegalArgumentException((k == null ? "k" : "v") + ": must not be null");
+        }
+        if (spec == null) {
+            throw new IllegalArgumentException("spec: must not be null");
+        }
+        q.checkOpen("q");
+        k.checkOpen("k");
+        v.checkOpen("v");
+        if (k.headDim() != q.headDim()) {
+            throw new IllegalArgumentException("k: headDim " + k.headDim() + " differs from q's " + q.headDim());
+        }
+        if (v.tokens() != k.tokens() || v.heads() != k.heads() || v.headDim() != k.headDim()
+                || v.dtype() != k.dtype()) {
+            throw new IllegalArgumentException("v: " + v.shapeString() + " differs from k " + k.shapeString());
+        }
+        if (q.heads() % k.heads() != 0) {
+            throw new IllegalArgumentException("k: query heads " + q.heads() + " are not a multiple of K/V heads "
+                    + k.heads());
+        }
+        if (kPositions == null || kPositions.size() != k.tokens()) {
+            throw new IllegalArgumentException("kPositions: " + (kPositions == null ? "null" : kPositions.size())
+                    + " positions for " + k.tokens() + " key tokens");
+        }
+        return q.heads() / k.heads();
+    }
+
+    /** Frees device and pinned memory, the cuBLAS handle, the stream and the module. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        CudaDriver.setCurrentContext(context);
+        try {
+            Cudart.streamSynchronize(stream);
+        } finally {
+            for (AutoCloseable c : new AutoCloseable[] {qRaw, qWide, qDev, qMeta, kDev, vDev, kWide, vWide, kMeta,
+                    accNatural, accDev, stats, scores, pinnedQuery, pinnedBlock, pinnedState}) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    // keep freeing the rest; the first CUDA error already surfaced where it happened
+                }
+            }
+            Cublas.destroy(cublas);
+            CudaDriver.unloadModule(module);
+            Cudart.streamDestroy(stream);
+            arena.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+}

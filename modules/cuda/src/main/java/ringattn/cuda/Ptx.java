@@ -1,0 +1,64 @@
+package ringattn.cuda;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The PTX of the softmax kernels, shipped as the resource {@code ringattn/cuda/attention.ptx}
+ * (generated from {@code src/main/cuda/attention.cu} by {@code build-ptx.sh}), and the names of the
+ * entries {@link CublasKernel} launches.
+ */
+public final class Ptx {
+    /** The resource, relative to this class's package. */
+    public static final String RESOURCE = "attention.ptx";
+    /** BF16 to fp32 conversion. */
+    public static final String BF16_TO_F32 = "ra_bf16_to_f32";
+    /** [a, b, inner] to [b, a, inner], 4-byte elements. */
+    public static final String SWAP01_B32 = "ra_swap01_b32";
+    /** [a, b, inner] to [b, a, inner], 2-byte elements. */
+    public static final String SWAP01_B16 = "ra_swap01_b16";
+    /** The masked online-softmax update of one score tile. */
+    public static final String ONLINE_SOFTMAX = "ra_online_softmax";
+    /** Every entry the kernel launches. */
+    public static final List<String> ENTRIES = List.of(BF16_TO_F32, SWAP01_B32, SWAP01_B16, ONLINE_SOFTMAX);
+
+    private static final Pattern ENTRY = Pattern.compile("^\\.visible \\.entry ([A-Za-z_][A-Za-z0-9_]*)\\(",
+            Pattern.MULTILINE);
+
+    private Ptx() {
+    }
+
+    /** The PTX text; throws {@link IllegalStateException} when the resource is missing. */
+    public static String text() {
+        try (InputStream in = Ptx.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException("PTX resource ringattn/cuda/" + RESOURCE
+                        + " missing from the ringattn-cuda jar (regenerate with src/main/cuda/build-ptx.sh)");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.US_ASCII);
+        } catch (IOException e) {
+            throw new IllegalStateException("PTX resource ringattn/cuda/" + RESOURCE + ": " + e, e);
+        }
+    }
+
+    /** The {@code .visible .entry} names declared in {@code ptx}. */
+    public static List<String> entries(String ptx) {
+        List<String> out = new ArrayList<>();
+        Matcher m = ENTRY.matcher(ptx);
+        while (m.find()) {
+            out.add(m.group(1));
+        }
+        return out;
+    }
+
+    /** The entries the kernel needs that {@code ptx} lacks (empty when complete). */
+    public static List<String> missingEntries(String ptx) {
+        List<String> have = entries(ptx);
+        return ENTRIES.stream().filter(e -> !have.contains(e)).toList();
+    }
+}

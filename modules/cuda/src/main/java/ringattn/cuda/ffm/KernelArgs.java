@@ -1,0 +1,58 @@
+package ringattn.cuda.ffm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The {@code void** kernelParams} of {@code cuLaunchKernel}: one 8-byte slot per argument holding its
+ * value, and an array of pointers to the slots. Reused across launches ({@link #reset()}); not
+ * thread-safe.
+ */
+public final class KernelArgs {
+    private static final int MAX_ARGS = 32;
+    private final MemorySegment slots;
+    private final MemorySegment pointers;
+    private int count;
+
+    public KernelArgs(Arena arena) {
+        this.slots = arena.allocate(8L * MAX_ARGS, 8);
+        this.pointers = arena.allocate(ValueLayout.ADDRESS, MAX_ARGS);
+    }
+
+    /** Forgets the arguments of the previous launch. */
+    public KernelArgs reset() {
+        count = 0;
+        return this;
+    }
+
+    /** A pointer or a {@code long long} argument. */
+    public KernelArgs ptr(long value) {
+        slots.setAtIndex(ValueLayout.JAVA_LONG, next(), value);
+        return this;
+    }
+
+    /** A {@code long long} argument. */
+    public KernelArgs i64(long value) {
+        return ptr(value);
+    }
+
+    /** An {@code int} argument. */
+    public KernelArgs i32(int value) {
+        slots.set(ValueLayout.JAVA_INT, 8L * next(), value);
+        return this;
+    }
+
+    private int next() {
+        if (count == MAX_ARGS) {
+            throw new IllegalStateException("more than " + MAX_ARGS + " kernel arguments");
+        }
+        pointers.setAtIndex(ValueLayout.ADDRESS, count, slots.asSlice(8L * count, 8));
+        return count++;
+    }
+
+    /** The {@code void**} to pass to {@code cuLaunchKernel}. */
+    public MemorySegment params() {
+        return pointers;
+    }
+}
