@@ -69,7 +69,7 @@ public final class RankLauncher {
                 }
             }
             return new LocalLauncher.Spec(java, jvm, null, modulePath, modulePath != null ? MAIN_MODULE_CLASS
-                    : Main.class.getName(), args, env, deadline, Duration.ofSeconds(5));
+                    : Main.class.getName(), args, env, deadline, Duration.ofSeconds(5), null);
         }
         Path java = ProcessHandle.current().info().command().map(Path::of)
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java"));
@@ -79,13 +79,13 @@ public final class RankLauncher {
         String modulePath = System.getProperty("jdk.module.path");
         if (modulePath != null && !modulePath.isEmpty() && Main.class.getModule().isNamed()) {
             return new LocalLauncher.Spec(java, jvm, null, modulePath, MAIN_MODULE_CLASS, args, env, deadline,
-                    Duration.ofSeconds(5));
+                    Duration.ofSeconds(5), null);
         }
         String cp = System.getProperty("java.class.path", "");
         if (modulePath != null && !modulePath.isEmpty()) {
             cp = cp.isEmpty() ? modulePath : cp + File.pathSeparator + modulePath;
         }
         return new LocalLauncher.Spec(java, jvm, cp, null, Main.class.getName(), args, env, deadline,
-                Duration.ofSeconds(5));
+                Duration.ofSeconds(5), null);
     }
 }

@@ -138,7 +138,12 @@ public final class RunJob {
             s = s.withScale(scale);
         }
         if (o.has("cu-seqlens")) {
-            long[] cu = read(o, "cu-seqlens", arena).toLongs("--cu-seqlens");
+            long[] cu;
+            try {
+                cu = read(o, "cu-seqlens", arena).toLongs("--cu-seqlens");
+            } catch (FileFormatException e) {
+                throw new UsageException("--cu-seqlens", e.getMessage());
+            }
             checkCuSeqlens(cu, seqLen);
             s = s.withDocuments(cu);
         }

@@ -419,8 +419,7 @@ public final class PrefillMain {
                 }
                 env.put("RINGATTN_TIMEOUT", Double.toString(args.timeout.toMillis() / 1000.0));
                 banner(out, model, args, tokens.length, threads);
-                ringattn.transport.ucx.LocalLauncher.Spec spec = ringattn.transport.ucx.LocalLauncher.Spec.sameJvm(
-                        PrefillMain.class.getName(), workerArgs, env, Duration.ofHours(6));
+                ringattn.transport.ucx.LocalLauncher.Spec spec = rankSpec(workerArgs, env);
                 Tap tap = new Tap(out);
                 PrintStream rankOut = new PrintStream(tap, true, StandardCharsets.UTF_8);
                 ringattn.transport.ucx.LocalLauncher.Result result =
@@ -453,6 +452,24 @@ public final class PrefillMain {
                 }
             }
         }
+    }
+
+    /**
+     * The rank JVMs run like this one: on the module path when this module was started from it
+     * (directories of jars stay directories), otherwise on the class path.
+     */
+    private static ringattn.transport.ucx.LocalLauncher.Spec rankSpec(List<String> workerArgs, Map<String, String> env) {
+        String modulePath = System.getProperty("jdk.module.path");
+        Duration deadline = Duration.ofHours(6);
+        if (PrefillMain.class.getModule().isNamed() && modulePath != null && !modulePath.isEmpty()) {
+            return new ringattn.transport.ucx.LocalLauncher.Spec(
+                    Path.of(System.getProperty("java.home"), "bin", "java"),
+                    List.of("--enable-native-access=ringattn.engine,ringattn.model,ringattn.transport.ucx,jucx",
+                            "--add-modules", "jdk.incubator.vector"),
+                    null, modulePath, PrefillMain.class.getModule().getName() + "/" + PrefillMain.class.getName(),
+                    workerArgs, env, deadline, Duration.ofSeconds(2));
+        }
+        return ringattn.transport.ucx.LocalLauncher.Spec.sameJvm(PrefillMain.class.getName(), workerArgs, env, deadline);
     }
 
     private static int worker(LlamaModel model, int[] tokens, Args args, PrintStream out) throws IOException {

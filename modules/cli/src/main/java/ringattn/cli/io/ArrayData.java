@@ -109,20 +109,20 @@ public record ArrayData(Path file, String name, ElementType type, long[] shape, 
      * mapped memory (no copy; valid while the arena is open), F16 is widened into a new F32 tensor.
      * The caller closes the result (a no-op for wrapped memory).
      *
-     * @param argument the command-line argument it came from, for messages
+     * @param argument the command-line argument it came from (the caller names it in its message)
      * @throws FileFormatException when the array is not a 3-D float array with int-sized dimensions
      */
     public Tensor toTensor(String argument) {
         if (!type.isFloat()) {
-            throw new FileFormatException(file, argument + ": expected a float32, float16 or bfloat16 tensor, got " + type);
+            throw new FileFormatException(file, "expected a float32, float16 or bfloat16 tensor, got " + type);
         }
         if (shape.length != 3) {
-            throw new FileFormatException(file, argument + ": expected 3 dimensions [tokens, heads, headDim], got shape "
+            throw new FileFormatException(file, "expected 3 dimensions [tokens, heads, headDim], got shape "
                     + shapeString());
         }
         if (shape[0] > Integer.MAX_VALUE || shape[1] > Integer.MAX_VALUE || shape[2] > Integer.MAX_VALUE
                 || shape[1] < 1 || shape[2] < 1) {
-            throw new FileFormatException(file, argument + ": unsupported shape " + shapeString()
+            throw new FileFormatException(file, "unsupported shape " + shapeString()
                     + " (heads and headDim must be >= 1, every dimension < 2^31)");
         }
         int tokens = (int) shape[0];
@@ -149,13 +149,13 @@ public record ArrayData(Path file, String name, ElementType type, long[] shape, 
      */
     public long[] toLongs(String argument) {
         if (type != ElementType.I32 && type != ElementType.I64) {
-            throw new FileFormatException(file, argument + ": expected int32 or int64, got " + type);
+            throw new FileFormatException(file, "expected int32 or int64, got " + type);
         }
         if (shape.length != 1) {
-            throw new FileFormatException(file, argument + ": expected 1 dimension, got shape " + shapeString());
+            throw new FileFormatException(file, "expected 1 dimension, got shape " + shapeString());
         }
         if (shape[0] > 1 << 28) {
-            throw new FileFormatException(file, argument + ": " + shape[0] + " entries is too many");
+            throw new FileFormatException(file, "" + shape[0] + " entries is too many");
         }
         long[] out = new long[(int) shape[0]];
         for (int i = 0; i < out.length; i++) {

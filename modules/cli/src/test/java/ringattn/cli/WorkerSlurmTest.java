@@ -1,0 +1,110 @@
+package ringattn.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import ringattn.cli.io.Json;
+import ringattn.transport.ucx.LocalLauncher;
+
+/**
+ * {@code worker} as srun starts it: several processes that know only SLURM_PROCID, SLURM_NTASKS and
+ * SLURM_JOB_ID, meeting through a rendezvous directory. Rank 0 prints the summary.
+ */
+@Timeout(value = 150, unit = TimeUnit.SECONDS)
+class WorkerSlurmTest {
+    @TempDir
+    Path dir;
+    private final List<Process> started = new ArrayList<>();
+
+    @AfterEach
+    void killLeftovers() {
+        for (Process p : started) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+        }
+    }
+
+    List<Process> srun(int ranks, List<String> args) throws IOException, InterruptedException {
+        LocalLauncher.Spec spec = RankLauncher.spec(args, Map.of(), Duration.ofMinutes(2));
+        List<String> cmd = new ArrayList<>();
+        cmd.add(spec.java().toString());
+        cmd.addAll(spec.jvmArgs());
+        if (spec.modulePath() != null) {
+            cmd.add("-p");
+            cmd.add(spec.modulePath());
+            cmd.add("-m");
+        } else {
+            cmd.add("-cp");
+            cmd.add(spec.classPath());
+        }
+        cmd.add(spec.mainClass());
+        cmd.addAll(spec.args());
+        String job = "slurmtest" + System.nanoTime();
+        for (int r = 0; r < ranks; r++) {
+            ProcessBuilder pb = new ProcessBuilder(cmd);
+            Map<String, String> env = pb.environment();
+            env.keySet().removeIf(k -> k.startsWith("RINGATTN_") || k.startsWith("SLURM_") || k.startsWith("OMPI_")
+                    || k.startsWith("PMI_"));
+            env.put("SLURM_PROCID", Integer.toString(r));
+            env.put("SLURM_NTASKS", Integer.toString(ranks));
+            env.put("SLURM_JOB_ID", job);
+            env.put("RINGATTN_SECRET", "test-secret-" + job);
+            pb.redirectOutput(dir.resolve("out" + r).toFile());
+            pb.redirectError(dir.resolve("err" + r).toFile());
+            started.add(pb.start());
+        }
+        for (Process p : started) {
+            assertTrue(p.waitFor(120, TimeUnit.SECONDS), "rank finished in time");
+        }
+        return started;
+    }
+
+    String read(String name) throws IOException {
+        return Files.readString(dir.resolve(name), StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void slurmStyleWorkersRunTheDemo() throws Exception {
+        Path rendezvous = Files.createDirectory(dir.resolve("rendezvous"));
+        List<Process> procs = srun(3, List.of("worker", "demo", "--seq", "256", "--heads", "2", "--head-dim", "16",
+                "--threads", "1", "--rendezvous", rendezvous.toString(), "--timeout", "30", "--json"));
+        for (int r = 0; r < 3; r++) {
+            assertEquals(0, procs.get(r).exitValue(), "rank " + r + ": " + read("err" + r));
+            assertTrue(read("err" + r).contains("rank " + r + "/3 pid " + procs.get(r).pid()), read("err" + r));
+        }
+        List<String> lines = read("out0").lines().filter(l -> !l.isBlank()).toList();
+        Map<?, ?> j = (Map<?, ?>) Json.parse(lines.getLast());
+        DemoCommandTest.assertDemoJson(j, 3, 256, "ucx");
+        assertEquals(3, ((List<?>) j.get("pids")).size());
+        assertTrue(read("out1").isBlank() && read("out2").isBlank(), "only rank 0 prints");
+    }
+
+    @Test
+    void aWorkerWithoutLauncherEnvironmentIsASingleRankJob() {
+        boolean bare = System.getenv("SLURM_PROCID") == null && System.getenv("RINGATTN_RANK") == null
+                && System.getenv("OMPI_COMM_WORLD_RANK") == null && System.getenv("PMI_RANK") == null;
+        if (!bare) {
+            return;
+        }
+        CliRun r = CliRun.of("worker", "demo", "--seq", "64", "--heads", "1", "--head-dim", "16", "--threads", "1");
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().lines().toList().get(1).startsWith("1      64"), r.out());
+        CliRun wrong = CliRun.of("worker", "demo", "--ranks", "2", "--seq", "64");
+        assertEquals(ExitCode.USAGE, wrong.code(), wrong.toString());
+        assertTrue(wrong.errorLines().getFirst().startsWith("error: --ranks: 2 differs from the job's world size 1"),
+                wrong.toString());
+    }
+}

@@ -1,0 +1,137 @@
+package ringattn.cuda.check;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.kernel.BlockKernel;
+import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.Positions;
+import ringattn.engine.reference.ReferenceAttention;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+
+/**
+ * The GPU correctness cases, shared by the JUnit {@code CublasKernelIT} and the {@link GpuCheck}
+ * entry point (which runs where there is no JUnit). Each case feeds a block kernel the keys in
+ * three blocks, out of order, then compares O and LSE with the fp64 {@link ReferenceAttention} on
+ * the same (BF16-rounded where BF16) inputs. Tolerance: {@link #TOLERANCE} on both, absolute, with
+ * N(0, 1) inputs.
+ */
+public final class GpuChecks {
+    /** Max |O − O_ref| and max |LSE − LSE_ref| allowed (fp32 accumulation against fp64). */
+    public static final double TOLERANCE = 2e-4;
+
+    private GpuChecks() {
+    }
+
+    /** One case: shapes, dtypes, positions and mask. */
+    public record Case(String name, int rows, int keys, int heads, int kvHeads, int headDim, DType qType,
+                       DType kvType, Positions qPos, Positions kPos, AttentionSpec spec) {
+    }
+
+    /** The outcome of one case. */
+    public record Outcome(String name, double outError, double lseError, boolean passed, String detail) {
+        @Override
+        public String toString() {
+            return (passed ? "PASS " : "FAIL ") + name + ": max|dO| " + String.format("%.3g", outError)
+                    + ", max|dLSE| " + String.format("%.3g", lseError) + " (tolerance " + TOLERANCE + ")"
+                    + (detail.isEmpty() ? "" : " " + detail);
+        }
+    }
+
+    /** The cases: no mask, causal with GQA, window and documents, strided positions, BF16, mixed. */
+    public static List<Case> cases() {
+        List<Case> out = new ArrayList<>();
+        out.add(new Case("f32 unmasked MHA", 193, 300, 4, 4, 64, DType.F32, DType.F32,
+                Positions.range(0, 193), Positions.range(0, 300), AttentionSpec.of(64)));
+        out.add(new Case("f32 causal GQA 8/2 d128", 200, 456, 8, 2, 128, DType.F32, DType.F32,
+                Positions.range(256, 200), Positions.range(0, 456), AttentionSpec.of(128).withCausal(true)));
+        out.add(new Case("f32 causal window 37 + documents", 456, 456, 4, 1, 32, DType.F32, DType.F32,
+                Positions.range(0, 456), Positions.range(0, 456),
+                AttentionSpec.of(32).withCausal(true).withWindow(37).withDocuments(new long[] {0, 100, 230, 456})));
+        out.add(new Case("f32 bidirectional window 50", 300, 300, 2, 2, 64, DType.F32, DType.F32,
+                Positions.range(0, 300), Positions.range(0, 300), AttentionSpec.of(64).withWindow(50)));
+        out.add(new Case("f32 striped positions causal", 160, 160, 4, 2, 64, DType.F32, DType.F32,
+                stride(0, 2, 160), stride(1, 2, 160), AttentionSpec.of(64).withCausal(true)));
+        out.add(new Case("f32 block hidden from early rows", 128, 128, 2, 1, 64, DType.F32, DType.F32,
+                Positions.range(100, 128), Positions.range(150, 128), AttentionSpec.of(64).withCausal(true)));
+        out.add(new Case("bf16 causal GQA 8/2 d128", 256, 512, 8, 2, 128, DType.BF16, DType.BF16,
+                Positions.range(256, 256), Positions.range(0, 512), AttentionSpec.of(128).withCausal(true)));
+        out.add(new Case("bf16 unmasked d64", 129, 257, 4, 4, 64, DType.BF16, DType.BF16,
+                Positions.range(0, 129), Positions.range(0, 257), AttentionSpec.of(64)));
+        out.add(new Case("mixed q f32, kv bf16, causal", 150, 150, 4, 2, 64, DType.F32, DType.BF16,
+                Positions.range(0, 150), Positions.range(0, 150), AttentionSpec.of(64).withCausal(true)));
+        return out;
+    }
+
+    private static Positions stride(int start, int step, int count) {
+        int[] p = new int[count];
+        for (int i = 0; i < count; i++) {
+            p[i] = start + i * step;
+        }
+        return Positions.of(p);
+    }
+
+    /** Runs one case on {@code kernel}. */
+    public static Outcome run(BlockKernel kernel, Case c) {
+        long seed = c.name().hashCode();
+        try (Tensor q = normal(seed, c.rows(), c.heads(), c.headDim(), c.qType());
+             Tensor k = normal(seed + 1, c.keys(), c.kvHeads(), c.headDim(), c.kvType());
+             Tensor v = normal(seed + 2, c.keys(), c.kvHeads(), c.headDim(), c.kvType());
+             Tensor o = Tensor.allocate(c.rows(), c.heads(), c.headDim(), DType.F32);
+             ForwardState state = new ForwardState(q, c.qPos());
+             Arena arena = Arena.ofConfined()) {
+            int a = c.keys() / 3;
+            int b = 2 * c.keys() / 3;
+            int[][] blocks = {{b, c.keys()}, {0, a}, {a, b}};
+            for (int[] blk : blocks) {
+                int n = blk[1] - blk[0];
+                if (n > 0) {
+                    kernel.forward(state, k.tokens(blk[0], n), v.tokens(blk[0], n), c.kPos().slice(blk[0], n), c.spec());
+                }
+            }
+            MemorySegment lse = arena.allocate((long) c.rows() * c.heads() * 4);
+            state.finish(o, lse);
+            ReferenceAttention.Result ref = ReferenceAttention.forward(q, c.qPos(), k, v, c.kPos(), c.spec());
+            double outErr = 0;
+            for (long i = 0; i < o.elementCount(); i++) {
+                double e = Math.abs(o.getFlat(i) - ref.out()[(int) i]);
+                outErr = Double.isNaN(e) ? Double.POSITIVE_INFINITY : Math.max(outErr, e);
+            }
+            double lseErr = 0;
+            int emptyMismatch = 0;
+            for (int h = 0; h < c.heads(); h++) {
+                for (int r = 0; r < c.rows(); r++) {
+                    double want = ref.lse(h, r);
+                    double got = lse.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * c.rows() + r);
+                    if (want == Double.NEGATIVE_INFINITY || got == Double.NEGATIVE_INFINITY) {
+                        emptyMismatch += want == got ? 0 : 1;
+                        continue;
+                    }
+                    double e = Math.abs(got - want);
+                    lseErr = Double.isNaN(e) ? Double.POSITIVE_INFINITY : Math.max(lseErr, e);
+                }
+            }
+            boolean ok = outErr <= TOLERANCE && lseErr <= TOLERANCE && emptyMismatch == 0;
+            return new Outcome(c.name(), outErr, lseErr, ok,
+                    emptyMismatch == 0 ? "" : emptyMismatch + " rows disagree on seeing no key");
+        }
+    }
+
+    /** A tensor of seeded N(0, 1) values, stored in {@code dtype}. */
+    public static Tensor normal(long seed, int tokens, int heads, int headDim, DType dtype) {
+        Tensor t = Tensor.allocate(tokens, heads, headDim, dtype);
+        SplittableRandom rnd = new SplittableRandom(seed);
+        long n = t.elementCount();
+        for (long i = 0; i < n; i++) {
+            double u = 1.0 - rnd.nextDouble();
+            double w = rnd.nextDouble();
+            t.setFlat(i, (float) (Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * w)));
+        }
+        return t;
+    }
+}
