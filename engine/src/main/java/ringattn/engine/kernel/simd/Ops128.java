@@ -1,0 +1,331 @@
+package ringattn.engine.kernel.simd;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link SimdOps} on 128-bit vectors (4 floats).
+ *
+ * <p>GENERATED from {@code Ops512.java} by {@code gen-ops.sh}: do not edit; edit the template
+ * and rerun the script (the species must be {@code static final} constants for C2,
+ * so each width is its own class).
+ */
+final class Ops128 extends SimdOps {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_128;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_128;
+    private static final VectorSpecies<Short> H = ShortVector.SPECIES_64;
+    private static final int L = F.length();
+    private static final ValueLayout.OfFloat F32_LE =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32_BE =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfShort BF16_LE =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort BF16_BE =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+
+    @Override
+    int lanes() {
+        return L;
+    }
+
+    @Override
+    int bits() {
+        return 128;
+    }
+
+    @Override
+    void gemm(boolean accumulate, float[] a, int aOff, int aRs, int aCs, int m, int kd,
+              float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, int n) {
+        int n0 = 0;
+        for (; n0 + 4 * L <= n; n0 += 4 * L) {
+            int r = 0;
+            for (; r + 4 <= m; r += 4) {
+                mk4x4(accumulate, a, aOff + r * aRs, aRs, aCs, kd, b, bOff + n0, ldb, c, cOff + r * ldc + n0, ldc);
+            }
+            for (; r < m; r++) {
+                mk1x4(accumulate, a, aOff + r * aRs, aCs, kd, b, bOff + n0, ldb, c, cOff + r * ldc + n0);
+            }
+        }
+        for (; n0 < n; n0 += L) {
+            int r = 0;
+            for (; r + 4 <= m; r += 4) {
+                mk4x1(accumulate, a, aOff + r * aRs, aRs, aCs, kd, b, bOff + n0, ldb, c, cOff + r * ldc + n0, ldc);
+            }
+            for (; r < m; r++) {
+                mk1x1(accumulate, a, aOff + r * aRs, aCs, kd, b, bOff + n0, ldb, c, cOff + r * ldc + n0);
+            }
+        }
+    }
+
+    private static void mk4x4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+                              float[] b, int bo, int ldb, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+        int co1 = co + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co);
+            c01 = FloatVector.fromArray(F, c, co + L);
+            c02 = FloatVector.fromArray(F, c, co + 2 * L);
+            c03 = FloatVector.fromArray(F, c, co + 3 * L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c12 = FloatVector.fromArray(F, c, co1 + 2 * L);
+            c13 = FloatVector.fromArray(F, c, co1 + 3 * L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c22 = FloatVector.fromArray(F, c, co2 + 2 * L);
+            c23 = FloatVector.fromArray(F, c, co2 + 3 * L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+            c32 = FloatVector.fromArray(F, c, co3 + 2 * L);
+            c33 = FloatVector.fromArray(F, c, co3 + 3 * L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z; c02 = z; c03 = z;
+            c10 = z; c11 = z; c12 = z; c13 = z;
+            c20 = z; c21 = z; c22 = z; c23 = z;
+            c30 = z; c31 = z; c32 = z; c33 = z;
+        }
+        int a0 = ao;
+        int a1 = ao + aRs;
+        int a2 = a1 + aRs;
+        int a3 = a2 + aRs;
+        for (int k = 0; k < kd; k++) {
+            int bk = bo + k * ldb;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
+            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(F, a[a1 + ak]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(F, a[a2 + ak]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(F, a[a3 + ak]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
+        }
+        c00.intoArray(c, co);
+        c01.intoArray(c, co + L);
+        c02.intoArray(c, co + 2 * L);
+        c03.intoArray(c, co + 3 * L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c12.intoArray(c, co1 + 2 * L);
+        c13.intoArray(c, co1 + 3 * L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c22.intoArray(c, co2 + 2 * L);
+        c23.intoArray(c, co2 + 3 * L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+        c32.intoArray(c, co3 + 2 * L);
+        c33.intoArray(c, co3 + 3 * L);
+    }
+
+    private static void mk1x4(boolean accumulate, float[] a, int ao, int aCs, int kd,
+                              float[] b, int bo, int ldb, float[] c, int co) {
+        FloatVector c0, c1, c2, c3;
+        if (accumulate) {
+            c0 = FloatVector.fromArray(F, c, co);
+            c1 = FloatVector.fromArray(F, c, co + L);
+            c2 = FloatVector.fromArray(F, c, co + 2 * L);
+            c3 = FloatVector.fromArray(F, c, co + 3 * L);
+        } else {
+            c0 = FloatVector.zero(F);
+            c1 = c0;
+            c2 = c0;
+            c3 = c0;
+        }
+        for (int k = 0; k < kd; k++) {
+            int bk = bo + k * ldb;
+            FloatVector x = FloatVector.broadcast(F, a[ao + k * aCs]);
+            c0 = x.fma(FloatVector.fromArray(F, b, bk), c0);
+            c1 = x.fma(FloatVector.fromArray(F, b, bk + L), c1);
+            c2 = x.fma(FloatVector.fromArray(F, b, bk + 2 * L), c2);
+            c3 = x.fma(FloatVector.fromArray(F, b, bk + 3 * L), c3);
+        }
+        c0.intoArray(c, co);
+        c1.intoArray(c, co + L);
+        c2.intoArray(c, co + 2 * L);
+        c3.intoArray(c, co + 3 * L);
+    }
+
+    private static void mk4x1(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+                              float[] b, int bo, int ldb, float[] c, int co, int ldc) {
+        FloatVector c0, c1, c2, c3;
+        if (accumulate) {
+            c0 = FloatVector.fromArray(F, c, co);
+            c1 = FloatVector.fromArray(F, c, co + ldc);
+            c2 = FloatVector.fromArray(F, c, co + 2 * ldc);
+            c3 = FloatVector.fromArray(F, c, co + 3 * ldc);
+        } else {
+            c0 = FloatVector.zero(F);
+            c1 = c0;
+            c2 = c0;
+            c3 = c0;
+        }
+        int a1 = ao + aRs;
+        int a2 = a1 + aRs;
+        int a3 = a2 + aRs;
+        for (int k = 0; k < kd; k++) {
+            FloatVector bv = FloatVector.fromArray(F, b, bo + k * ldb);
+            int ak = k * aCs;
+            c0 = FloatVector.broadcast(F, a[ao + ak]).fma(bv, c0);
+            c1 = FloatVector.broadcast(F, a[a1 + ak]).fma(bv, c1);
+            c2 = FloatVector.broadcast(F, a[a2 + ak]).fma(bv, c2);
+            c3 = FloatVector.broadcast(F, a[a3 + ak]).fma(bv, c3);
+        }
+        c0.intoArray(c, co);
+        c1.intoArray(c, co + ldc);
+        c2.intoArray(c, co + 2 * ldc);
+        c3.intoArray(c, co + 3 * ldc);
+    }
+
+    private static void mk1x1(boolean accumulate, float[] a, int ao, int aCs, int kd,
+                              float[] b, int bo, int ldb, float[] c, int co) {
+        FloatVector c0 = accumulate ? FloatVector.fromArray(F, c, co) : FloatVector.zero(F);
+        for (int k = 0; k < kd; k++) {
+            c0 = FloatVector.broadcast(F, a[ao + k * aCs]).fma(FloatVector.fromArray(F, b, bo + k * ldb), c0);
+        }
+        c0.intoArray(c, co);
+    }
+
+    @Override
+    float max(float[] s, int off, int n) {
+        FloatVector m0 = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        FloatVector m1 = m0;
+        FloatVector m2 = m0;
+        FloatVector m3 = m0;
+        int i = 0;
+        for (; i + 4 * L <= n; i += 4 * L) { // four chains: Java's max is a multi-instruction sequence
+            m0 = m0.max(FloatVector.fromArray(F, s, off + i));
+            m1 = m1.max(FloatVector.fromArray(F, s, off + i + L));
+            m2 = m2.max(FloatVector.fromArray(F, s, off + i + 2 * L));
+            m3 = m3.max(FloatVector.fromArray(F, s, off + i + 3 * L));
+        }
+        for (; i < n; i += L) {
+            m0 = m0.max(FloatVector.fromArray(F, s, off + i));
+        }
+        return m0.max(m1).max(m2.max(m3)).reduceLanes(VectorOperators.MAX);
+    }
+
+    @Override
+    float expSub(float[] s, int off, int n, float m, float[] tmp) {
+        FloatVector mv = FloatVector.broadcast(F, m);
+        FloatVector sum = FloatVector.zero(F);
+        for (int i = 0; i < n; i += L) {
+            FloatVector p = FloatVector.fromArray(F, s, off + i).sub(mv).lanewise(VectorOperators.EXP);
+            p.intoArray(s, off + i);
+            sum = sum.add(p);
+        }
+        // Lanes added in lane order: reduceLanes(ADD) leaves the order unspecified.
+        sum.intoArray(tmp, 0);
+        float total = 0f;
+        for (int i = 0; i < L; i++) {
+            total += tmp[i];
+        }
+        return total;
+    }
+
+    @Override
+    void scale(float[] x, int off, int n, float f) {
+        FloatVector fv = FloatVector.broadcast(F, f);
+        for (int i = 0; i < n; i += L) {
+            FloatVector.fromArray(F, x, off + i).mul(fv).intoArray(x, off + i);
+        }
+    }
+
+    @Override
+    void backwardRow(float[] s, float[] dp, int off, int n, float scale, float[] lse, float[] delta) {
+        FloatVector sc = FloatVector.broadcast(F, scale);
+        for (int i = 0; i < n; i += L) {
+            FloatVector p = FloatVector.fromArray(F, s, off + i)
+                    .fma(sc, FloatVector.fromArray(F, lse, i).neg())
+                    .lanewise(VectorOperators.EXP);
+            FloatVector ds = p.mul(FloatVector.fromArray(F, dp, off + i).sub(FloatVector.fromArray(F, delta, i))).mul(sc);
+            p.intoArray(s, off + i);
+            ds.intoArray(dp, off + i);
+        }
+    }
+
+    @Override
+    void loadRow(MemorySegment seg, long byteOff, ByteOrder order, boolean bf16, int d, float scale,
+                 float[] dst, int dstOff) {
+        int c = 0;
+        int bound = F.loopBound(d);
+        if (bf16) {
+            for (; c < bound; c += L) {
+                ShortVector raw = ShortVector.fromMemorySegment(H, seg, byteOff + 2L * c, order);
+                ((IntVector) raw.convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 16)
+                        .reinterpretAsFloats()
+                        .mul(scale)
+                        .intoArray(dst, dstOff + c);
+            }
+            ValueLayout.OfShort layout = order == ByteOrder.LITTLE_ENDIAN ? BF16_LE : BF16_BE;
+            for (; c < d; c++) {
+                short bits = seg.get(layout, byteOff + 2L * c);
+                dst[dstOff + c] = Float.intBitsToFloat((bits & 0xFFFF) << 16) * scale;
+            }
+        } else {
+            for (; c < bound; c += L) {
+                FloatVector.fromMemorySegment(F, seg, byteOff + 4L * c, order).mul(scale).intoArray(dst, dstOff + c);
+            }
+            ValueLayout.OfFloat layout = order == ByteOrder.LITTLE_ENDIAN ? F32_LE : F32_BE;
+            for (; c < d; c++) {
+                dst[dstOff + c] = seg.get(layout, byteOff + 4L * c) * scale;
+            }
+        }
+    }
+
+    @Override
+    void storeRow(float[] src, int srcOff, MemorySegment seg, long byteOff, ByteOrder order, int d) {
+        int c = 0;
+        int bound = F.loopBound(d);
+        for (; c < bound; c += L) {
+            FloatVector.fromArray(F, src, srcOff + c).intoMemorySegment(seg, byteOff + 4L * c, order);
+        }
+        ValueLayout.OfFloat layout = order == ByteOrder.LITTLE_ENDIAN ? F32_LE : F32_BE;
+        for (; c < d; c++) {
+            seg.set(layout, byteOff + 4L * c, src[srcOff + c]);
+        }
+    }
+
+    @Override
+    void addInto(MemorySegment dst, MemorySegment src, long from, long to) {
+        ByteOrder order = ByteOrder.nativeOrder();
+        long i = from;
+        long bound = from + (to - from) / L * L;
+        for (; i < bound; i += L) {
+            FloatVector.fromMemorySegment(F, dst, 4 * i, order)
+                    .add(FloatVector.fromMemorySegment(F, src, 4 * i, order))
+                    .intoMemorySegment(dst, 4 * i, order);
+        }
+        for (; i < to; i++) {
+            dst.setAtIndex(ValueLayout.JAVA_FLOAT, i,
+                    dst.getAtIndex(ValueLayout.JAVA_FLOAT, i) + src.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+package ringattn.engine.kernel.simd;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * The vector primitives of {@link PanamaKernel} for one vector width. Each implementation
+ * ({@link Ops512}, {@link Ops256}, {@link Ops128}) holds its species in a {@code static final}
+ * field, which is what lets C2 turn the Vector API calls into machine vectors; a species held in an
+ * instance field would not be constant-folded. No Vector API type appears in these signatures.
+ *
+ * <p>All operands are heap {@code float[]} scratch (packed tiles) except the row loads and stores,
+ * which read and write the tensors' off-heap memory. Offsets and lengths count elements.
+ * Implementations are stateless and thread-safe.
+ */
+abstract class SimdOps {
+    /** Floats per vector. */
+    abstract int lanes();
+
+    /** Vector width in bits. */
+    abstract int bits();
+
+    /**
+     * {@code C[m × n] (+)= A[m × kd] · B[kd × n]} in fp32, where {@code A[r][k] = a[aOff + r·aRs + k·aCs]}
+     * (so A may be stored row- or column-major), B is row-major with row stride {@code ldb}, and C
+     * row-major with stride {@code ldc}. {@code n} must be a multiple of {@link #lanes()}. With
+     * {@code accumulate} false C is overwritten. Register-blocked: 4 rows × 4 vectors of
+     * accumulators, with 1-row and 1-vector tails. The k loop runs in order, so results do not
+     * depend on anything but the operands.
+     */
+    abstract void gemm(boolean accumulate, float[] a, int aOff, int aRs, int aCs, int m, int kd,
+                       float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, int n);
+
+    /** Maximum of {@code s[off, off+n)}, {@code n} a multiple of {@link #lanes()}; NaN propagates. */
+    abstract float max(float[] s, int off, int n);
+
+    /**
+     * {@code s[i] = exp(s[i] − m)} for {@code i ∈ [off, off+n)} ({@code n} a multiple of
+     * {@link #lanes()}) and returns their sum (lane sums added in lane order, through
+     * {@code tmp}, at least {@link #lanes()} long).
+     */
+    abstract float expSub(float[] s, int off, int n, float m, float[] tmp);
+
+    /** {@code x[off, off+n) *= f}, {@code n} a multiple of {@link #lanes()}. */
+    abstract void scale(float[] x, int off, int n, float f);
+
+    /**
+     * The backward's element step on one row of a transposed score tile: with
+     * {@code p = exp(s·scale − lse[r])} and {@code ds = p·(dp − delta[r])·scale}, writes p into
+     * {@code s} and ds into {@code dp}, for {@code r ∈ [0, n)} ({@code n} a multiple of lanes).
+     */
+    abstract void backwardRow(float[] s, float[] dp, int off, int n, float scale, float[] lse, float[] delta);
+
+    /**
+     * Reads {@code d} elements at byte offset {@code byteOff} of {@code seg} (fp32, or bf16 when
+     * {@code bf16}) in byte order {@code order}, multiplies by {@code scale} and writes them to
+     * {@code dst[dstOff, dstOff+d)}.
+     */
+    abstract void loadRow(MemorySegment seg, long byteOff, ByteOrder order, boolean bf16, int d, float scale,
+                          float[] dst, int dstOff);
+
+    /** Writes {@code src[srcOff, srcOff+d)} as fp32 in byte order {@code order} at byte offset {@code byteOff}. */
+    abstract void storeRow(float[] src, int srcOff, MemorySegment seg, long byteOff, ByteOrder order, int d);
+
+    /** {@code dst[i] += src[i]} for fp32 elements {@code [from, to)} (native order). */
+    abstract void addInto(MemorySegment dst, MemorySegment src, long from, long to);
+
+    /** Bits of {@code FloatVector.SPECIES_PREFERRED} on this machine (at least 128). */
+    static int preferredBits() {
+        return Math.max(128, FloatVector.SPECIES_PREFERRED.vectorBitSize());
+    }
+
+    /** The implementation for {@code bits} (128, 256 or 512). */
+    static SimdOps forBits(int bits) {
+        return switch (bits) {
+            case 512 -> new Ops512();
+            case 256 -> new Ops256();
+            case 128 -> new Ops128();
+            default -> throw new IllegalArgumentException("simdBits: expected 128, 256 or 512, got " + bits);
+        };
+    }
+}

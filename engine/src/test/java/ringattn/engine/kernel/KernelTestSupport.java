@@ -1,0 +1,191 @@
+package ringattn.engine.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import ringattn.engine.reference.ReferenceAttention;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+
+/** Shared helpers of the kernel tests: kernels under test, inputs, runs over blocks, error measures. */
+final class KernelTestSupport {
+    private KernelTestSupport() {
+    }
+
+    /** A kernel variant under test: the Vector API kernel at each forced width, and the scalar kernel. */
+    record Variant(String impl, int bits) {
+        BlockKernel create(KernelOptions options) {
+            return Kernels.create(options.withImpl(impl).withSimdBits(bits));
+        }
+
+        @Override
+        public String toString() {
+            return impl.equals("scalar") ? "scalar" : "panama-" + bits;
+        }
+    }
+
+    static final List<Variant> VARIANTS = List.of(
+            new Variant("simd", 512), new Variant("simd", 256), new Variant("simd", 128), new Variant("scalar", 0));
+
+    static Stream<Variant> variants() {
+        return VARIANTS.stream();
+    }
+
+    /** N(0,1) values in a tensor of the given dtype (rounded to it). */
+    static Tensor gaussian(int tokens, int heads, int headDim, DType dtype, long seed) {
+        Tensor t = Tensor.allocate(tokens, heads, headDim, dtype);
+        Random r = new Random(seed);
+        for (long i = 0; i < t.elementCount(); i++) {
+            t.setFlat(i, (float) r.nextGaussian());
+        }
+        return t;
+    }
+
+    /** Splits {@code [0, n)} into {@code parts} runs of uneven, non-empty lengths (as possible). */
+    static int[] cuts(int n, int parts, long seed) {
+        Random r = new Random(seed);
+        int p = Math.max(1, Math.min(parts, n));
+        List<Integer> c = new ArrayList<>();
+        c.add(0);
+        while (c.size() < p) {
+            int x = 1 + r.nextInt(Math.max(1, n - 1));
+            if (!c.contains(x)) {
+                c.add(x);
+            }
+        }
+        c.add(n);
+        return c.stream().mapToInt(Integer::intValue).sorted().toArray();
+    }
+
+    /** Forward output (F32) and LSE of queries {@code q} over K/V given as blocks in {@code order}. */
+    record Forward(Tensor out, MemorySegment lse, Arena arena) implements AutoCloseable {
+        float lse(int i) {
+            return lse.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+        }
+
+        @Override
+        public void close() {
+            out.close();
+            arena.close();
+        }
+    }
+
+    /**
+     * Runs the forward of {@code q} (positions {@code qPos}) over the K/V rows {@code [cut[b], cut[b+1])}
+     * fed block by block in {@code order}.
+     */
+    static Forward forward(BlockKernel kernel, Tensor q, Positions qPos, Tensor k, Tensor v, Positions kPos,
+                           int[] cut, int[] order, AttentionSpec spec) {
+        Arena arena = Arena.ofShared();
+        MemorySegment lse = arena.allocate(Math.max(4, 4L * q.tokens() * q.heads()));
+        try (ForwardState st = new ForwardState(q, qPos)) {
+            for (int b : order) {
+                int from = cut[b];
+                int n = cut[b + 1] - from;
+                kernel.forward(st, k.tokens(from, n), v.tokens(from, n), kPos.slice(from, n), spec);
+            }
+            return new Forward(st.finish(DType.F32, lse), lse, arena);
+        }
+    }
+
+    /** Forward over the whole K/V as one block. */
+    static Forward forward(BlockKernel kernel, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        return forward(kernel, q, Positions.range(0, q.tokens()), k, v, Positions.range(0, k.tokens()),
+                new int[] {0, k.tokens()}, new int[] {0}, spec);
+    }
+
+    /** Max |ref − got| over O and over LSE (−∞ matching −∞ counts as 0). */
+    static double[] forwardErrors(ReferenceAttention.Result ref, Forward got) {
+        double eo = 0;
+        for (int i = 0; i < ref.out().length; i++) {
+            eo = Math.max(eo, diff(ref.out()[i], got.out().getFlat(i)));
+        }
+        double el = 0;
+        for (int i = 0; i < ref.lse().length; i++) {
+            el = Math.max(el, diff(ref.lse()[i], got.lse(i)));
+        }
+        return new double[] {eo, el};
+    }
+
+    static double diff(double ref, double got) {
+        if (ref == got) {
+            return 0; // also −∞ == −∞
+        }
+        double d = Math.abs(ref - got);
+        return Double.isNaN(d) ? Double.POSITIVE_INFINITY : d;
+    }
+
+    /** Max |ref − got| / max |ref| (0 when both are all zero). */
+    static double relError(double[] ref, Tensor got) {
+        double mx = 0;
+        double e = 0;
+        for (int i = 0; i < ref.length; i++) {
+            mx = Math.max(mx, Math.abs(ref[i]));
+            e = Math.max(e, diff(ref[i], got.getFlat(i)));
+        }
+        return mx == 0 ? e : e / mx;
+    }
+
+    /** The reference output as a tensor of {@code dtype} and its LSE as fp32 {@code [heads, rows]}. */
+    static Tensor toTensor(double[] values, int tokens, int heads, int headDim, DType dtype) {
+        Tensor t = Tensor.allocate(tokens, heads, headDim, dtype);
+        for (int i = 0; i < values.length; i++) {
+            t.setFlat(i, (float) values[i]);
+        }
+        return t;
+    }
+
+    static MemorySegment lseSegment(Arena arena, double[] lse) {
+        MemorySegment s = arena.allocate(Math.max(4, 4L * lse.length));
+        for (int i = 0; i < lse.length; i++) {
+            s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) lse[i]);
+        }
+        return s;
+    }
+
+    /** Gradients from the kernel: dQ and per-block dK/dV assembled into whole tensors. */
+    record Backward(Tensor dq, Tensor dk, Tensor dv) implements AutoCloseable {
+        @Override
+        public void close() {
+            dq.close();
+            dk.close();
+            dv.close();
+        }
+    }
+
+    /**
+     * Runs the backward of full self-attention (positions 0..S−1) with O and LSE from the fp64
+     * reference, K/V fed as blocks {@code [cut[b], cut[b+1])} in {@code order}.
+     */
+    static Backward backward(BlockKernel kernel, Tensor q, Tensor k, Tensor v, Tensor dOut, int[] cut, int[] order,
+                             AttentionSpec spec) {
+        ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
+        Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), DType.F32);
+        Tensor dk = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), DType.F32);
+        Tensor dv = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), DType.F32);
+        Positions pos = Positions.range(0, k.tokens());
+        try (Arena arena = Arena.ofShared(); // shared: kernel workers read the LSE
+             Tensor out = toTensor(ref.out(), q.tokens(), q.heads(), q.headDim(), DType.F32);
+             BackwardState st = new BackwardState(q, out, dOut, lseSegment(arena, ref.lse()),
+                     Positions.range(0, q.tokens()))) {
+            for (int b : order) {
+                int from = cut[b];
+                int n = cut[b + 1] - from;
+                kernel.backward(st, k.tokens(from, n), v.tokens(from, n), pos.slice(from, n),
+                        dk.tokens(from, n), dv.tokens(from, n), spec);
+            }
+            st.finish(dq);
+        }
+        return new Backward(dq, dk, dv);
+    }
+
+    static void assertBelow(double error, double tolerance, String what) {
+        assertTrue(error <= tolerance, what + ": error " + error + " exceeds " + tolerance);
+    }
+}
