@@ -467,7 +467,7 @@ public final class PrefillMain {
                     List.of("--enable-native-access=ringattn.engine,ringattn.model,ringattn.transport.ucx,jucx",
                             "--add-modules", "jdk.incubator.vector"),
                     null, modulePath, PrefillMain.class.getModule().getName() + "/" + PrefillMain.class.getName(),
-                    workerArgs, env, deadline, Duration.ofSeconds(2));
+                    workerArgs, env, deadline, Duration.ofSeconds(2), null);
         }
         return ringattn.transport.ucx.LocalLauncher.Spec.sameJvm(PrefillMain.class.getName(), workerArgs, env, deadline);
     }
