@@ -74,6 +74,28 @@ class PrefillMainTest {
         }
     }
 
+    /**
+     * --transport ucx: two rank JVMs over UCX (shared memory on loopback) write their rows of one
+     * logits file; it equals the in-JVM run (tolerance 5e-5, as in PrefillRingTest: same arithmetic,
+     * possibly different JIT state).
+     */
+    @Test
+    void ucxRanksAsProcessesMatchLocalRanks() throws IOException {
+        Path local = dir.resolve("local.npy");
+        Path ucx = dir.resolve("ucx.npy");
+        Run a = run("--tiny", "--random", "33", "--ranks", "2", "--threads", "1", "--out", local.toString());
+        assertEquals(0, a.code(), a.err());
+        Run b = run("--tiny", "--random", "33", "--ranks", "2", "--threads", "1", "--transport", "ucx",
+                "--out", ucx.toString(), "--json");
+        assertEquals(0, b.code(), b.out() + b.err());
+        Map<?, ?> json = (Map<?, ?>) Json.parse(b.lastLine());
+        assertEquals("ucx", json.get("transport"));
+        List<?> rss = (List<?>) json.get("peak_rss_bytes_per_rank");
+        assertEquals(2, rss.size());
+        double diff = Logits.maxAbsDiff(Npy.readFloat32Matrix(ucx), Npy.readFloat32Matrix(local));
+        assertTrue(diff <= 5e-5, "max |ucx - local| = " + diff);
+    }
+
     @Test
     void usageErrorsExit2WithAnErrorLine() throws IOException {
         Run none = run();
