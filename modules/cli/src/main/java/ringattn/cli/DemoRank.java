@@ -35,6 +35,7 @@ public final class DemoRank {
              BlockKernel kernel = Kernels.create(KernelOptions.defaults(job.threads()));
              RingAttention ring = new RingAttention(transport, kernel, options)) {
             transport.barrier(options.timeout());
+            crashIfAsked(rank);
             try (ForwardResult fwd = ring.forward(q, k, v, job.seqLen())) {
                 long peak = PeakMemory.highWaterBytes();
                 double[] err = check(job, mine, q, fwd);
@@ -43,6 +44,21 @@ public final class DemoRank {
                 return new RankReport(rank, ProcessHandle.current().pid(), transport.host(), stats.wallNanos(), 0,
                         stats.totalComputeNanos(), sent, stats.hiddenFraction(), peak, err[0], err[1], (int) err[2]);
             }
+        }
+    }
+
+    /**
+     * Failure drill for tests and operators: when the environment variable
+     * {@code RINGATTN_CRASH_RANK} names this rank, the process halts at once (exit 70, no cleanup),
+     * as a crashed node would, just before the forward pass. Ignored on the in-JVM transport.
+     */
+    static void crashIfAsked(int rank) {
+        String crash = System.getenv("RINGATTN_CRASH_RANK");
+        if (crash != null && crash.trim().equals(Integer.toString(rank)) && ProcessHandle.current().parent().isPresent()
+                && System.getenv("RINGATTN_RANK") != null) {
+            System.err.println("rank " + rank + ": RINGATTN_CRASH_RANK=" + rank + ", halting");
+            System.err.flush();
+            Runtime.getRuntime().halt(70);
         }
     }
 

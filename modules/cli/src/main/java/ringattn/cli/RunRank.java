@@ -43,6 +43,7 @@ public final class RunRank {
              BlockKernel kernel = Kernels.create(KernelOptions.defaults(job.threads));
              RingAttention ring = new RingAttention(transport, kernel, options)) {
             transport.barrier(options.timeout());
+            DemoRank.crashIfAsked(rank);
             try (ForwardResult fwd = ring.forward(q, k, v, job.seqLen)) {
                 long backwardNanos = 0;
                 if (dOut != null) {

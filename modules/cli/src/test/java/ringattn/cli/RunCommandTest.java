@@ -173,4 +173,35 @@ class RunCommandTest {
             assertEquals(ElementType.F32, TensorFiles.read(out + ":lse", arena).type());
         }
     }
+
+    @Test
+    void ucxRunWithGradientsMatchesTheLocalRunBitForBit() throws Exception {
+        int s = 48;
+        try (Tensor q = random(s, 2, 8, DType.F32, 21); Tensor k = random(s, 2, 8, DType.F32, 22);
+             Tensor v = random(s, 2, 8, DType.F32, 23); Tensor dOut = random(s, 2, 8, DType.F32, 24);
+             Arena arena = Arena.ofConfined()) {
+            String[] common = {"--q", npy("q.npy", q).toString(), "--k", npy("k.npy", k).toString(),
+                    "--v", npy("v.npy", v).toString(), "--dout", npy("do.npy", dOut).toString(), "--ranks", "2",
+                    "--causal", "--threads", "1", "--timeout", "30"};
+            for (String t : new String[] {"local", "ucx"}) {
+                java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("run", "--transport", t));
+                args.addAll(java.util.List.of(common));
+                args.addAll(java.util.List.of("--out", dir.resolve(t + "-o.safetensors") + ":o",
+                        "--lse", dir.resolve(t + "-o.safetensors") + ":lse", "--dq", dir.resolve(t + "-dq.npy").toString(),
+                        "--dk", dir.resolve(t + "-dk.npy").toString(), "--dv", dir.resolve(t + "-dv.npy").toString(), "--json"));
+                CliRun r = CliRun.of(args.toArray(String[]::new));
+                assertEquals(0, r.code(), r.toString());
+                assertTrue(r.lastLine().contains("\"transport\": \"" + t + "\""), r.toString());
+            }
+            for (String f : new String[] {"-o.safetensors", "-dq.npy", "-dk.npy", "-dv.npy"}) {
+                assertArrayEquals(Files.readAllBytes(dir.resolve("local" + f)), Files.readAllBytes(dir.resolve("ucx" + f)),
+                        f + ": the ring's summation order is fixed, so threads and processes agree exactly");
+            }
+            ReferenceAttention.Grads g = ReferenceAttention.backward(q, k, v, dOut, AttentionSpec.of(8).withCausal(true));
+            assertClose(read(arena, dir.resolve("ucx-dk.npy").toString()), g.dk(), TOL_F32, "dK over UCX");
+            try (var files = Files.list(dir)) {
+                assertTrue(files.noneMatch(f -> f.getFileName().toString().startsWith(".")), "no temporary files");
+            }
+        }
+    }
 }

@@ -103,10 +103,23 @@ public final class CublasKernel implements BlockKernel {
      * @throws ringattn.cuda.ffm.CudaException when a CUDA call fails (with the library's message)
      */
     public CublasKernel(KernelOptions options, int device) {
+        this(options, device, Integer.getInteger("ringattn.cuda.queryChunk", 1024),
+                Long.getLong("ringattn.cuda.scoreBytes", 256L << 20));
+    }
+
+    /**
+     * A kernel on device {@code device} with explicit chunking: at most {@code maxQueryChunk} query
+     * rows and {@code scoreBudgetBytes} of fp32 scores per chunk.
+     */
+    public CublasKernel(KernelOptions options, int device, int maxQueryChunk, long scoreBudgetBytes) {
+        if (maxQueryChunk < 1 || scoreBudgetBytes < 4) {
+            throw new IllegalArgumentException("chunking: maxQueryChunk " + maxQueryChunk + " and scoreBudgetBytes "
+                    + scoreBudgetBytes + " must be positive");
+        }
         this.options = options;
         this.device = device;
-        this.maxQueryChunk = Math.max(1, Integer.getInteger("ringattn.cuda.queryChunk", 1024));
-        this.scoreBudgetBytes = Math.max(1 << 20, Long.getLong("ringattn.cuda.scoreBytes", 256L << 20));
+        this.maxQueryChunk = maxQueryChunk;
+        this.scoreBudgetBytes = scoreBudgetBytes;
         CudaDriver.check(CudaDriver.initRaw(), "cuInit");
         Cudart.setDevice(device);
         Cudart.free(0); // creates the primary context and makes it current on this thread
@@ -128,6 +141,11 @@ public final class CublasKernel implements BlockKernel {
     @Override
     public String name() {
         return name;
+    }
+
+    /** The CUDA device ordinal. */
+    public int device() {
+        return device;
     }
 
     /** One host thread drives the device. */

@@ -95,8 +95,8 @@ public final class CudaKernelProvider implements KernelProvider {
         return new CublasKernel(options, chooseDevice(count));
     }
 
-    /** The device ordinal for this process (see the class comment). */
-    static int chooseDevice(int count) {
+    /** The device ordinal for this process among {@code count} devices (see the class comment). */
+    public static int chooseDevice(int count) {
         String prop = System.getProperty("ringattn.cuda.device");
         if (prop != null && !prop.isBlank()) {
             int d = Integer.parseInt(prop.trim());

@@ -1,0 +1,37 @@
+package ringattn.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/** The PTX resource is in the jar, declares every entry the kernel launches, with the right arity. */
+class PtxTest {
+    /** Parameters of each entry as CublasKernel passes them (keep in step with attention.cu). */
+    private static final Map<String, Integer> ARITY = Map.of(
+            Ptx.BF16_TO_F32, 3, Ptx.SWAP01_B32, 5, Ptx.SWAP01_B16, 5, Ptx.ONLINE_SOFTMAX, 19);
+
+    @Test
+    void resourceIsPresentAndComplete() {
+        String ptx = Ptx.text();
+        assertTrue(ptx.contains("\n.version "), "no .version directive");
+        assertTrue(ptx.contains("\n.target sm_"), "no .target directive");
+        assertTrue(ptx.contains("\n.address_size 64"), "not 64-bit PTX");
+        assertEquals(java.util.List.of(), Ptx.missingEntries(ptx));
+        assertTrue(ptx.endsWith("\n"), "truncated PTX");
+    }
+
+    @Test
+    void entriesTakeTheArgumentsTheKernelPasses() {
+        String ptx = Ptx.text();
+        for (Map.Entry<String, Integer> e : ARITY.entrySet()) {
+            Matcher m = Pattern.compile("\\.entry " + e.getKey() + "\\((.*?)\\)", Pattern.DOTALL).matcher(ptx);
+            assertTrue(m.find(), e.getKey());
+            int params = m.group(1).split("\\.param", -1).length - 1;
+            assertEquals(e.getValue(), params, e.getKey() + " parameters");
+        }
+    }
+}
