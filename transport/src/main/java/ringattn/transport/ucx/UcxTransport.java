@@ -93,6 +93,7 @@ public final class UcxTransport implements RingTransport {
             throw new TransportException("UCX: cannot create a context (is libucx0 / UCX >= 1.12 installed?): " + e, e);
         }
         this.loop = new ProgressLoop("ringattn-ucx-progress-rank" + rank);
+        loop.inFlightFrom(pending::size);
     }
 
     /** Bootstraps this rank: UCX worker, address exchange with the other ranks, ring endpoints. */
@@ -443,7 +444,6 @@ public final class UcxTransport implements RingTransport {
                 openRequests.removeIf(UcpRequest::isCompleted);
             }
         }
-        loop.inFlight = pending.size();
     }
 
     private TransportException sizeMismatch(long sent, long expected) {
