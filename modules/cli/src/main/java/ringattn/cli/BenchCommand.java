@@ -31,6 +31,8 @@ final class BenchCommand implements Command {
                 Option.value("dtype", "f32|bf16", "storage type (default f32)"),
                 Option.value("transport", "local,ucx", "transports to sweep (default local,ucx)"),
                 Option.value("check-rows", "R", "rows checked against the reference per point (default 16)"),
+                Option.value("repeat", "R", "forward passes per point, the fastest reported (default 2: "
+                        + "the first includes JIT warm-up)"),
                 Option.value("threads", "T", "compute threads per rank (default: cores / P, >= 1)"),
                 Option.value("timeout", "SECONDS", "rank-failure bound per point (default 120)"),
                 Option.value("out", "DIR", "where bench.csv, bench.json and bench.png go (default bench-out)"),
@@ -77,6 +79,7 @@ final class BenchCommand implements Command {
             throw new UsageException("--dtype", "expected f32 or bf16, got '" + o.string("dtype", "") + "'");
         }
         int checkRows = o.intValue("check-rows", 16, 0, Integer.MAX_VALUE);
+        int repeats = o.intValue("repeat", 2, 1, 1000);
         double timeoutSeconds = o.doubleValue("timeout", 120);
         if (timeoutSeconds <= 0) {
             throw new UsageException("--timeout", "must be > 0 seconds");
@@ -95,7 +98,7 @@ final class BenchCommand implements Command {
                 for (int s : seqs) {
                     int threads = o.intValue("threads", DemoJob.defaultThreads(p), 1, 4096);
                     DemoJob job = new DemoJob(p, s, heads, kvHeads, headDim, causal, 0, dtype, 42, threads, checkRows,
-                            null, Duration.ofMillis((long) (timeoutSeconds * 1000)));
+                            null, Duration.ofMillis((long) (timeoutSeconds * 1000)), repeats);
                     progress.phase(transport + " P=" + p + " S=" + s);
                     List<RankReport> reports = transport.equals("local") ? DemoCommand.runLocal(job)
                             : DemoCommand.runUcx(job, err, err);

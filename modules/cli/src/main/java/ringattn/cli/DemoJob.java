@@ -25,9 +25,11 @@ import ringattn.engine.tensor.DType;
  *                   else {@link #DEFAULT_CHECK_ROWS}
  * @param layout     sharding layout, or null for the engine's default for the spec
  * @param timeout    rank-failure bound
+ * @param repeats    forward passes run; the fastest is reported (the first one includes JIT warm-up)
  */
 public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim, boolean causal, int window,
-                      DType dtype, long seed, int threads, int checkRows, ShardLayout layout, Duration timeout) {
+                      DType dtype, long seed, int threads, int checkRows, ShardLayout layout, Duration timeout,
+                      int repeats) {
     /** Every row is checked when S is at most this. */
     public static final int ALL_ROWS_LIMIT = 2048;
     /** Rows checked by default above {@link #ALL_ROWS_LIMIT}. */
@@ -57,6 +59,7 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
                 Option.value("layout", "zigzag|contiguous|striped", "sharding (default: zigzag when causal "
                         + "without window, else contiguous)"),
                 Option.value("timeout", "SECONDS", "rank-failure detection bound (default 60)"),
+                Option.value("repeat", "R", "forward passes; the fastest is reported, the last is checked (default 1)"),
                 Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"));
     }
 
@@ -98,8 +101,9 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
         if (bytes / ranks > (1L << 34)) {
             throw new UsageException("--seq", "a shard of Q would need " + bytes / ranks + " bytes; use more ranks");
         }
+        int repeats = o.intValue("repeat", 1, 1, 1000);
         return new DemoJob(ranks, seq, heads, kvHeads, headDim, causal, window, dtype, seed, threads, checkRows,
-                layout, Duration.ofMillis((long) (timeoutSeconds * 1000)));
+                layout, Duration.ofMillis((long) (timeoutSeconds * 1000)), repeats);
     }
 
     /** Ranks on this node from Slurm / Open MPI / our own environment, 1 when unknown. */
@@ -140,7 +144,7 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
         List<String> a = new ArrayList<>(List.of("--ranks=" + ranks, "--seq=" + seqLen, "--heads=" + heads,
                 "--kv-heads=" + kvHeads, "--head-dim=" + headDim, causal ? "--causal" : "--no-causal",
                 "--dtype=" + dtype.name().toLowerCase(java.util.Locale.ROOT), "--seed=" + seed, "--threads=" + threads,
-                "--timeout=" + timeout.toMillis() / 1000.0));
+                "--timeout=" + timeout.toMillis() / 1000.0, "--repeat=" + repeats));
         if (checkRows >= 0) {
             a.add("--check-rows=" + checkRows);
         }

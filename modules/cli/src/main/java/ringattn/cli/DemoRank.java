@@ -11,6 +11,7 @@ import ringattn.engine.reference.ReferenceAttention;
 import ringattn.engine.ring.ForwardResult;
 import ringattn.engine.ring.RingAttention;
 import ringattn.engine.ring.RingOptions;
+import ringattn.engine.ring.RingStats;
 import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.RingTransport;
 
@@ -34,15 +35,29 @@ public final class DemoRank {
              Tensor v = DemoInputs.rows(job.seed(), DemoInputs.V, mine, job.kvHeads(), job.headDim(), job.dtype());
              BlockKernel kernel = Kernels.create(KernelOptions.defaults(job.threads()));
              RingAttention ring = new RingAttention(transport, kernel, options)) {
-            transport.barrier(options.timeout());
             crashIfAsked(rank);
-            try (ForwardResult fwd = ring.forward(q, k, v, job.seqLen())) {
+            ForwardResult fwd = null;
+            RingStats best = null;
+            try {
+                for (int i = 0; i < job.repeats(); i++) {
+                    if (fwd != null) {
+                        fwd.close();
+                    }
+                    transport.barrier(options.timeout());
+                    fwd = ring.forward(q, k, v, job.seqLen());
+                    if (best == null || fwd.stats().wallNanos() < best.wallNanos()) {
+                        best = fwd.stats();
+                    }
+                }
                 long peak = PeakMemory.highWaterBytes();
                 double[] err = check(job, mine, q, fwd);
-                var stats = fwd.stats();
-                long sent = stats.totalBytes();
-                return new RankReport(rank, ProcessHandle.current().pid(), transport.host(), stats.wallNanos(), 0,
-                        stats.totalComputeNanos(), sent, stats.hiddenFraction(), peak, err[0], err[1], (int) err[2]);
+                return new RankReport(rank, ProcessHandle.current().pid(), transport.host(), best.wallNanos(), 0,
+                        best.totalComputeNanos(), best.totalBytes(), best.hiddenFraction(), peak, err[0], err[1],
+                        (int) err[2]);
+            } finally {
+                if (fwd != null) {
+                    fwd.close();
+                }
             }
         }
     }

@@ -7,11 +7,7 @@ import java.lang.ref.WeakReference;
 import java.util.ArrayList;
 import java.util.List;
 import ringattn.cuda.ffm.Cublas;
-import ringattn.cuda.ffm.CudaDriver;
-import ringattn.cuda.ffm.Cudart;
-import ringattn.cuda.ffm.DeviceBuffer;
 import ringattn.cuda.ffm.KernelArgs;
-import ringattn.cuda.ffm.PinnedBuffer;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BackwardState;
 import ringattn.engine.kernel.BlockKernel;
@@ -55,38 +51,30 @@ public final class CublasKernel implements BlockKernel {
     private static final long ALIGN = 256;
 
     private final KernelOptions options;
+    private final DeviceOps dev;
     private final int device;
     private final String name;
-    private final long context;
-    private final long stream;
-    private final long cublas;
-    private final long module;
-    private final long fnBf16ToF32;
-    private final long fnSwap32;
-    private final long fnSwap16;
-    private final long fnSoftmax;
     private final int maxQueryChunk;
     private final long scoreBudgetBytes;
     private final Arena arena = Arena.ofShared();
     private final KernelArgs args;
-    private final MemorySegment scalars;
 
-    private final DeviceBuffer qRaw = new DeviceBuffer("Q upload");
-    private final DeviceBuffer qWide = new DeviceBuffer("Q fp32");
-    private final DeviceBuffer qDev = new DeviceBuffer("Q");
-    private final DeviceBuffer qMeta = new DeviceBuffer("query positions");
-    private final DeviceBuffer kDev = new DeviceBuffer("K");
-    private final DeviceBuffer vDev = new DeviceBuffer("V");
-    private final DeviceBuffer kWide = new DeviceBuffer("K fp32");
-    private final DeviceBuffer vWide = new DeviceBuffer("V fp32");
-    private final DeviceBuffer kMeta = new DeviceBuffer("key positions");
-    private final DeviceBuffer accNatural = new DeviceBuffer("acc upload");
-    private final DeviceBuffer accDev = new DeviceBuffer("acc");
-    private final DeviceBuffer stats = new DeviceBuffer("rowMax/rowSum");
-    private final DeviceBuffer scores = new DeviceBuffer("scores");
-    private final PinnedBuffer pinnedQuery = new PinnedBuffer();
-    private final PinnedBuffer pinnedBlock = new PinnedBuffer();
-    private final PinnedBuffer pinnedState = new PinnedBuffer();
+    private final DeviceBuffer qRaw;
+    private final DeviceBuffer qWide;
+    private final DeviceBuffer qDev;
+    private final DeviceBuffer qMeta;
+    private final DeviceBuffer kDev;
+    private final DeviceBuffer vDev;
+    private final DeviceBuffer kWide;
+    private final DeviceBuffer vWide;
+    private final DeviceBuffer kMeta;
+    private final DeviceBuffer accNatural;
+    private final DeviceBuffer accDev;
+    private final DeviceBuffer stats;
+    private final DeviceBuffer scores;
+    private final PinnedBuffer pinnedQuery;
+    private final PinnedBuffer pinnedBlock;
+    private final PinnedBuffer pinnedState;
 
     private WeakReference<ForwardState> queryOf = new WeakReference<>(null);
     private AttentionSpec queryDocsOf;
@@ -98,7 +86,8 @@ public final class CublasKernel implements BlockKernel {
     }
 
     /**
-     * A kernel on device {@code device} (which the provider has probed).
+     * A kernel on CUDA device {@code device} (which the provider has probed), with the chunking of
+     * the system properties {@code ringattn.cuda.queryChunk} and {@code ringattn.cuda.scoreBytes}.
      *
      * @throws ringattn.cuda.ffm.CudaException when a CUDA call fails (with the library's message)
      */
@@ -108,34 +97,43 @@ public final class CublasKernel implements BlockKernel {
     }
 
     /**
-     * A kernel on device {@code device} with explicit chunking: at most {@code maxQueryChunk} query
-     * rows and {@code scoreBudgetBytes} of fp32 scores per chunk.
+     * A kernel on CUDA device {@code device} with explicit chunking: at most {@code maxQueryChunk}
+     * query rows and {@code scoreBudgetBytes} of fp32 scores per chunk.
      */
     public CublasKernel(KernelOptions options, int device, int maxQueryChunk, long scoreBudgetBytes) {
+        this(options, new CudaDeviceOps(device), device, maxQueryChunk, scoreBudgetBytes);
+    }
+
+    /** A kernel on any {@link DeviceOps} (the tests pass a CPU emulation); takes ownership of it. */
+    CublasKernel(KernelOptions options, DeviceOps dev, int device, int maxQueryChunk, long scoreBudgetBytes) {
         if (maxQueryChunk < 1 || scoreBudgetBytes < 4) {
+            dev.close();
             throw new IllegalArgumentException("chunking: maxQueryChunk " + maxQueryChunk + " and scoreBudgetBytes "
                     + scoreBudgetBytes + " must be positive");
         }
         this.options = options;
+        this.dev = dev;
         this.device = device;
+        this.name = "cublas " + dev.describe();
         this.maxQueryChunk = maxQueryChunk;
         this.scoreBudgetBytes = scoreBudgetBytes;
-        CudaDriver.check(CudaDriver.initRaw(), "cuInit");
-        Cudart.setDevice(device);
-        Cudart.free(0); // creates the primary context and makes it current on this thread
-        this.context = CudaDriver.currentContext();
-        this.name = "cublas:" + device + " (" + CudaDriver.deviceName(device) + ")";
-        this.stream = Cudart.streamCreate(Cudart.STREAM_NON_BLOCKING);
-        this.cublas = Cublas.create();
-        Cublas.setStream(cublas, stream);
-        String ptx = Ptx.text();
-        this.module = CudaDriver.loadModule(ptx);
-        this.fnBf16ToF32 = CudaDriver.function(module, Ptx.BF16_TO_F32);
-        this.fnSwap32 = CudaDriver.function(module, Ptx.SWAP01_B32);
-        this.fnSwap16 = CudaDriver.function(module, Ptx.SWAP01_B16);
-        this.fnSoftmax = CudaDriver.function(module, Ptx.ONLINE_SOFTMAX);
         this.args = new KernelArgs(arena);
-        this.scalars = arena.allocate(16, 8);
+        this.qRaw = new DeviceBuffer(dev, "Q upload");
+        this.qWide = new DeviceBuffer(dev, "Q fp32");
+        this.qDev = new DeviceBuffer(dev, "Q");
+        this.qMeta = new DeviceBuffer(dev, "query positions");
+        this.kDev = new DeviceBuffer(dev, "K");
+        this.vDev = new DeviceBuffer(dev, "V");
+        this.kWide = new DeviceBuffer(dev, "K fp32");
+        this.vWide = new DeviceBuffer(dev, "V fp32");
+        this.kMeta = new DeviceBuffer(dev, "key positions");
+        this.accNatural = new DeviceBuffer(dev, "acc upload");
+        this.accDev = new DeviceBuffer(dev, "acc");
+        this.stats = new DeviceBuffer(dev, "rowMax/rowSum");
+        this.scores = new DeviceBuffer(dev, "scores");
+        this.pinnedQuery = new PinnedBuffer(dev);
+        this.pinnedBlock = new PinnedBuffer(dev);
+        this.pinnedState = new PinnedBuffer(dev);
     }
 
     @Override
@@ -184,7 +182,7 @@ public final class CublasKernel implements BlockKernel {
             cLo = Math.min(cLo, c.c0());
             cHi = Math.max(cHi, c.c1());
         }
-        CudaDriver.setCurrentContext(context);
+        dev.makeCurrent();
         boolean bf16 = q.dtype() == DType.BF16 && k.dtype() == DType.BF16;
         uploadQuery(state, spec, qDocs, group, bf16);
         Block block = uploadBlock(k, v, kPositions, kDocs, cLo, cHi, bf16);
@@ -260,26 +258,26 @@ public final class CublasKernel implements BlockKernel {
         int[] pos = state.qPositions().toArray();
         MemorySegment.copy(pos, 0, pin, ValueLayout.JAVA_INT, metaAt, rows);
         MemorySegment.copy(qDocs, 0, pin, ValueLayout.JAVA_INT, metaAt + 4L * rows, rows);
-        Cudart.memcpyAsync(dMeta, pin.address() + metaAt, metaBytes, Cudart.H2D, stream);
+        dev.copyToDevice(dMeta, pin, metaAt, metaBytes);
         if (!sameQuery) {
             int heads = q.heads();
             int kvHeads = heads / group;
             int inner = group * q.headDim();
             long raw = qRaw.ensure(qBytes);
-            Cudart.memcpyAsync(raw, pin.address(), qBytes, Cudart.H2D, stream);
+            dev.copyToDevice(raw, pin, 0, qBytes);
             long n = q.elementCount();
             if (q.dtype() == DType.F32) {
-                swap(fnSwap32, raw, qDev.ensure(4 * n), rows, kvHeads, inner);
+                swap(Ptx.SWAP01_B32, raw, qDev.ensure(4 * n), rows, kvHeads, inner);
             } else if (bf16) {
-                swap(fnSwap16, raw, qDev.ensure(2 * n), rows, kvHeads, inner);
+                swap(Ptx.SWAP01_B16, raw, qDev.ensure(2 * n), rows, kvHeads, inner);
             } else {
                 long wide = qWide.ensure(4 * n);
                 widen(raw, wide, n);
-                swap(fnSwap32, wide, qDev.ensure(4 * n), rows, kvHeads, inner);
+                swap(Ptx.SWAP01_B32, wide, qDev.ensure(4 * n), rows, kvHeads, inner);
             }
         }
         // The pinned buffer is read by the copies above: finish them before it can be reused.
-        Cudart.streamSynchronize(stream);
+        dev.synchronize();
         queryOf = new WeakReference<>(state);
         queryBf16 = bf16;
         queryDocsOf = spec;
@@ -308,9 +306,9 @@ public final class CublasKernel implements BlockKernel {
         long dk = kDev.ensure(kvBytes);
         long dv = vDev.ensure(kvBytes);
         long meta = kMeta.ensure(metaBytes);
-        Cudart.memcpyAsync(dk, pin.address(), kvBytes, Cudart.H2D, stream);
-        Cudart.memcpyAsync(dv, pin.address() + vAt, kvBytes, Cudart.H2D, stream);
-        Cudart.memcpyAsync(meta, pin.address() + metaAt, metaBytes, Cudart.H2D, stream);
+        dev.copyToDevice(dk, pin, 0, kvBytes);
+        dev.copyToDevice(dv, pin, vAt, kvBytes);
+        dev.copyToDevice(meta, pin, metaAt, metaBytes);
         long n = (long) keys * k.heads() * k.headDim();
         long kGemm = dk;
         if (k.dtype() == DType.BF16 && !bf16) {
@@ -339,9 +337,9 @@ public final class CublasKernel implements BlockKernel {
         MemorySegment.copy(state.rowSum(), 0, pin, mAt + statBytes, (long) heads * q.tokens() * 4);
         long nat = accNatural.ensure(accBytes);
         long st = stats.ensure(2 * statBytes);
-        Cudart.memcpyAsync(nat, pin.address(), accBytes, Cudart.H2D, stream);
-        Cudart.memcpyAsync(st, pin.address() + mAt, 2 * statBytes, Cudart.H2D, stream);
-        swap(fnSwap32, nat, accDev.ensure(accBytes), rHi - rLo, heads / group, group * d);
+        dev.copyToDevice(nat, pin, 0, accBytes);
+        dev.copyToDevice(st, pin, mAt, 2 * statBytes);
+        swap(Ptx.SWAP01_B32, nat, accDev.ensure(accBytes), rHi - rLo, heads / group, group * d);
     }
 
     private void runChunk(ForwardState state, AttentionSpec spec, Chunk c, int group, int accRow0, int accRows,
@@ -358,12 +356,10 @@ public final class CublasKernel implements BlockKernel {
         long qElem = block.kElemBytes();
         long s = scores.ensure((long) kvHeads * nq * kvc * 4);
         // Per kv head g: column-major C[kvc × nq] = Kᵀ-op(K_g) · Q_g, i.e. row-major scores [nq][kvc].
-        scalars.set(ValueLayout.JAVA_FLOAT, 0, spec.scale());
-        scalars.set(ValueLayout.JAVA_FLOAT, 4, 0f);
-        Cublas.gemmStridedBatched(cublas, Cublas.OP_T, Cublas.OP_N, kvc, nq, d, scalars,
+        dev.gemm(Cublas.OP_T, Cublas.OP_N, kvc, nq, d, spec.scale(),
                 block.k() + keyOffset * ld * block.kElemBytes(), block.kType(), ld, d,
                 qDev.pointer() + (long) c.r0() * group * d * qElem, block.kType(), d, (long) rows * group * d,
-                s, kvc, (long) nq * kvc, kvHeads);
+                0f, s, kvc, (long) nq * kvc, kvHeads);
         long statBytes = align((long) heads * rows * 4);
         args.reset()
                 .ptr(s).i32(kvc).i32(c.r1() - c.r0()).i32(group).i32(c.r0()).i32(rows)
@@ -372,14 +368,12 @@ public final class CublasKernel implements BlockKernel {
                 .i32(spec.isUnmasked() ? 0 : 1).i32(spec.causal() ? 1 : 0).i32(spec.window())
                 .ptr(stats.pointer()).ptr(stats.pointer() + statBytes)
                 .ptr(accDev.pointer()).i32(accRow0).i32(accRows).i32(d);
-        CudaDriver.launch(fnSoftmax, kvHeads * nq, THREADS, 0, stream, args.params(), Ptx.ONLINE_SOFTMAX);
+        dev.launch(Ptx.ONLINE_SOFTMAX, kvHeads * nq, THREADS, args);
         // Per kv head g: column-major C[d × nq] += V_g-op · P, the accumulator rows in device layout.
-        scalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
-        scalars.set(ValueLayout.JAVA_FLOAT, 4, 1f);
-        Cublas.gemmStridedBatched(cublas, Cublas.OP_N, Cublas.OP_N, d, nq, kvc, scalars,
+        dev.gemm(Cublas.OP_N, Cublas.OP_N, d, nq, kvc, 1f,
                 block.v() + keyOffset * ld * 4, Cublas.R_32F, ld, d,
                 s, Cublas.R_32F, kvc, (long) nq * kvc,
-                accDev.pointer() + (long) (c.r0() - accRow0) * group * d * 4, d, (long) accRows * group * d,
+                1f, accDev.pointer() + (long) (c.r0() - accRow0) * group * d * 4, d, (long) accRows * group * d,
                 kvHeads);
     }
 
@@ -394,26 +388,26 @@ public final class CublasKernel implements BlockKernel {
         long mAt = align(accBytes);
         MemorySegment pin = pinnedState.ensure(mAt + 2 * statBytes);
         long nat = accNatural.pointer();
-        swap(fnSwap32, accDev.pointer(), nat, heads / group, rHi - rLo, group * d);
-        Cudart.memcpyAsync(pin.address(), nat, accBytes, Cudart.D2H, stream);
-        Cudart.memcpyAsync(pin.address() + mAt, stats.pointer(), 2 * statBytes, Cudart.D2H, stream);
-        Cudart.streamSynchronize(stream);
+        swap(Ptx.SWAP01_B32, accDev.pointer(), nat, heads / group, rHi - rLo, group * d);
+        dev.copyToHost(pin, 0, nat, accBytes);
+        dev.copyToHost(pin, mAt, stats.pointer(), 2 * statBytes);
+        dev.synchronize();
         MemorySegment.copy(pin, 0, state.acc(), rLo * rowBytes, accBytes);
         MemorySegment.copy(pin, mAt, state.rowMax(), 0, rawStat);
         MemorySegment.copy(pin, mAt + statBytes, state.rowSum(), 0, rawStat);
     }
 
     /** {@code [a, b, inner] → [b, a, inner]} on the stream. */
-    private void swap(long fn, long in, long out, int a, int b, int inner) {
+    private void swap(String entry, long in, long out, int a, int b, int inner) {
         long n = (long) a * b * inner;
         args.reset().ptr(in).ptr(out).i32(a).i32(b).i32(inner);
-        CudaDriver.launch(fn, grid(n), THREADS, 0, stream, args.params(), fn == fnSwap16 ? Ptx.SWAP01_B16 : Ptx.SWAP01_B32);
+        dev.launch(entry, grid(n), THREADS, args);
     }
 
     /** BF16 → fp32 on the stream. */
     private void widen(long in, long out, long n) {
         args.reset().ptr(in).ptr(out).i64(n);
-        CudaDriver.launch(fnBf16ToF32, grid(n), THREADS, 0, stream, args.params(), Ptx.BF16_TO_F32);
+        dev.launch(Ptx.BF16_TO_F32, grid(n), THREADS, args);
     }
 
     private static int grid(long n) {
@@ -466,22 +460,23 @@ public final class CublasKernel implements BlockKernel {
             return;
         }
         closed = true;
-        CudaDriver.setCurrentContext(context);
+        dev.makeCurrent();
         try {
-            Cudart.streamSynchronize(stream);
+            dev.synchronize();
         } finally {
+            RuntimeException first = null;
             for (AutoCloseable c : new AutoCloseable[] {qRaw, qWide, qDev, qMeta, kDev, vDev, kWide, vWide, kMeta,
-                    accNatural, accDev, stats, scores, pinnedQuery, pinnedBlock, pinnedState}) {
+                    accNatural, accDev, stats, scores, pinnedQuery, pinnedBlock, pinnedState, dev}) {
                 try {
                     c.close();
                 } catch (Exception e) {
-                    // keep freeing the rest; the first CUDA error already surfaced where it happened
+                    first = first != null ? first : new IllegalStateException(name + ": close: " + e.getMessage(), e);
                 }
             }
-            Cublas.destroy(cublas);
-            CudaDriver.unloadModule(module);
-            Cudart.streamDestroy(stream);
             arena.close();
+            if (first != null) {
+                throw first;
+            }
         }
     }
 

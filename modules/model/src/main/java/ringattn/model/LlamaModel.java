@@ -9,6 +9,7 @@ import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 import ringattn.model.linalg.Layouts;
 import ringattn.model.linalg.MatMul;
+import ringattn.model.linalg.RowOps;
 import ringattn.model.linalg.Workers;
 
 /**
@@ -29,12 +30,12 @@ public final class LlamaModel {
     private final LlamaConfig config;
     private final WeightSource source;
     private final Weight embed;
-    private final Weight norm;
+    private final float[] norm;
     private final Weight lmHead;
     private final Layer[] layers;
     private final Rope rope;
 
-    private record Layer(Weight inputNorm, Weight q, Weight k, Weight v, Weight o, Weight postNorm,
+    private record Layer(float[] inputNorm, Weight q, Weight k, Weight v, Weight o, float[] postNorm,
                          Weight gate, Weight up, Weight down) {
     }
 
@@ -43,7 +44,7 @@ public final class LlamaModel {
         this.source = w;
         long hidden = c.hiddenSize();
         this.embed = w.get("model.embed_tokens.weight", c.vocabSize(), hidden);
-        this.norm = w.get("model.norm.weight", hidden);
+        this.norm = widen(w.get("model.norm.weight", hidden));
         if (c.tieWordEmbeddings() && !w.contains("lm_head.weight")) {
             this.lmHead = embed;
         } else {
@@ -53,12 +54,12 @@ public final class LlamaModel {
         for (int l = 0; l < c.layers(); l++) {
             String p = "model.layers." + l + ".";
             layers[l] = new Layer(
-                    w.get(p + "input_layernorm.weight", hidden),
+                    widen(w.get(p + "input_layernorm.weight", hidden)),
                     w.get(p + "self_attn.q_proj.weight", c.qDim(), hidden),
                     w.get(p + "self_attn.k_proj.weight", c.kvDim(), hidden),
                     w.get(p + "self_attn.v_proj.weight", c.kvDim(), hidden),
                     w.get(p + "self_attn.o_proj.weight", hidden, c.qDim()),
-                    w.get(p + "post_attention_layernorm.weight", hidden),
+                    widen(w.get(p + "post_attention_layernorm.weight", hidden)),
                     w.get(p + "mlp.gate_proj.weight", c.intermediateSize(), hidden),
                     w.get(p + "mlp.up_proj.weight", c.intermediateSize(), hidden),
                     w.get(p + "mlp.down_proj.weight", hidden, c.intermediateSize()));
@@ -167,6 +168,15 @@ public final class LlamaModel {
         return attentionNanos;
     }
 
+    /** Norm weights are small: widened once to float[] (from f32 or bf16). */
+    private static float[] widen(Weight w) {
+        float[] out = new float[(int) w.shape()[0]];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = w.get(i);
+        }
+        return out;
+    }
+
     private static MemorySegment alloc(Arena arena, long floats) {
         return arena.allocate(Math.max(4, 4 * floats), 64).asSlice(0, 4 * floats);
     }
@@ -192,35 +202,15 @@ public final class LlamaModel {
     }
 
     /** {@code out = x / sqrt(mean(x²) + eps) · w} row by row (fp32, as Hugging Face computes it). */
-    private void rmsNorm(MemorySegment x, MemorySegment out, int rows, Weight w) {
-        int d = config.hiddenSize();
-        float eps = (float) config.rmsNormEps();
-        for (int t = 0; t < rows; t++) {
-            long base = (long) t * d;
-            float ss = 0;
-            for (int i = 0; i < d; i++) {
-                float xi = x.getAtIndex(Layouts.F32_LE, base + i);
-                ss = Math.fma(xi, xi, ss);
-            }
-            float inv = (float) (1.0 / Math.sqrt(ss / d + eps));
-            for (int i = 0; i < d; i++) {
-                out.setAtIndex(Layouts.F32_LE, base + i, x.getAtIndex(Layouts.F32_LE, base + i) * inv * w.get(i));
-            }
-        }
+    private void rmsNorm(MemorySegment x, MemorySegment out, int rows, float[] w) {
+        RowOps.rmsNorm(x, out, rows, config.hiddenSize(), w, (float) config.rmsNormEps());
     }
 
-    /** {@code gate = silu(gate) · up}, elementwise. */
     private static void siluMul(MemorySegment gate, MemorySegment up, long count) {
-        for (long i = 0; i < count; i++) {
-            float g = gate.getAtIndex(Layouts.F32_LE, i);
-            float s = g / (1f + (float) Math.exp(-g));
-            gate.setAtIndex(Layouts.F32_LE, i, s * up.getAtIndex(Layouts.F32_LE, i));
-        }
+        RowOps.siluMul(gate, up, count);
     }
 
     private static void addInto(MemorySegment acc, MemorySegment add, long count) {
-        for (long i = 0; i < count; i++) {
-            acc.setAtIndex(Layouts.F32_LE, i, acc.getAtIndex(Layouts.F32_LE, i) + add.getAtIndex(Layouts.F32_LE, i));
-        }
+        RowOps.addInto(acc, add, count);
     }
 }

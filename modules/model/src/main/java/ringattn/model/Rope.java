@@ -2,7 +2,7 @@ package ringattn.model;
 
 import java.lang.foreign.MemorySegment;
 import ringattn.engine.kernel.Positions;
-import ringattn.model.linalg.Layouts;
+import ringattn.model.linalg.RowOps;
 
 /**
  * Rotary position embedding as in Hugging Face Llama ({@code rotate_half}: element {@code i} pairs
@@ -93,19 +93,9 @@ public final class Rope {
         if (half * 2 != headDim) {
             throw new IllegalArgumentException("table: half " + half + " does not match headDim " + headDim);
         }
-        float[] cos = table.cos();
-        float[] sin = table.sin();
         for (int t = 0; t < table.tokens(); t++) {
             for (int h = 0; h < heads; h++) {
-                long base = ((long) t * heads + h) * headDim;
-                for (int i = 0; i < half; i++) {
-                    float c = cos[t * half + i];
-                    float s = sin[t * half + i];
-                    float x1 = x.getAtIndex(Layouts.F32_LE, base + i);
-                    float x2 = x.getAtIndex(Layouts.F32_LE, base + i + half);
-                    x.setAtIndex(Layouts.F32_LE, base + i, x1 * c - x2 * s);
-                    x.setAtIndex(Layouts.F32_LE, base + i + half, x2 * c + x1 * s);
-                }
+                RowOps.rotateHalf(x, 4 * (((long) t * heads + h) * headDim), half, table.cos(), table.sin(), t * half);
             }
         }
     }
