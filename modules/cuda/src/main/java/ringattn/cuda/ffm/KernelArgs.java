@@ -51,6 +51,28 @@ public final class KernelArgs {
         return count++;
     }
 
+    /** How many arguments were added since {@link #reset()}. */
+    public int count() {
+        return count;
+    }
+
+    /** Argument {@code index} read back as a pointer or {@code long long}. */
+    public long longAt(int index) {
+        return slots.getAtIndex(ValueLayout.JAVA_LONG, checkIndex(index));
+    }
+
+    /** Argument {@code index} read back as an {@code int}. */
+    public int intAt(int index) {
+        return slots.get(ValueLayout.JAVA_INT, 8L * checkIndex(index));
+    }
+
+    private int checkIndex(int index) {
+        if (index < 0 || index >= count) {
+            throw new IndexOutOfBoundsException("argument " + index + " of " + count);
+        }
+        return index;
+    }
+
     /** The {@code void**} to pass to {@code cuLaunchKernel}. */
     public MemorySegment params() {
         return pointers;

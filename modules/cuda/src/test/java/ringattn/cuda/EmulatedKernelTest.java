@@ -1,0 +1,89 @@
+package ringattn.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import ringattn.cuda.check.GpuChecks;
+import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.KernelOptions;
+import ringattn.engine.kernel.Positions;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+
+/**
+ * CublasKernel's host logic without a GPU: the same cases as the GPU check, run on
+ * {@link EmulatedDevice} (cuBLAS's GEMM definition, the PTX kernels ported to Java, every access
+ * bounds-checked), against the fp64 reference. This checks layouts, strides, chunking, masks, dtype
+ * paths and the state round trip; it cannot check the CUDA code itself (see CublasKernelIT).
+ */
+class EmulatedKernelTest {
+    static Stream<GpuChecks.Case> cases() {
+        return GpuChecks.cases().stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void matchesReference(GpuChecks.Case c) {
+        EmulatedDevice dev = new EmulatedDevice();
+        try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 1024, 256L << 20)) {
+            GpuChecks.Outcome o = GpuChecks.run(kernel, c);
+            assertTrue(o.passed(), o.toString());
+        }
+        assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
+    }
+
+    @ParameterizedTest(name = "{0}, small chunks")
+    @MethodSource("cases")
+    void matchesReferenceInSmallChunks(GpuChecks.Case c) {
+        EmulatedDevice dev = new EmulatedDevice();
+        try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1).withTiles(64, 32), dev, 0, 48, 1 << 20)) {
+            GpuChecks.Outcome o = GpuChecks.run(kernel, c);
+            assertTrue(o.passed(), o.toString());
+        }
+        assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
+    }
+
+    @Test
+    void oneKernelServesSeveralStatesAndDtypes() {
+        EmulatedDevice dev = new EmulatedDevice();
+        try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 64, 1 << 20)) {
+            for (GpuChecks.Case c : GpuChecks.cases()) {
+                GpuChecks.Outcome o = GpuChecks.run(kernel, c);
+                assertTrue(o.passed(), o.toString());
+            }
+        }
+        assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
+    }
+
+    @Test
+    void hiddenBlockDoesNotTouchTheDevice() {
+        EmulatedDevice dev = new EmulatedDevice();
+        try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 1024, 1 << 20);
+             Tensor q = GpuChecks.normal(1, 16, 2, 8, DType.F32);
+             Tensor k = GpuChecks.normal(2, 16, 2, 8, DType.F32);
+             ForwardState state = new ForwardState(q, Positions.range(0, 16))) {
+            kernel.forward(state, k, k, Positions.range(16, 16), AttentionSpec.of(8).withCausal(true));
+            assertEquals(0, dev.launches + dev.gemms);
+            assertEquals(Float.NEGATIVE_INFINITY, state.rowMax().getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0));
+        }
+    }
+
+    @Test
+    void backwardIsNotOffloadedAndClosedKernelRefuses() {
+        CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), new EmulatedDevice(), 0, 1024, 1 << 20);
+        var e = assertThrows(UnsupportedOperationException.class,
+                () -> kernel.backward(null, null, null, null, null, null, null));
+        assertTrue(e.getMessage().contains("backward is not offloaded"), e.getMessage());
+        kernel.close();
+        kernel.close();
+        assertThrows(IllegalStateException.class, () -> kernel.forward(null, null, null, null, null));
+        assertEquals(1, kernel.threads());
+        assertTrue(kernel.name().contains("emulated"), kernel.name());
+    }
+}
