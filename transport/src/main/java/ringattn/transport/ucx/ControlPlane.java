@@ -79,6 +79,7 @@ final class ControlPlane implements AutoCloseable {
     private volatile RankFailedException failure;
     private final List<Consumer<RankFailedException>> failureListeners = new CopyOnWriteArrayList<>();
     private volatile boolean closing;
+    private boolean declared; // guarded by this
     private int collectives;
 
     private ControlPlane(TransportOptions options) {
@@ -665,17 +666,17 @@ final class ControlPlane implements AutoCloseable {
         }
     }
 
-    /** Rank 0: records the first failure and tells every other rank. */
+    /**
+     * Rank 0: tells every other rank about the first failure, then records it here. In that order:
+     * recording it wakes this rank's own waits, and its process may exit at once, closing the
+     * connections before the news went out (the others would then blame rank 0).
+     */
     private void declareFailed(int failed, String host, String reason) {
-        if (closing && failure == null && failed != rank) {
-            // a rank leaving during shutdown is not a failure of the job
-        }
-        RankFailedException f = new RankFailedException(failed, host, reason);
         boolean first;
         synchronized (this) {
-            first = failure == null;
+            first = failure == null && !declared;
+            declared = true;
         }
-        setFailure(f);
         if (first) {
             for (Conn c : clients) {
                 if (!c.gone && c.rank != failed) {
@@ -683,6 +684,7 @@ final class ControlPlane implements AutoCloseable {
                 }
             }
         }
+        setFailure(new RankFailedException(failed, host, reason));
     }
 
     /** This rank gives up (its own error): every other rank fails naming it. */
