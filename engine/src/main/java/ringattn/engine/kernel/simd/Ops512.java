@@ -258,13 +258,13 @@ final class Ops512 extends SimdOps {
     }
 
     @Override
-    void backwardRow(float[] s, float[] dp, int off, int n, float scale, float[] lse, float[] delta) {
+    void backwardRow(float[] s, float[] dp, int off, int n, float scale, float[] lse, float[] delta, int col) {
         FloatVector sc = FloatVector.broadcast(F, scale);
         for (int i = 0; i < n; i += L) {
             FloatVector p = FloatVector.fromArray(F, s, off + i)
-                    .fma(sc, FloatVector.fromArray(F, lse, i).neg())
+                    .fma(sc, FloatVector.fromArray(F, lse, col + i).neg())
                     .lanewise(VectorOperators.EXP);
-            FloatVector ds = p.mul(FloatVector.fromArray(F, dp, off + i).sub(FloatVector.fromArray(F, delta, i))).mul(sc);
+            FloatVector ds = p.mul(FloatVector.fromArray(F, dp, off + i).sub(FloatVector.fromArray(F, delta, col + i))).mul(sc);
             p.intoArray(s, off + i);
             ds.intoArray(dp, off + i);
         }

@@ -77,6 +77,8 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] delta;
         float[] row;
         float[] tmp;
+        int[] los;
+        int[] his;
     }
 
     /**
@@ -110,6 +112,10 @@ public final class PanamaKernel extends AbstractBlockKernel {
             throw new IllegalArgumentException("block: scratch of " + n + " floats exceeds a Java array");
         }
         return a != null && a.length >= n ? a : new float[(int) n];
+    }
+
+    private static int[] growInts(int[] a, int n) {
+        return a != null && a.length >= n ? a : new int[n];
     }
 
     private static int roundUp(int x, int m) {
@@ -193,6 +199,8 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] m = w.m = grow(w.m, nr);
         float[] l = w.l = grow(w.l, nr);
         float[] tmp = w.tmp = grow(w.tmp, lanes);
+        int[] los = w.los = growInts(w.los, nr);
+        int[] his = w.his = growInts(w.his, nr);
         boolean bf16 = q.dtype() == DType.BF16;
         MemorySegment acc = st.acc();
         MemorySegment rowMax = st.rowMax();
@@ -219,42 +227,66 @@ public final class PanamaKernel extends AbstractBlockKernel {
                 continue;
             }
             int nk = c1 - c0;
-            int nkp = roundUp(nk, panel);
-            for (int p = 0; p < nkp / panel; p++) {
-                ops.gemm(false, qt, 0, dpad, 1, nr, d, kp, (c0 + p * panel) * d, panel, s, p * panel, nkp, panel);
-            }
-            for (int r = 0; r < nr; r++) {
-                int so = r * nkp;
-                if (vis == TileVisibility.PARTIAL) {
+            // Keys [cA, cB) of the tile are computed: all of it, or in a PARTIAL tile the panels
+            // that hold a key visible to some row (the rest is masked for every row).
+            int cA = 0;
+            int cB = roundUp(nk, panel);
+            boolean partial = vis == TileVisibility.PARTIAL;
+            if (partial) {
+                int minLo = nk;
+                int maxHi = 0;
+                for (int r = 0; r < nr; r++) {
                     long range = MaskRanges.keysOf(spec, qPosArr[r0 + r], qDocs[r0 + r], kPosArr, kDocs, c0, c1);
                     int lo = MaskRanges.lo(range) - c0;
                     int hi = MaskRanges.hi(range) - c0;
+                    los[r] = lo;
+                    his[r] = hi;
+                    if (lo < hi) {
+                        minLo = Math.min(minLo, lo);
+                        maxHi = Math.max(maxHi, hi);
+                    }
+                }
+                if (minLo >= maxHi) {
+                    continue;
+                }
+                cA = minLo / panel * panel;
+                cB = roundUp(maxHi, panel);
+            }
+            int width = cB - cA;
+            for (int p = 0; p < width / panel; p++) {
+                ops.gemm(false, qt, 0, dpad, 1, nr, d, kp, (c0 + cA + p * panel) * d, panel, s, p * panel, width, panel);
+            }
+            for (int r = 0; r < nr; r++) {
+                int so = r * width;
+                if (partial) {
+                    int lo = los[r] - cA;
+                    int hi = his[r] - cA;
                     if (lo >= hi) {
-                        Arrays.fill(s, so, so + nkp, 0f);
+                        Arrays.fill(s, so, so + width, 0f);
                         continue;
                     }
                     Arrays.fill(s, so, so + lo, Float.NEGATIVE_INFINITY);
-                    Arrays.fill(s, so + hi, so + nkp, Float.NEGATIVE_INFINITY);
-                } else if (nk < nkp) {
-                    Arrays.fill(s, so + nk, so + nkp, Float.NEGATIVE_INFINITY);
+                    Arrays.fill(s, so + hi, so + width, Float.NEGATIVE_INFINITY);
+                } else if (nk < cB) {
+                    Arrays.fill(s, so + nk, so + width, Float.NEGATIVE_INFINITY);
                 }
-                float mx = ops.max(s, so, nkp);
+                float mx = ops.max(s, so, width);
                 if (mx == Float.NEGATIVE_INFINITY) {
-                    Arrays.fill(s, so, so + nkp, 0f);
+                    Arrays.fill(s, so, so + width, 0f);
                     continue;
                 }
                 float mOld = m[r];
                 float mNew = Math.max(mOld, mx);
                 // exp(0) = 1 exactly, so skipping it when the max did not move changes nothing.
                 float alpha = mOld == mNew ? 1f : mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                float sum = ops.expSub(s, so, nkp, mNew, tmp);
+                float sum = ops.expSub(s, so, width, mNew, tmp);
                 l[r] = l[r] * alpha + sum;
                 m[r] = mNew;
                 if (alpha != 1f) {
                     ops.scale(ot, r * dpad, dpad, alpha);
                 }
             }
-            ops.gemm(true, s, 0, nkp, 1, nr, nk, vr, c0 * dpad, dpad, ot, 0, dpad, dpad);
+            ops.gemm(true, s, 0, width, 1, nr, Math.min(nk, cB) - cA, vr, (c0 + cA) * dpad, dpad, ot, 0, dpad, dpad);
         }
         for (int r = 0; r < nr; r++) {
             ops.storeRow(ot, r * dpad, acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, d);
@@ -355,28 +387,63 @@ public final class PanamaKernel extends AbstractBlockKernel {
                     if (vis == TileVisibility.HIDDEN) {
                         continue;
                     }
-                    int nk = c1 - c0;
-                    int kOff = (c0 - k0) * dpad;
-                    for (int p = 0; p < nrp / panel; p++) {
-                        ops.gemm(false, kr, kOff, dpad, 1, nk, d, qp, p * d * panel, panel, sT, p * panel, nrp, panel);
-                        ops.gemm(false, vr, kOff, dpad, 1, nk, d, dop, p * d * panel, panel, dpT, p * panel, nrp, panel);
+                    // Keys [jA, jB) × queries [colA, colB) of the tile are computed: all of it, or
+                    // in a PARTIAL tile the box around what the mask leaves visible.
+                    int jA = 0;
+                    int jB = c1 - c0;
+                    int pA = 0;
+                    int pB = nrp / panel;
+                    boolean partial = vis == TileVisibility.PARTIAL;
+                    if (partial) {
+                        int minLo = jB;
+                        int maxHi = 0;
+                        int rA = nr;
+                        int rB = 0;
+                        for (int r = 0; r < nr; r++) {
+                            long range = MaskRanges.keysOf(spec, qPosArr[r0 + r], qDocs[r0 + r], kPosArr, kDocs, c0, c1);
+                            int lo = MaskRanges.lo(range) - c0;
+                            int hi = MaskRanges.hi(range) - c0;
+                            if (lo < hi) {
+                                minLo = Math.min(minLo, lo);
+                                maxHi = Math.max(maxHi, hi);
+                                rA = Math.min(rA, r);
+                                rB = r + 1;
+                            }
+                        }
+                        if (rB == 0) {
+                            continue;
+                        }
+                        jA = minLo;
+                        jB = maxHi;
+                        pA = rA / panel;
+                        pB = ceilDiv(rB, panel);
                     }
-                    for (int j = 0; j < nk; j++) {
+                    int nj = jB - jA;
+                    int colA = pA * panel;
+                    int colB = Math.min(nr, pB * panel);
+                    int kOff = (c0 - k0 + jA) * dpad;
+                    for (int p = pA; p < pB; p++) {
+                        ops.gemm(false, kr, kOff, dpad, 1, nj, d, qp, p * d * panel, panel, sT, p * panel, nrp, panel);
+                        ops.gemm(false, vr, kOff, dpad, 1, nj, d, dop, p * d * panel, panel, dpT, p * panel, nrp, panel);
+                    }
+                    for (int j = 0; j < nj; j++) {
                         int so = j * nrp;
-                        ops.backwardRow(sT, dpT, so, nrp, scale, lseCol, deltaCol);
-                        if (vis == TileVisibility.PARTIAL) {
-                            long range = MaskRanges.queriesOf(spec, kPosArr[c0 + j], kDocs[c0 + j], qPosArr, qDocs, r0, r1);
-                            int lo = Math.min(MaskRanges.lo(range) - r0, nr);
-                            int hi = Math.max(MaskRanges.hi(range) - r0, lo);
-                            Arrays.fill(sT, so, so + lo, 0f);
-                            Arrays.fill(dpT, so, so + lo, 0f);
-                            Arrays.fill(sT, so + hi, so + nr, 0f);
-                            Arrays.fill(dpT, so + hi, so + nr, 0f);
+                        ops.backwardRow(sT, dpT, so + colA, (pB - pA) * panel, scale, lseCol, deltaCol, colA);
+                        if (partial) {
+                            int key = c0 + jA + j;
+                            long range = MaskRanges.queriesOf(spec, kPosArr[key], kDocs[key], qPosArr, qDocs, r0, r1);
+                            int lo = Math.min(Math.max(MaskRanges.lo(range) - r0, colA), colB);
+                            int hi = Math.min(Math.max(MaskRanges.hi(range) - r0, lo), colB);
+                            Arrays.fill(sT, so + colA, so + lo, 0f);
+                            Arrays.fill(dpT, so + colA, so + lo, 0f);
+                            Arrays.fill(sT, so + hi, so + colB, 0f);
+                            Arrays.fill(dpT, so + hi, so + colB, 0f);
                         }
                     }
-                    ops.gemm(true, sT, 0, nrp, 1, nk, nr, dor, 0, dpad, dv, kOff, dpad, dpad);
-                    ops.gemm(true, dpT, 0, nrp, 1, nk, nr, qr, 0, dpad, dk, kOff, dpad, dpad);
-                    ops.gemm(true, dpT, 0, 1, nrp, nr, nk, kr, kOff, dpad, dq, 0, dpad, dpad);
+                    int nc = colB - colA;
+                    ops.gemm(true, sT, colA, nrp, 1, nj, nc, dor, colA * dpad, dpad, dv, kOff, dpad, dpad);
+                    ops.gemm(true, dpT, colA, nrp, 1, nj, nc, qr, colA * dpad, dpad, dk, kOff, dpad, dpad);
+                    ops.gemm(true, dpT, colA, 1, nrp, nc, nj, kr, kOff, dpad, dq, colA * dpad, dpad, dpad);
                 }
                 for (int r = 0; r < nr; r++) {
                     ops.storeRow(dq, r * dpad, dQ, (((long) (r0 + r) * heads + h) * d) * 4, NATIVE, d);

@@ -48,9 +48,10 @@ abstract class SimdOps {
     /**
      * The backward's element step on one row of a transposed score tile: with
      * {@code p = exp(s·scale − lse[r])} and {@code ds = p·(dp − delta[r])·scale}, writes p into
-     * {@code s} and ds into {@code dp}, for {@code r ∈ [0, n)} ({@code n} a multiple of lanes).
+     * {@code s} and ds into {@code dp}, at {@code s[off + i]} with {@code r = col + i} for
+     * {@code i ∈ [0, n)} ({@code n} a multiple of lanes).
      */
-    abstract void backwardRow(float[] s, float[] dp, int off, int n, float scale, float[] lse, float[] delta);
+    abstract void backwardRow(float[] s, float[] dp, int off, int n, float scale, float[] lse, float[] delta, int col);
 
     /**
      * Reads {@code d} elements at byte offset {@code byteOff} of {@code seg} (fp32, or bf16 when
