@@ -175,3 +175,38 @@ ra_online_softmax(float* __restrict__ scores, int kvc, int chunkRows, int group,
         o[c] *= alpha;
     }
 }
+
+// Backward scores of one chunk, one CUDA block per score row (the same row numbering as
+// ra_online_softmax). On entry scores holds S = scale·QKᵀ and dp holds dP = dO·Vᵀ; on exit scores
+// holds P = exp(S − lse) and dp holds dS = P·(dP − delta)·scale, both 0 where the key is masked or
+// the row saw no key (lse = −∞). lse and delta are [heads, rows].
+extern "C" __global__ void __launch_bounds__(RA_THREADS)
+ra_backward_scores(float* __restrict__ scores, float* __restrict__ dp, int kvc, int chunkRows, int group,
+                   int r0, int rows,
+                   const int* __restrict__ qPos, const int* __restrict__ qDoc,
+                   const int* __restrict__ kPos, const int* __restrict__ kDoc,
+                   int masked, int causal, int window,
+                   const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+    int b = blockIdx.x;
+    int perG = chunkRows * group;
+    int g = b / perG;
+    int t = b % perG;
+    int r = r0 + t / group;
+    int j = t % group;
+    int h = g * group + j;
+    long long row = (long long) b * kvc;
+    float l = lse[(long long) h * rows + r];
+    float dl = delta[(long long) h * rows + r];
+    int qi = qPos[r];
+    int qd = qDoc[r];
+    for (int c = threadIdx.x; c < kvc; c += blockDim.x) {
+        float p = 0.0f;
+        float ds = 0.0f;
+        if (l != -INFINITY && (!masked || ra_visible(qi, qd, kPos[c], kDoc[c], causal, window))) {
+            p = expf(scores[row + c] - l);
+            ds = p * (dp[row + c] - dl) * scale;
+        }
+        scores[row + c] = p;
+        dp[row + c] = ds;
+    }
+}

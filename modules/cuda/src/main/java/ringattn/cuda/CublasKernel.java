@@ -184,7 +184,7 @@ public final class CublasKernel implements BlockKernel {
         }
         dev.makeCurrent();
         boolean bf16 = q.dtype() == DType.BF16 && k.dtype() == DType.BF16;
-        uploadQuery(state, spec, qDocs, group, bf16);
+        uploadQuery(state, q, state.qPositions(), spec, qDocs, group, bf16);
         Block block = uploadBlock(k, v, kPositions, kDocs, cLo, cHi, bf16);
         uploadState(state, rLo, rHi, group);
         for (Chunk c : chunks) {
@@ -239,48 +239,62 @@ public final class CublasKernel implements BlockKernel {
         return out;
     }
 
-    private void uploadQuery(ForwardState state, AttentionSpec spec, int[] qDocs, int group, boolean bf16) {
-        Tensor q = state.q();
+    /**
+     * Puts Q (permuted to {@code [kvHeads, rows, group, headDim]}, BF16 or fp32) and the query
+     * positions and documents on the device, unless they are already there for {@code owner} (a
+     * forward or backward state, by identity). Returns true when Q itself was uploaded.
+     */
+    private boolean uploadQuery(Object owner, Tensor q, Positions qPositions, AttentionSpec spec, int[] qDocs,
+                                int group, boolean bf16) {
         int rows = q.tokens();
-        boolean sameQuery = queryOf.get() == state && queryBf16 == bf16;
-        boolean sameDocs = sameQuery && spec.equals(queryDocsOf);
-        if (sameQuery && sameDocs) {
-            return;
+        boolean sameQuery = queryOf.get() == owner && queryBf16 == bf16;
+        if (sameQuery && spec.equals(queryDocsOf)) {
+            return false;
         }
         long qBytes = q.segment().byteSize();
         long metaBytes = 8L * rows;
         long metaAt = align(qBytes);
         MemorySegment pin = pinnedQuery.ensure(metaAt + metaBytes);
         long dMeta = qMeta.ensure(metaBytes);
-        if (!sameQuery) {
-            MemorySegment.copy(q.segment(), 0, pin, 0, qBytes);
-        }
-        int[] pos = state.qPositions().toArray();
+        int[] pos = qPositions.toArray();
         MemorySegment.copy(pos, 0, pin, ValueLayout.JAVA_INT, metaAt, rows);
         MemorySegment.copy(qDocs, 0, pin, ValueLayout.JAVA_INT, metaAt + 4L * rows, rows);
         dev.copyToDevice(dMeta, pin, metaAt, metaBytes);
         if (!sameQuery) {
-            int heads = q.heads();
-            int kvHeads = heads / group;
-            int inner = group * q.headDim();
-            long raw = qRaw.ensure(qBytes);
-            dev.copyToDevice(raw, pin, 0, qBytes);
-            long n = q.elementCount();
-            if (q.dtype() == DType.F32) {
-                swap(Ptx.SWAP01_B32, raw, qDev.ensure(4 * n), rows, kvHeads, inner);
-            } else if (bf16) {
-                swap(Ptx.SWAP01_B16, raw, qDev.ensure(2 * n), rows, kvHeads, inner);
-            } else {
-                long wide = qWide.ensure(4 * n);
-                widen(raw, wide, n);
-                swap(Ptx.SWAP01_B32, wide, qDev.ensure(4 * n), rows, kvHeads, inner);
-            }
+            MemorySegment.copy(q.segment(), 0, pin, 0, qBytes);
+            toDeviceLayout(q, pin, bf16, qRaw, qDev, group);
         }
         // The pinned buffer is read by the copies above: finish them before it can be reused.
         dev.synchronize();
-        queryOf = new WeakReference<>(state);
+        queryOf = new WeakReference<>(owner);
         queryBf16 = bf16;
         queryDocsOf = spec;
+        return !sameQuery;
+    }
+
+    /**
+     * Copies tensor {@code t} (already in {@code pin} at offset 0) to {@code raw} and permutes it into
+     * {@code target} as {@code [kvHeads, rows, group, headDim]}, BF16 when {@code bf16} and t is
+     * BF16, else fp32.
+     */
+    private void toDeviceLayout(Tensor t, MemorySegment pin, boolean bf16, DeviceBuffer raw, DeviceBuffer target,
+                                int group) {
+        int rows = t.tokens();
+        int kvHeads = t.heads() / group;
+        int inner = group * t.headDim();
+        long bytes = t.segment().byteSize();
+        long n = t.elementCount();
+        long in = raw.ensure(bytes);
+        dev.copyToDevice(in, pin, 0, bytes);
+        if (t.dtype() == DType.F32) {
+            swap(Ptx.SWAP01_B32, in, target.ensure(4 * n), rows, kvHeads, inner);
+        } else if (bf16) {
+            swap(Ptx.SWAP01_B16, in, target.ensure(2 * n), rows, kvHeads, inner);
+        } else {
+            long wide = qWide.ensure(4 * n);
+            widen(in, wide, n);
+            swap(Ptx.SWAP01_B32, wide, target.ensure(4 * n), rows, kvHeads, inner);
+        }
     }
 
     /**

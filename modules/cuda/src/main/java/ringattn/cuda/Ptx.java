@@ -24,8 +24,11 @@ public final class Ptx {
     public static final String SWAP01_B16 = "ra_swap01_b16";
     /** The masked online-softmax update of one score tile. */
     public static final String ONLINE_SOFTMAX = "ra_online_softmax";
+    /** P and dS of one score tile in the backward pass. */
+    public static final String BACKWARD_SCORES = "ra_backward_scores";
     /** Every entry the kernel launches. */
-    public static final List<String> ENTRIES = List.of(BF16_TO_F32, SWAP01_B32, SWAP01_B16, ONLINE_SOFTMAX);
+    public static final List<String> ENTRIES = List.of(BF16_TO_F32, SWAP01_B32, SWAP01_B16, ONLINE_SOFTMAX,
+            BACKWARD_SCORES);
 
     private static final Pattern ENTRY = Pattern.compile("^\\.visible \\.entry ([A-Za-z_][A-Za-z0-9_]*)\\(",
             Pattern.MULTILINE);

@@ -386,9 +386,8 @@ public final class PrefillMain {
 
     private static int ucx(String[] argv, LlamaModel model, int[] tokens, Args args, PrintStream out, PrintStream err)
             throws IOException {
-        Class<?> launcher;
         try {
-            launcher = Class.forName("ringattn.transport.ucx.LocalLauncher");
+            Class.forName("ringattn.transport.ucx.LocalLauncher");
         } catch (ClassNotFoundException | LinkageError e) {
             throw new UsageException("--transport ucx: not available yet (the transport module's LocalLauncher is missing: " + e + ")");
         }

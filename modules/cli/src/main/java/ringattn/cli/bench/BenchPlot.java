@@ -65,7 +65,8 @@ public final class BenchPlot {
                 .yAxisTitle(yLabel).build();
         chart.getStyler().setLegendVisible(true);
         chart.getStyler().setMarkerSize(7);
-        Map<String, TreeMap<Double, Double>> bySeries = new TreeMap<>();
+        chart.getStyler().setXAxisDecimalPattern("#");
+        Map<String, TreeMap<Double, Double>> bySeries = new java.util.LinkedHashMap<>(); // sweep order
         for (BenchPoint p : points) {
             bySeries.computeIfAbsent(series.apply(p), k -> new TreeMap<>()).put(x.applyAsDouble(p), y.applyAsDouble(p));
         }

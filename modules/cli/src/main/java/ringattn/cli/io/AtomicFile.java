@@ -41,7 +41,19 @@ public final class AtomicFile implements AutoCloseable {
         }
         Path temp = null;
         try {
-            temp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+            // createFile (unlike createTempFile) keeps the default permissions, so the renamed output
+            // has the same mode as any file the user creates.
+            java.util.SplittableRandom rnd = new java.util.SplittableRandom();
+            for (int attempt = 0; temp == null; attempt++) {
+                Path candidate = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(rnd.nextLong()) + ".tmp");
+                try {
+                    temp = Files.createFile(candidate);
+                } catch (java.nio.file.FileAlreadyExistsException e) {
+                    if (attempt > 100) {
+                        throw e;
+                    }
+                }
+            }
             FileChannel ch = FileChannel.open(temp, StandardOpenOption.READ, StandardOpenOption.WRITE);
             return new AtomicFile(target, temp, ch);
         } catch (IOException e) {

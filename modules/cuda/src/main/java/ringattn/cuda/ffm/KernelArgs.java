@@ -37,6 +37,11 @@ public final class KernelArgs {
         return ptr(value);
     }
 
+    /** A {@code float} argument. */
+    public KernelArgs f32(float value) {
+        return i32(Float.floatToRawIntBits(value));
+    }
+
     /** An {@code int} argument. */
     public KernelArgs i32(int value) {
         slots.set(ValueLayout.JAVA_INT, 8L * next(), value);
