@@ -109,6 +109,22 @@ public final class Prefill {
         return InJvmRing.run(ranks, options.timeout(), t -> runRank(model, t, tokens, options, logitsOut));
     }
 
+    /**
+     * CPU time used by this process so far, all threads, in seconds (utime + stime from
+     * /proc/self/stat at the usual 100 ticks per second), or NaN when unavailable. On a shared machine
+     * this measures work where wall time measures contention.
+     */
+    public static double processCpuSeconds() {
+        try {
+            String stat = Files.readString(Path.of("/proc/self/stat"), StandardCharsets.US_ASCII);
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).trim().split("\\s+");
+            // fields after "(comm)": state is field 3, utime field 14, stime field 15 (1-based in proc(5))
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
+        } catch (IOException | RuntimeException e) {
+            return Double.NaN;
+        }
+    }
+
     /** The process's peak resident set in bytes (VmHWM from /proc/self/status), or -1 when unavailable. */
     public static long peakRssBytes() {
         try {
