@@ -79,16 +79,16 @@ public final class DemoRank {
 
     /** {max |ΔO|, max |ΔLSE|, rows} over this rank's checked rows. */
     private static double[] check(DemoJob job, Positions mine, Tensor q, ForwardResult fwd) {
-        int[] rows = job.checkedRows();
+        int[] checked = job.checkedRows();
         List<Integer> local = new ArrayList<>();
         List<Integer> global = new ArrayList<>();
         int j = 0;
         for (int i = 0; i < mine.size(); i++) {
             int p = mine.get(i);
-            while (j < rows.length && rows[j] < p) {
+            while (j < checked.length && checked[j] < p) {
                 j++;
             }
-            if (j < rows.length && rows[j] == p) {
+            if (j < checked.length && checked[j] == p) {
                 local.add(i);
                 global.add(p);
             }
@@ -96,33 +96,91 @@ public final class DemoRank {
         if (local.isEmpty()) {
             return new double[] {0, 0, 0};
         }
-        AttentionSpec spec = job.spec();
         Positions qPos = Positions.of(global.stream().mapToInt(Integer::intValue).toArray());
-        Positions all = Positions.range(0, job.seqLen());
-        try (Tensor qs = Tensor.allocate(local.size(), job.heads(), job.headDim(), job.dtype());
-             Tensor kAll = DemoInputs.rows(job.seed(), DemoInputs.K, all, job.kvHeads(), job.headDim(), job.dtype());
-             Tensor vAll = DemoInputs.rows(job.seed(), DemoInputs.V, all, job.kvHeads(), job.headDim(), job.dtype())) {
+        try (Tensor qs = Tensor.allocate(local.size(), job.heads(), job.headDim(), job.dtype())) {
             for (int r = 0; r < local.size(); r++) {
                 qs.tokens(r, 1).copyFrom(q.tokens(local.get(r), 1));
             }
-            ReferenceAttention.Result ref = ReferenceAttention.forward(qs, qPos, kAll, vAll, all, spec);
+            double[][] ref = reference(job, qs, qPos, REFERENCE_CHUNK);
+            double[] refOut = ref[0];
+            double[] refLse = ref[1];
+            int rows = local.size();
             double errOut = 0;
             double errLse = 0;
-            for (int r = 0; r < local.size(); r++) {
+            for (int r = 0; r < rows; r++) {
                 int row = local.get(r);
                 for (int h = 0; h < job.heads(); h++) {
-                    double refLse = ref.lse(h, r);
+                    double wantLse = refLse[h * rows + r];
                     double gotLse = fwd.lse(h, row);
-                    if (!(Double.isInfinite(refLse) && refLse == gotLse)) {
-                        errLse = maxErr(errLse, gotLse - refLse);
+                    if (!(Double.isInfinite(wantLse) && wantLse == gotLse)) {
+                        errLse = maxErr(errLse, gotLse - wantLse);
                     }
                     for (int d = 0; d < job.headDim(); d++) {
-                        errOut = maxErr(errOut, fwd.out().get(row, h, d) - ref.out(r, h, d));
+                        double want = refOut[(r * job.heads() + h) * job.headDim() + d];
+                        errOut = maxErr(errOut, fwd.out().get(row, h, d) - want);
                     }
                 }
             }
-            return new double[] {errOut, errLse, local.size()};
+            return new double[] {errOut, errLse, rows};
         }
+    }
+
+    /** Keys per chunk of the reference computation (bounds its memory independently of S). */
+    static final int REFERENCE_CHUNK = 4096;
+
+    /**
+     * The fp64 reference O ({@code [rows, heads, headDim]}) and LSE ({@code [heads, rows]}) of the
+     * queries {@code qs} at {@code qPos} over the whole sequence, computed chunk by chunk of
+     * {@code chunk} keys with {@link ReferenceAttention} and merged exactly in fp64
+     * (O = Σ_c e^(LSE_c − LSE) O_c, LSE = log Σ_c e^(LSE_c)); chunks no query can see are skipped, so
+     * memory stays bounded for any S.
+     */
+    static double[][] reference(DemoJob job, Tensor qs, Positions qPos, int chunk) {
+        AttentionSpec spec = job.spec();
+        int rows = qs.tokens();
+        int heads = job.heads();
+        int d = job.headDim();
+        double[] out = new double[rows * heads * d];
+        double[] lse = new double[heads * rows];
+        java.util.Arrays.fill(lse, Double.NEGATIVE_INFINITY);
+        int lastQuery = qPos.last();
+        int firstQuery = qPos.first();
+        for (int start = 0; start < job.seqLen(); start += chunk) {
+            int count = Math.min(chunk, job.seqLen() - start);
+            if (spec.causal() && start > lastQuery) {
+                break; // no query sees later keys
+            }
+            if (spec.window() > 0 && start + count - 1 <= firstQuery - spec.window()) {
+                continue; // entirely before every query's window
+            }
+            if (spec.window() > 0 && !spec.causal() && start >= lastQuery + spec.window()) {
+                break; // entirely after every query's window
+            }
+            Positions kPos = Positions.range(start, count);
+            try (Tensor k = DemoInputs.rows(job.seed(), DemoInputs.K, kPos, job.kvHeads(), d, job.dtype());
+                 Tensor v = DemoInputs.rows(job.seed(), DemoInputs.V, kPos, job.kvHeads(), d, job.dtype())) {
+                ReferenceAttention.Result part = ReferenceAttention.forward(qs, qPos, k, v, kPos, spec);
+                for (int h = 0; h < heads; h++) {
+                    for (int r = 0; r < rows; r++) {
+                        double a = lse[h * rows + r];
+                        double b = part.lse(h, r);
+                        if (b == Double.NEGATIVE_INFINITY) {
+                            continue; // this chunk is masked for the row
+                        }
+                        double m = Math.max(a, b);
+                        double merged = m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+                        double wa = Math.exp(a - merged);
+                        double wb = Math.exp(b - merged);
+                        int base = (r * heads + h) * d;
+                        for (int c = 0; c < d; c++) {
+                            out[base + c] = wa * out[base + c] + wb * part.out(r, h, c);
+                        }
+                        lse[h * rows + r] = merged;
+                    }
+                }
+            }
+        }
+        return new double[][] {out, lse};
     }
 
     /** The larger error; NaN wins (a NaN must not hide as 0). */

@@ -42,9 +42,9 @@ import ringattn.engine.tensor.Tensor;
  * when Q and K are both BF16, else fp32), the softmax kernel (masks by global position, running
  * max/sum, rescale of the accumulator), then {@code acc += P V} in fp32 (BF16 V is widened first).
  *
- * <p>Backward is not offloaded: {@link #backward} throws {@link UnsupportedOperationException}.
- * Calls are serialised (synchronised); the CUDA context is made current on the calling thread at
- * each call, so any thread may call.
+ * <p>Backward runs on the GPU too, in fp32 (see {@link #backward}). Calls are serialised
+ * (synchronised); the CUDA context is made current on the calling thread at each call, so any
+ * thread may call.
  */
 public final class CublasKernel implements BlockKernel {
     private static final int THREADS = 256;
@@ -72,11 +72,17 @@ public final class CublasKernel implements BlockKernel {
     private final DeviceBuffer accDev;
     private final DeviceBuffer stats;
     private final DeviceBuffer scores;
+    private final DeviceBuffer scores2;
+    private final DeviceBuffer doRaw;
+    private final DeviceBuffer doDev;
+    private final DeviceBuffer lseDelta;
+    private final DeviceBuffer gradK;
+    private final DeviceBuffer gradV;
     private final PinnedBuffer pinnedQuery;
     private final PinnedBuffer pinnedBlock;
     private final PinnedBuffer pinnedState;
 
-    private WeakReference<ForwardState> queryOf = new WeakReference<>(null);
+    private WeakReference<Object> queryOf = new WeakReference<>(null);
     private AttentionSpec queryDocsOf;
     private boolean queryBf16;
     private boolean closed;
@@ -131,6 +137,12 @@ public final class CublasKernel implements BlockKernel {
         this.accDev = new DeviceBuffer(dev, "acc");
         this.stats = new DeviceBuffer(dev, "rowMax/rowSum");
         this.scores = new DeviceBuffer(dev, "scores");
+        this.scores2 = new DeviceBuffer(dev, "dP/dS");
+        this.doRaw = new DeviceBuffer(dev, "dO upload");
+        this.doDev = new DeviceBuffer(dev, "dO");
+        this.lseDelta = new DeviceBuffer(dev, "lse/delta");
+        this.gradK = new DeviceBuffer(dev, "dK");
+        this.gradV = new DeviceBuffer(dev, "dV");
         this.pinnedQuery = new PinnedBuffer(dev);
         this.pinnedBlock = new PinnedBuffer(dev);
         this.pinnedState = new PinnedBuffer(dev);
@@ -432,11 +444,172 @@ public final class CublasKernel implements BlockKernel {
         return (bytes + ALIGN - 1) / ALIGN * ALIGN;
     }
 
+    /**
+     * The backward of one K/V block on the GPU, in fp32 throughout (BF16 inputs are widened on the
+     * device): per query chunk {@code S = scale·QKᵀ} and {@code dP = dO·Vᵀ} by cuBLAS, then
+     * {@code P = exp(S − lse)} and {@code dS = P·(dP − delta)·scale} (masked by global position),
+     * then {@code dV += Pᵀ·dO}, {@code dK += dSᵀ·Q}, {@code dQ += dS·K}. Q, dO, lse and delta stay on
+     * the device while calls come with the same {@link BackwardState}; dQ (the rows that see the
+     * block) and the block's rows of dK and dV go to the device and back at each call.
+     */
     @Override
-    public void backward(BackwardState state, Tensor k, Tensor v, Positions kPositions, Tensor dK, Tensor dV,
-                         AttentionSpec spec) {
-        throw new UnsupportedOperationException(name + ": backward is not offloaded to the GPU yet (forward only);"
-                + " select --device cpu for passes that need gradients");
+    public synchronized void backward(BackwardState state, Tensor k, Tensor v, Positions kPositions, Tensor dK,
+                                      Tensor dV, AttentionSpec spec) {
+        if (closed) {
+            throw new IllegalStateException(name + ": kernel is closed");
+        }
+        if (state == null) {
+            throw new IllegalArgumentException("state: must not be null");
+        }
+        Tensor q = state.q();
+        int group = checkBlock(q, k, v, kPositions, spec);
+        checkGrad("dK", dK, k);
+        checkGrad("dV", dV, k);
+        if (k.tokens() == 0 || q.tokens() == 0) {
+            return;
+        }
+        int[] qDocs = state.queryDocuments(spec);
+        int[] kDocs = spec.documentsOf(kPositions);
+        List<Chunk> chunks = plan(state.qPositions(), qDocs, kPositions, kDocs, spec, q.heads(), options.keyTile(),
+                maxQueryChunk, scoreBudgetBytes / 2);
+        if (chunks.isEmpty()) {
+            return;
+        }
+        int rLo = Integer.MAX_VALUE;
+        int rHi = 0;
+        int cLo = Integer.MAX_VALUE;
+        int cHi = 0;
+        for (Chunk c : chunks) {
+            rLo = Math.min(rLo, c.r0());
+            rHi = Math.max(rHi, c.r1());
+            cLo = Math.min(cLo, c.c0());
+            cHi = Math.max(cHi, c.c1());
+        }
+        dev.makeCurrent();
+        if (uploadQuery(state, q, state.qPositions(), spec, qDocs, group, false)) {
+            uploadBackwardRows(state, group);
+        }
+        Block block = uploadBlock(k, v, kPositions, kDocs, cLo, cHi, false);
+        uploadGradients(state, dK, dV, rLo, rHi, cLo, cHi, group);
+        for (Chunk c : chunks) {
+            backwardChunk(state, spec, c, group, rLo, rHi - rLo, block);
+        }
+        downloadGradients(state, dK, dV, rLo, rHi, cLo, cHi, group);
+    }
+
+    /** dO (permuted like Q, fp32), lse and delta: once per backward state. */
+    private void uploadBackwardRows(BackwardState state, int group) {
+        Tensor dOut = state.dOut();
+        int rows = dOut.tokens();
+        long doBytes = dOut.segment().byteSize();
+        long statBytes = (long) dOut.heads() * rows * 4;
+        long lseAt = align(doBytes);
+        long deltaAt = lseAt + align(statBytes);
+        MemorySegment pin = pinnedQuery.ensure(deltaAt + statBytes);
+        MemorySegment.copy(dOut.segment(), 0, pin, 0, doBytes);
+        MemorySegment.copy(state.lse(), 0, pin, lseAt, statBytes);
+        MemorySegment.copy(state.delta(), 0, pin, deltaAt, statBytes);
+        toDeviceLayout(dOut, pin, false, doRaw, doDev, group);
+        dev.copyToDevice(lseDelta.ensure(2 * align(statBytes)), pin, lseAt, 2 * align(statBytes));
+        dev.synchronize();
+    }
+
+    private void uploadGradients(BackwardState state, Tensor dK, Tensor dV, int rLo, int rHi, int cLo, int cHi,
+                                 int group) {
+        Tensor q = state.q();
+        long rowBytes = (long) q.heads() * q.headDim() * 4;
+        long dqBytes = (rHi - rLo) * rowBytes;
+        long kvRowBytes = dK.tokenStrideBytes();
+        long kvBytes = (cHi - cLo) * kvRowBytes;
+        long kAt = align(dqBytes);
+        long vAt = kAt + align(kvBytes);
+        MemorySegment pin = pinnedState.ensure(vAt + kvBytes);
+        MemorySegment.copy(state.dQ(), rLo * rowBytes, pin, 0, dqBytes);
+        MemorySegment.copy(dK.segment(), cLo * kvRowBytes, pin, kAt, kvBytes);
+        MemorySegment.copy(dV.segment(), cLo * kvRowBytes, pin, vAt, kvBytes);
+        long nat = accNatural.ensure(dqBytes);
+        dev.copyToDevice(nat, pin, 0, dqBytes);
+        dev.copyToDevice(gradK.ensure(kvBytes), pin, kAt, kvBytes);
+        dev.copyToDevice(gradV.ensure(kvBytes), pin, vAt, kvBytes);
+        swap(Ptx.SWAP01_B32, nat, accDev.ensure(dqBytes), rHi - rLo, q.heads() / group, group * q.headDim());
+    }
+
+    private void backwardChunk(BackwardState state, AttentionSpec spec, Chunk c, int group, int dqRow0, int dqRows,
+                               Block block) {
+        Tensor q = state.q();
+        int rows = q.tokens();
+        int heads = q.heads();
+        int kvHeads = heads / group;
+        int d = q.headDim();
+        int kvc = c.c1() - c.c0();
+        int nq = (c.r1() - c.r0()) * group;
+        int ld = kvHeads * d;
+        long keyOffset = c.c0() - block.c0();
+        long kAt = block.k() + keyOffset * ld * 4;
+        long vAt = block.v() + keyOffset * ld * 4;
+        long qAt = qDev.pointer() + (long) c.r0() * group * d * 4;
+        long doAt = doDev.pointer() + (long) c.r0() * group * d * 4;
+        long qStride = (long) rows * group * d;
+        long sStride = (long) nq * kvc;
+        long p = scores.ensure((long) kvHeads * sStride * 4);
+        long ds = scores2.ensure((long) kvHeads * sStride * 4);
+        dev.gemm(Cublas.OP_T, Cublas.OP_N, kvc, nq, d, spec.scale(), kAt, Cublas.R_32F, ld, d,
+                qAt, Cublas.R_32F, d, qStride, 0f, p, kvc, sStride, kvHeads);
+        dev.gemm(Cublas.OP_T, Cublas.OP_N, kvc, nq, d, 1f, vAt, Cublas.R_32F, ld, d,
+                doAt, Cublas.R_32F, d, qStride, 0f, ds, kvc, sStride, kvHeads);
+        long statBytes = align((long) heads * rows * 4);
+        args.reset()
+                .ptr(p).ptr(ds).i32(kvc).i32(c.r1() - c.r0()).i32(group).i32(c.r0()).i32(rows)
+                .ptr(qMeta.pointer()).ptr(qMeta.pointer() + 4L * rows)
+                .ptr(block.meta() + 4 * keyOffset).ptr(block.meta() + 4L * block.keys() + 4 * keyOffset)
+                .i32(spec.isUnmasked() ? 0 : 1).i32(spec.causal() ? 1 : 0).i32(spec.window())
+                .ptr(lseDelta.pointer()).ptr(lseDelta.pointer() + statBytes).f32(spec.scale());
+        dev.launch(Ptx.BACKWARD_SCORES, kvHeads * nq, THREADS, args);
+        long gradOffset = keyOffset * ld * 4;
+        // dV_g (column-major d × kvc, ld = kvHeads·d) += dO_g (d × nq) · P (nq × kvc)
+        dev.gemm(Cublas.OP_N, Cublas.OP_T, d, kvc, nq, 1f, doAt, Cublas.R_32F, d, qStride,
+                p, Cublas.R_32F, kvc, sStride, 1f, gradV.pointer() + gradOffset, ld, d, kvHeads);
+        // dK_g += Q_g (d × nq) · dS (nq × kvc)
+        dev.gemm(Cublas.OP_N, Cublas.OP_T, d, kvc, nq, 1f, qAt, Cublas.R_32F, d, qStride,
+                ds, Cublas.R_32F, kvc, sStride, 1f, gradK.pointer() + gradOffset, ld, d, kvHeads);
+        // dQ_g (d × nq) += K_g (d × kvc) · dSᵀ (kvc × nq)
+        dev.gemm(Cublas.OP_N, Cublas.OP_N, d, nq, kvc, 1f, kAt, Cublas.R_32F, ld, d,
+                ds, Cublas.R_32F, kvc, sStride,
+                1f, accDev.pointer() + (long) (c.r0() - dqRow0) * group * d * 4, d, (long) dqRows * group * d,
+                kvHeads);
+    }
+
+    private void downloadGradients(BackwardState state, Tensor dK, Tensor dV, int rLo, int rHi, int cLo, int cHi,
+                                   int group) {
+        Tensor q = state.q();
+        long rowBytes = (long) q.heads() * q.headDim() * 4;
+        long dqBytes = (rHi - rLo) * rowBytes;
+        long kvRowBytes = dK.tokenStrideBytes();
+        long kvBytes = (cHi - cLo) * kvRowBytes;
+        long kAt = align(dqBytes);
+        long vAt = kAt + align(kvBytes);
+        MemorySegment pin = pinnedState.ensure(vAt + kvBytes);
+        long nat = accNatural.pointer();
+        swap(Ptx.SWAP01_B32, accDev.pointer(), nat, q.heads() / group, rHi - rLo, group * q.headDim());
+        dev.copyToHost(pin, 0, nat, dqBytes);
+        dev.copyToHost(pin, kAt, gradK.pointer(), kvBytes);
+        dev.copyToHost(pin, vAt, gradV.pointer(), kvBytes);
+        dev.synchronize();
+        MemorySegment.copy(pin, 0, state.dQ(), rLo * rowBytes, dqBytes);
+        MemorySegment.copy(pin, kAt, dK.segment(), cLo * kvRowBytes, kvBytes);
+        MemorySegment.copy(pin, vAt, dV.segment(), cLo * kvRowBytes, kvBytes);
+    }
+
+    private static void checkGrad(String name, Tensor grad, Tensor k) {
+        if (grad == null) {
+            throw new IllegalArgumentException(name + ": must not be null");
+        }
+        grad.checkOpen(name);
+        if (grad.dtype() != DType.F32 || grad.tokens() != k.tokens() || grad.heads() != k.heads()
+                || grad.headDim() != k.headDim()) {
+            throw new IllegalArgumentException(name + ": must be F32 shaped like k " + k.shapeString()
+                    + ", got " + grad.shapeString());
+        }
     }
 
     private static int checkBlock(Tensor q, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
@@ -480,7 +653,7 @@ public final class CublasKernel implements BlockKernel {
         } finally {
             RuntimeException first = null;
             for (AutoCloseable c : new AutoCloseable[] {qRaw, qWide, qDev, qMeta, kDev, vDev, kWide, vWide, kMeta,
-                    accNatural, accDev, stats, scores, pinnedQuery, pinnedBlock, pinnedState, dev}) {
+                    accNatural, accDev, stats, scores, scores2, doRaw, doDev, lseDelta, gradK, gradV, pinnedQuery, pinnedBlock, pinnedState, dev}) {
                 try {
                     c.close();
                 } catch (Exception e) {

@@ -83,7 +83,7 @@ public final class CudaKernelProvider implements KernelProvider {
         }
         deviceCount = count[1];
         return Availability.yes(deviceText + "; " + String.join(", ", found)
-                + "; forward on the GPU, backward not offloaded (throws)");
+                + "; forward and backward through cuBLAS");
     }
 
     @Override

@@ -1,7 +1,6 @@
 package ringattn.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -72,10 +71,21 @@ class CublasKernelIT {
         }
     }
 
-    @Test
-    void backwardSaysItIsNotOffloaded() {
-        var e = assertThrows(UnsupportedOperationException.class,
-                () -> kernel.backward(null, null, null, null, null, null, null));
-        assertTrue(e.getMessage().contains("backward is not offloaded"), e.getMessage());
+    static Stream<GpuChecks.BackwardCase> backwardCases() {
+        return GpuChecks.backwardCases().stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("backwardCases")
+    void backwardMatchesReference(GpuChecks.BackwardCase c) {
+        GpuChecks.Outcome o = GpuChecks.runBackward(kernel, c);
+        assertTrue(o.passed(), o.toString());
+    }
+
+    @ParameterizedTest(name = "{0}, small chunks")
+    @MethodSource("backwardCases")
+    void backwardMatchesReferenceInSmallChunks(GpuChecks.BackwardCase c) {
+        GpuChecks.Outcome o = GpuChecks.runBackward(small, c);
+        assertTrue(o.passed(), o.toString());
     }
 }

@@ -98,7 +98,14 @@ public final class GpuCheck {
                 GpuChecks.Outcome o = GpuChecks.run(kernel, c);
                 GpuChecks.Outcome s = GpuChecks.run(small, c);
                 lines.add(o.toString());
-                lines.add(s.toString().replaceFirst(" ", " [48-row chunks, 32-key tiles] "));
+                lines.add(s.toString().replaceFirst(": ", " [48-row chunks, 32-key tiles]: "));
+                ok &= o.passed() && s.passed();
+            }
+            for (GpuChecks.BackwardCase c : GpuChecks.backwardCases()) {
+                GpuChecks.Outcome o = GpuChecks.runBackward(kernel, c);
+                GpuChecks.Outcome s = GpuChecks.runBackward(small, c);
+                lines.add(o.toString());
+                lines.add(s.toString().replaceFirst(": ", " [48-row chunks, 32-key tiles]: "));
                 ok &= o.passed() && s.passed();
             }
             if (bench) {

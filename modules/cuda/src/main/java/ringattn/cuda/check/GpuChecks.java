@@ -24,6 +24,8 @@ import ringattn.engine.tensor.Tensor;
 public final class GpuChecks {
     /** Max |O − O_ref| and max |LSE − LSE_ref| allowed (fp32 accumulation against fp64). */
     public static final double TOLERANCE = 2e-4;
+    /** Max |grad − grad_ref| / max |grad_ref| allowed for dQ, dK and dV. */
+    public static final double GRAD_TOLERANCE = 2e-4;
 
     private GpuChecks() {
     }
@@ -33,13 +35,11 @@ public final class GpuChecks {
                        DType kvType, Positions qPos, Positions kPos, AttentionSpec spec) {
     }
 
-    /** The outcome of one case. */
-    public record Outcome(String name, double outError, double lseError, boolean passed, String detail) {
+    /** The outcome of one case: measured errors and tolerances in {@code detail}. */
+    public record Outcome(String name, boolean passed, String detail) {
         @Override
         public String toString() {
-            return (passed ? "PASS " : "FAIL ") + name + ": max|dO| " + String.format("%.3g", outError)
-                    + ", max|dLSE| " + String.format("%.3g", lseError) + " (tolerance " + TOLERANCE + ")"
-                    + (detail.isEmpty() ? "" : " " + detail);
+            return (passed ? "PASS " : "FAIL ") + name + ": " + detail;
         }
     }
 
@@ -117,9 +117,88 @@ public final class GpuChecks {
                 }
             }
             boolean ok = outErr <= TOLERANCE && lseErr <= TOLERANCE && emptyMismatch == 0;
-            return new Outcome(c.name(), outErr, lseErr, ok,
-                    emptyMismatch == 0 ? "" : emptyMismatch + " rows disagree on seeing no key");
+            return new Outcome(c.name(), ok, String.format("max|dO| %.3g, max|dLSE| %.3g (tolerance %s)%s",
+                    outErr, lseErr, TOLERANCE,
+                    emptyMismatch == 0 ? "" : "; " + emptyMismatch + " rows disagree on seeing no key"));
         }
+    }
+
+    /** A backward case: self-attention over positions 0..tokens-1 (what the fp64 reference supports). */
+    public record BackwardCase(String name, int tokens, int heads, int kvHeads, int headDim, DType dtype,
+                               AttentionSpec spec) {
+    }
+
+    /** The backward cases: no mask, causal GQA, window and documents, BF16. */
+    public static List<BackwardCase> backwardCases() {
+        return List.of(
+                new BackwardCase("backward f32 unmasked", 150, 4, 4, 64, DType.F32, AttentionSpec.of(64)),
+                new BackwardCase("backward f32 causal GQA 8/2", 200, 8, 2, 64, DType.F32,
+                        AttentionSpec.of(64).withCausal(true)),
+                new BackwardCase("backward f32 causal window 37 + documents", 230, 4, 1, 32, DType.F32,
+                        AttentionSpec.of(32).withCausal(true).withWindow(37).withDocuments(new long[] {0, 100, 230})),
+                new BackwardCase("backward bf16 causal GQA 4/2", 160, 4, 2, 64, DType.BF16,
+                        AttentionSpec.of(64).withCausal(true)));
+    }
+
+    /**
+     * Runs the forward (three blocks) and then the backward (three blocks, another order) of one
+     * case on {@code kernel} and compares dQ, dK, dV with the fp64 reference, relative to the
+     * largest reference magnitude of each ({@link #GRAD_TOLERANCE}).
+     */
+    public static Outcome runBackward(BlockKernel kernel, BackwardCase c) {
+        long seed = c.name().hashCode();
+        int n = c.tokens();
+        Positions pos = Positions.range(0, n);
+        try (Tensor q = normal(seed, n, c.heads(), c.headDim(), c.dtype());
+             Tensor k = normal(seed + 1, n, c.kvHeads(), c.headDim(), c.dtype());
+             Tensor v = normal(seed + 2, n, c.kvHeads(), c.headDim(), c.dtype());
+             Tensor dO = normal(seed + 3, n, c.heads(), c.headDim(), c.dtype());
+             Tensor o = Tensor.allocate(n, c.heads(), c.headDim(), DType.F32);
+             Tensor dq = Tensor.allocate(n, c.heads(), c.headDim(), DType.F32);
+             Tensor dK = Tensor.allocate(n, c.kvHeads(), c.headDim(), DType.F32);
+             Tensor dV = Tensor.allocate(n, c.kvHeads(), c.headDim(), DType.F32);
+             Arena arena = Arena.ofConfined()) {
+            int a = n / 3;
+            int b = 2 * n / 3;
+            MemorySegment lse = arena.allocate((long) n * c.heads() * 4);
+            try (ForwardState fs = new ForwardState(q, pos)) {
+                for (int[] blk : new int[][] {{b, n}, {0, a}, {a, b}}) {
+                    kernel.forward(fs, k.tokens(blk[0], blk[1] - blk[0]), v.tokens(blk[0], blk[1] - blk[0]),
+                            pos.slice(blk[0], blk[1] - blk[0]), c.spec());
+                }
+                fs.finish(o, lse);
+            }
+            try (ringattn.engine.kernel.BackwardState bs =
+                         new ringattn.engine.kernel.BackwardState(q, o, dO, lse, pos)) {
+                for (int[] blk : new int[][] {{a, b}, {b, n}, {0, a}}) {
+                    int len = blk[1] - blk[0];
+                    kernel.backward(bs, k.tokens(blk[0], len), v.tokens(blk[0], len), pos.slice(blk[0], len),
+                            dK.tokens(blk[0], len), dV.tokens(blk[0], len), c.spec());
+                }
+                bs.finish(dq);
+            }
+            ReferenceAttention.Grads ref = ReferenceAttention.backward(q, k, v, dO, c.spec());
+            double eq = relError(dq, ref.dq());
+            double ek = relError(dK, ref.dk());
+            double ev = relError(dV, ref.dv());
+            double worst = Math.max(eq, Math.max(ek, ev));
+            boolean ok = worst <= GRAD_TOLERANCE;
+            return new Outcome(c.name(), ok, String.format("relative max error dQ %.3g, dK %.3g, dV %.3g (tolerance %s)",
+                    eq, ek, ev, GRAD_TOLERANCE));
+        }
+    }
+
+    private static double relError(Tensor t, double[] ref) {
+        double scale = 0;
+        for (double r : ref) {
+            scale = Math.max(scale, Math.abs(r));
+        }
+        double max = 0;
+        for (long i = 0; i < t.elementCount(); i++) {
+            double e = Math.abs(t.getFlat(i) - ref[(int) i]);
+            max = Double.isNaN(e) ? Double.POSITIVE_INFINITY : Math.max(max, e);
+        }
+        return max / Math.max(scale, 1e-30);
     }
 
     /** A tensor of seeded N(0, 1) values, stored in {@code dtype}. */
