@@ -16,10 +16,12 @@ done
 if [[ ! -f transport/target/classes/ringattn/transport/ucx/BandwidthBench.class ]]; then
   mvn -q -pl transport install -DskipTests
 fi
-cpfile=$(mktemp)
-trap 'rm -f "$cpfile"' EXIT
-mvn -q -pl transport dependency:build-classpath -Dmdep.outputFile="$cpfile" >/dev/null
-CP="transport/target/classes:$(cat "$cpfile")"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mvn -q -pl transport dependency:build-classpath -Dmdep.outputFile="$work/cp" >/dev/null
+# A private copy of the classes: a concurrent build of the tree must not pull them away mid-run.
+cp -r transport/target/classes "$work/classes"
+CP="$work/classes:$(cat "$work/cp")"
 
 echo "== ringattn BandwidthBench (ring step, 2 ranks, both directions at once; GB/s = 1e9 B/s per direction)"
 "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp "$CP" \
