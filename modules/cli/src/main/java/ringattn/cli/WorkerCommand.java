@@ -58,9 +58,11 @@ final class WorkerCommand implements Command {
                 RINGATTN_RANK/RINGATTN_WORLD_SIZE; the job secret from RINGATTN_SECRET or RINGATTN_SECRET_FILE.
                 'worker demo' takes the demo's options; 'worker run' takes run's options (files on a shared
                 filesystem; rank 0 creates the outputs and renames them when every rank has written its rows).
-                Each rank prints 'rank R/N pid P host H' on stderr at start.""", demoOptions())
-                + "\nrun options (worker run):\n" + Command.help("", "", RunCommand.options()).lines()
-                .filter(l -> l.startsWith("  --")).reduce("", (a, b) -> a + b + "\n");
+                Each rank prints 'rank R/N pid P host H' on stderr at start. --ranks defaults to the job's
+                world size. The transport options below apply to both tasks.""", demoOptions())
+                + "\nrun options (worker run; plus the transport options above):\n"
+                + Command.help("", "", RunJob.options()).lines()
+                .filter(l -> l.startsWith("  --") && !l.startsWith("  --help") && !l.startsWith("  --debug")).reduce("", (a, b) -> a + b + "\n");
     }
 
     @Override

@@ -88,6 +88,17 @@ class ExitCodeTest {
     }
 
     @Test
+    void bf16InputsCannotBeWrittenToNpy() {
+        try (Tensor q = RunCommandTest.random(4, 1, 4, DType.BF16, 1)) {
+            Path in = dir.resolve("in.safetensors");
+            ringattn.cli.io.Safetensors.write(in, java.util.Map.of("q", ArrayData.of(q)));
+            CliRun r = CliRun.of("run", "--q", in + ":q", "--k", in + ":q", "--v", in + ":q", "--out",
+                    dir.resolve("o.npy").toString());
+            assertUsage(r, "--out: NumPy cannot store bf16");
+        }
+    }
+
+    @Test
     void debugShowsTheStackTrace() {
         CliRun r = CliRun.of("demo", "--bogus", "--debug");
         assertEquals(ExitCode.USAGE, r.code());

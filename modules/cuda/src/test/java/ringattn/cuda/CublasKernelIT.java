@@ -52,6 +52,7 @@ class CublasKernelIT {
     @MethodSource("cases")
     void matchesReference(GpuChecks.Case c) {
         GpuChecks.Outcome o = GpuChecks.run(kernel, c);
+        System.out.println(o);
         assertTrue(o.passed(), o.toString());
     }
 
@@ -59,6 +60,7 @@ class CublasKernelIT {
     @MethodSource("cases")
     void matchesReferenceInSmallChunks(GpuChecks.Case c) {
         GpuChecks.Outcome o = GpuChecks.run(small, c);
+        System.out.println(o);
         assertTrue(o.passed(), o.toString());
     }
 
@@ -79,6 +81,7 @@ class CublasKernelIT {
     @MethodSource("backwardCases")
     void backwardMatchesReference(GpuChecks.BackwardCase c) {
         GpuChecks.Outcome o = GpuChecks.runBackward(kernel, c);
+        System.out.println(o);
         assertTrue(o.passed(), o.toString());
     }
 
@@ -86,6 +89,7 @@ class CublasKernelIT {
     @MethodSource("backwardCases")
     void backwardMatchesReferenceInSmallChunks(GpuChecks.BackwardCase c) {
         GpuChecks.Outcome o = GpuChecks.runBackward(small, c);
+        System.out.println(o);
         assertTrue(o.passed(), o.toString());
     }
 }

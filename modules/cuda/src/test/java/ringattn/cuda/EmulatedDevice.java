@@ -169,6 +169,7 @@ final class EmulatedDevice implements DeviceOps {
                 }
             }
             case Ptx.ONLINE_SOFTMAX -> onlineSoftmax(grid, args);
+            case Ptx.BACKWARD_SCORES -> backwardScores(grid, args);
             default -> throw new IllegalArgumentException("no PTX entry " + entry);
         }
     }
@@ -247,6 +248,58 @@ final class EmulatedDevice implements DeviceOps {
             long o = (((long) g * accRows + (r - accRow0)) * group + j) * d;
             for (int c = 0; c < d; c++) {
                 acc.setAtIndex(F32, o + c, acc.getAtIndex(F32, o + c) * alpha);
+            }
+        }
+    }
+
+    /** attention.cu's ra_backward_scores. */
+    private void backwardScores(int grid, KernelArgs args) {
+        if (args.count() != 17) {
+            throw new IllegalArgumentException("ra_backward_scores takes 17 arguments, got " + args.count());
+        }
+        int kvc = args.intAt(2);
+        int chunkRows = args.intAt(3);
+        int group = args.intAt(4);
+        int r0 = args.intAt(5);
+        int rows = args.intAt(6);
+        boolean masked = args.intAt(11) != 0;
+        boolean causal = args.intAt(12) != 0;
+        int window = args.intAt(13);
+        float scale = Float.intBitsToFloat(args.intAt(16));
+        int perG = chunkRows * group;
+        if (grid % perG != 0) {
+            throw new IllegalArgumentException("grid " + grid + " is not a multiple of chunkRows*group " + perG);
+        }
+        int heads = grid / perG * group;
+        MemorySegment scores = at(args.longAt(0), 4L * grid * kvc);
+        MemorySegment dp = at(args.longAt(1), 4L * grid * kvc);
+        MemorySegment qPos = at(args.longAt(7), 4L * rows);
+        MemorySegment qDoc = at(args.longAt(8), 4L * rows);
+        MemorySegment kPos = at(args.longAt(9), 4L * kvc);
+        MemorySegment kDoc = at(args.longAt(10), 4L * kvc);
+        MemorySegment lse = at(args.longAt(14), 4L * heads * rows);
+        MemorySegment delta = at(args.longAt(15), 4L * heads * rows);
+        for (int b = 0; b < grid; b++) {
+            int g = b / perG;
+            int t = b % perG;
+            int r = r0 + t / group;
+            int j = t % group;
+            int h = g * group + j;
+            long row = (long) b * kvc;
+            float l = lse.getAtIndex(F32, (long) h * rows + r);
+            float dl = delta.getAtIndex(F32, (long) h * rows + r);
+            int qi = qPos.getAtIndex(I32, r);
+            int qd = qDoc.getAtIndex(I32, r);
+            for (int c = 0; c < kvc; c++) {
+                float p = 0f;
+                float ds = 0f;
+                if (l != Float.NEGATIVE_INFINITY && (!masked
+                        || visible(qi, qd, kPos.getAtIndex(I32, c), kDoc.getAtIndex(I32, c), causal, window))) {
+                    p = (float) Math.exp(scores.getAtIndex(F32, row + c) - l);
+                    ds = p * (dp.getAtIndex(F32, row + c) - dl) * scale;
+                }
+                scores.setAtIndex(F32, row + c, p);
+                dp.setAtIndex(F32, row + c, ds);
             }
         }
     }

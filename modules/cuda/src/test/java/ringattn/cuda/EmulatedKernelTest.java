@@ -33,6 +33,7 @@ class EmulatedKernelTest {
         EmulatedDevice dev = new EmulatedDevice();
         try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 1024, 256L << 20)) {
             GpuChecks.Outcome o = GpuChecks.run(kernel, c);
+            System.out.println(o);
             assertTrue(o.passed(), o.toString());
         }
         assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
@@ -44,6 +45,7 @@ class EmulatedKernelTest {
         EmulatedDevice dev = new EmulatedDevice();
         try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1).withTiles(64, 32), dev, 0, 48, 1 << 20)) {
             GpuChecks.Outcome o = GpuChecks.run(kernel, c);
+            System.out.println(o);
             assertTrue(o.passed(), o.toString());
         }
         assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
@@ -55,6 +57,7 @@ class EmulatedKernelTest {
         try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 64, 1 << 20)) {
             for (GpuChecks.Case c : GpuChecks.cases()) {
                 GpuChecks.Outcome o = GpuChecks.run(kernel, c);
+                System.out.println(o);
                 assertTrue(o.passed(), o.toString());
             }
         }
@@ -84,6 +87,7 @@ class EmulatedKernelTest {
         EmulatedDevice dev = new EmulatedDevice();
         try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 1024, 256L << 20)) {
             GpuChecks.Outcome o = GpuChecks.runBackward(kernel, c);
+            System.out.println(o);
             assertTrue(o.passed(), o.toString());
         }
         assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
@@ -95,6 +99,7 @@ class EmulatedKernelTest {
         EmulatedDevice dev = new EmulatedDevice();
         try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1).withTiles(64, 32), dev, 0, 48, 1 << 20)) {
             GpuChecks.Outcome o = GpuChecks.runBackward(kernel, c);
+            System.out.println(o);
             assertTrue(o.passed(), o.toString());
         }
         assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");

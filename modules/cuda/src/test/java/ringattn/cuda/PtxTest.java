@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 class PtxTest {
     /** Parameters of each entry as CublasKernel passes them (keep in step with attention.cu). */
     private static final Map<String, Integer> ARITY = Map.of(
-            Ptx.BF16_TO_F32, 3, Ptx.SWAP01_B32, 5, Ptx.SWAP01_B16, 5, Ptx.ONLINE_SOFTMAX, 19);
+            Ptx.BF16_TO_F32, 3, Ptx.SWAP01_B32, 5, Ptx.SWAP01_B16, 5, Ptx.ONLINE_SOFTMAX, 19, Ptx.BACKWARD_SCORES, 17);
 
     @Test
     void resourceIsPresentAndComplete() {

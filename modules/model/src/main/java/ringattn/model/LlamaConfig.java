@@ -121,7 +121,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
     /** From the parsed {@code config.json} object. */
     public static LlamaConfig fromMap(Map<?, ?> m) {
         Object type = m.get("model_type");
-        if (type != null && !(type.equals("llama") || type.equals("mistral"))) {
+        if (type != null && !type.equals("llama")) {
             throw new ModelFormatException("model_type: expected llama, got '" + type + "'");
         }
         if (m.get("attention_bias") instanceof Boolean b && b) {

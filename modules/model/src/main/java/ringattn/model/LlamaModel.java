@@ -26,6 +26,8 @@ import ringattn.model.linalg.Workers;
 public final class LlamaModel {
     /** Tokens per chunk of the MLP and the LM head (bounds their scratch memory). */
     static final int CHUNK_TOKENS = 1024;
+    /** Bytes of logits computed at a time (a 128k vocabulary gives chunks of 128 rows). */
+    static final long LOGITS_CHUNK_BYTES = 64L << 20;
 
     private final LlamaConfig config;
     private final WeightSource source;
@@ -153,9 +155,10 @@ public final class LlamaModel {
                     addInto(xs, hs, (long) rows * hidden);
                 }
             }
-            MemorySegment logits = alloc(arena, (long) chunk * c.vocabSize());
-            for (int c0 = 0; c0 < n; c0 += chunk) {
-                int rows = Math.min(chunk, n - c0);
+            int headChunk = (int) Math.max(1, Math.min(chunk, LOGITS_CHUNK_BYTES / (4L * c.vocabSize())));
+            MemorySegment logits = alloc(arena, (long) headChunk * c.vocabSize());
+            for (int c0 = 0; c0 < n; c0 += headChunk) {
+                int rows = Math.min(headChunk, n - c0);
                 MemorySegment xs = x.asSlice(4L * c0 * hidden, 4L * rows * hidden);
                 MemorySegment hs = h.asSlice(4L * c0 * hidden, 4L * rows * hidden);
                 rmsNorm(xs, hs, rows, norm);

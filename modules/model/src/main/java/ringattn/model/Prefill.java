@@ -36,8 +36,13 @@ public final class Prefill {
      * @param layout  how tokens are sharded (zigzag balances causal work)
      * @param timeout bound on any wait for another rank
      * @param simdBits matmul kernel width: 0 automatic, -1 scalar, 128/256/512
+     * @param crashRank failure drill: this rank fails right after the start barrier (-1: none)
      */
-    public record Options(int threads, ShardLayout layout, Duration timeout, int simdBits) {
+    public record Options(int threads, ShardLayout layout, Duration timeout, int simdBits, int crashRank) {
+        public Options(int threads, ShardLayout layout, Duration timeout, int simdBits) {
+            this(threads, layout, timeout, simdBits, -1);
+        }
+
         public Options {
             if (threads < 1) {
                 throw new IllegalArgumentException("threads: must be >= 1, got " + threads);
@@ -56,11 +61,15 @@ public final class Prefill {
         }
 
         public Options withLayout(ShardLayout l) {
-            return new Options(threads, l, timeout, simdBits);
+            return new Options(threads, l, timeout, simdBits, crashRank);
         }
 
         public Options withSimdBits(int bits) {
-            return new Options(threads, layout, timeout, bits);
+            return new Options(threads, layout, timeout, bits, crashRank);
+        }
+
+        public Options withCrashRank(int rank) {
+            return new Options(threads, layout, timeout, simdBits, rank);
         }
     }
 
@@ -95,6 +104,9 @@ public final class Prefill {
                 }
             };
             transport.barrier(options.timeout());
+            if (transport.rank() == options.crashRank()) {
+                throw new IllegalStateException("rank " + transport.rank() + ": failure drill (crash rank)");
+            }
             long t0 = System.nanoTime();
             long attention = model.forwardShard(ring, tokens, mm, pool, sink);
             long t1 = System.nanoTime();

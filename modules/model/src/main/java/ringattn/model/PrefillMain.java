@@ -28,13 +28,16 @@ import ringattn.model.io.Npy;
  * <pre>
  * prefill (--model DIR | --tiny) (--tokens FILE.npy | --random S) [--ranks N] [--transport local|ucx]
  *         [--threads T] [--layout zigzag|contiguous|striped] [--out LOGITS.npy] [--json]
- *         [--seed N] [--timeout SECONDS] [--tiny-dtype f32|bf16]
+ *         [--seed N] [--timeout SECONDS] [--tiny-dtype f32|bf16] [--crash-rank R]
  * prefill --bench [--model DIR | --tiny] [--bench-seqs 1024,2048] [--bench-ranks 1,2,3,4] [--bench-reps 2]
  *         [--threads T] [--json]
  * </pre>
  *
  * The benchmark runs the ranks as threads of this JVM and reports, for every (S, P), the best of
  * {@code --bench-reps} runs after a warm-up.
+ *
+ * {@code --crash-rank R} (or {@code RINGATTN_CRASH_RANK=R} for UCX ranks) is a failure drill: rank R
+ * fails after the start barrier (a UCX rank process halts), to check that the job ends with exit 3.
  *
  * Exit codes: 0 ok, 2 bad usage or input (an {@code error:} line names the argument or file), 3 a rank
  * failed, 1 anything else. With {@code --json} the last stdout line is one JSON object.
@@ -93,6 +96,7 @@ public final class PrefillMain {
         int benchReps = 2;
         boolean worker;
         Path outTemp;
+        int crashRank = -1;
 
         static Args parse(String[] a) {
             Args r = new Args();
@@ -146,6 +150,7 @@ public final class PrefillMain {
                     case "--bench-seqs" -> r.benchSeqs = list(value(a, ++i, flag), flag);
                     case "--bench-ranks" -> r.benchRanks = list(value(a, ++i, flag), flag);
                     case "--bench-reps" -> r.benchReps = positive(value(a, ++i, flag), flag);
+                    case "--crash-rank" -> r.crashRank = (int) parseLong(value(a, ++i, flag), flag);
                     case "-h", "--help" -> throw new UsageException("help");
                     default -> throw new UsageException("unknown argument '" + flag + "'");
                 }
@@ -320,7 +325,7 @@ public final class PrefillMain {
     }
 
     private static Prefill.Options options(Args args, int ranksHere) {
-        return new Prefill.Options(args.threadsPerRank(ranksHere), args.layout, args.timeout, 0);
+        return new Prefill.Options(args.threadsPerRank(ranksHere), args.layout, args.timeout, 0, args.crashRank);
     }
 
     private static int local(LlamaModel model, int[] tokens, Args args, PrintStream out) throws IOException {
@@ -482,6 +487,13 @@ public final class PrefillMain {
              Npy.Float32Matrix file = args.outTemp == null ? null
                      : Npy.Float32Matrix.attach(args.outTemp, tokens.length, model.config().vocabSize())) {
             Prefill.Options o = new Prefill.Options(args.threadsPerRank(1), args.layout, args.timeout, 0);
+            String crash = System.getenv("RINGATTN_CRASH_RANK");
+            if (t.rank() == args.crashRank || (crash != null && crash.trim().equals(Integer.toString(t.rank())))) {
+                // failure drill: this process dies at once, as a crashed rank would (no cleanup, exit 70)
+                System.err.println("rank " + t.rank() + ": failure drill, halting");
+                System.err.flush();
+                Runtime.getRuntime().halt(70);
+            }
             MemorySegment logits = file == null ? null : file.data();
             Prefill.RankResult r = Prefill.runRank(model, t, tokens, o, logits);
             t.barrier(args.timeout);
