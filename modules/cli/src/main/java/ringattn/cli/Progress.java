@@ -4,7 +4,7 @@ import java.io.PrintStream;
 
 /**
  * A one-line progress display on stderr, drawn only when stderr is a terminal
- * ({@link System#console()} is present): {@code [#####.....] 2/4 phase}. Otherwise silent, so logs
+ * ({@link System#console()} is a terminal): {@code [#####.....] 2/4 phase}. Otherwise silent, so logs
  * and pipes stay clean. Thread-safe (methods synchronize).
  */
 public final class Progress {
@@ -22,7 +22,9 @@ public final class Progress {
 
     /** A bar of {@code total} steps on {@code err}, shown only on a terminal. */
     public static Progress of(PrintStream err, int total) {
-        return new Progress(err, System.console() != null && err == System.err, total);
+        java.io.Console console = System.console();
+        // Since JDK 22 System.console() exists even when redirected; isTerminal() tells a real terminal.
+        return new Progress(err, console != null && console.isTerminal() && err == System.err, total);
     }
 
     /** Marks one more step done, now in {@code phase}. */
