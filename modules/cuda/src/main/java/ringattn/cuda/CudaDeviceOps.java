@@ -33,12 +33,40 @@ final class CudaDeviceOps implements DeviceOps {
         Cudart.free(0); // creates the primary context and makes it current on this thread
         this.context = CudaDriver.currentContext();
         this.description = "cuda:" + device + " (" + CudaDriver.deviceName(device) + ")";
-        this.stream = Cudart.streamCreate(Cudart.STREAM_NON_BLOCKING);
-        this.cublas = Cublas.create();
-        Cublas.setStream(cublas, stream);
-        this.module = CudaDriver.loadModule(Ptx.text());
-        for (String entry : Ptx.ENTRIES) {
-            functions.put(entry, CudaDriver.function(module, entry));
+        long s = 0;
+        long h = 0;
+        long m = 0;
+        try {
+            s = Cudart.streamCreate(Cudart.STREAM_NON_BLOCKING);
+            h = Cublas.create();
+            Cublas.setStream(h, s);
+            m = CudaDriver.loadModule(Ptx.text());
+            for (String entry : Ptx.ENTRIES) {
+                functions.put(entry, CudaDriver.function(m, entry));
+            }
+        } catch (RuntimeException e) {
+            release(s, h, m);
+            arena.close();
+            throw e;
+        }
+        this.stream = s;
+        this.cublas = h;
+        this.module = m;
+    }
+
+    private static void release(long stream, long cublas, long module) {
+        try {
+            if (module != 0) {
+                CudaDriver.unloadModule(module);
+            }
+            if (cublas != 0) {
+                Cublas.destroy(cublas);
+            }
+            if (stream != 0) {
+                Cudart.streamDestroy(stream);
+            }
+        } catch (RuntimeException suppressed) {
+            // the first error is the one to report
         }
     }
 

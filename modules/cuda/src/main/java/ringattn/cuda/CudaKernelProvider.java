@@ -15,8 +15,8 @@ import ringattn.engine.kernel.KernelOptions;
 /**
  * The {@code cuda} device: {@link CublasKernel}. The probe loads libcudart, asks it for the
  * runtime version and the device count, then loads cuBLAS and the driver and calls {@code cuInit};
- * it is usable when all three libraries load, the driver initialises, there is at least one device
- * and the PTX resource is complete. Otherwise the reason names the failing call with the library's
+ * it is usable when all three libraries load, the driver initialises, there is at least one device,
+ * and a trial context with a cuBLAS handle and the PTX module (JIT-compiled by the driver) starts. Otherwise the reason names the failing call with the library's
  * own message, and each library found (with its path) or missing (with every path tried).
  *
  * <p>The device ordinal: system property {@code ringattn.cuda.device}, else the node-local rank
@@ -80,6 +80,14 @@ public final class CudaKernelProvider implements KernelProvider {
         }
         if (!problems.isEmpty()) {
             return Availability.no(String.join("; ", problems) + "; found " + String.join(", ", found));
+        }
+        // A trial run of what a kernel needs (context, stream, cuBLAS handle, PTX JIT), so that
+        // auto never picks a device whose kernel then fails to start.
+        int device = chooseDevice(count[1]);
+        try (CudaDeviceOps trial = new CudaDeviceOps(device)) {
+            found.add("PTX loaded on " + trial.describe());
+        } catch (RuntimeException e) {
+            return Availability.no(deviceText + ": " + e.getMessage() + "; found " + String.join(", ", found));
         }
         deviceCount = count[1];
         return Availability.yes(deviceText + "; " + String.join(", ", found)

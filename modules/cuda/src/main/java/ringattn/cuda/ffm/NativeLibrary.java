@@ -73,7 +73,8 @@ public record NativeLibrary(String name, Optional<SymbolLookup> lookup, String l
         for (String soname : sonames) {
             Optional<SymbolLookup> lookup = load(soname, tried);
             if (lookup.isPresent()) {
-                return new NativeLibrary(name, lookup, soname + " (by soname)", tried);
+                return new NativeLibrary(name, lookup, mappedPath(soname).map(p -> p + " (by soname " + soname + ")")
+                        .orElse(soname + " (by soname)"), tried);
             }
         }
         return inFolders(name, sonames, fallback, tried)
@@ -119,6 +120,17 @@ public record NativeLibrary(String name, Optional<SymbolLookup> lookup, String l
             }
         }
         return out;
+    }
+
+    /** Where the dynamic loader found {@code soname}, from {@code /proc/self/maps} (Linux). */
+    private static Optional<String> mappedPath(String soname) {
+        try (var lines = Files.lines(Path.of("/proc/self/maps"))) {
+            return lines.map(l -> l.substring(l.lastIndexOf(' ') + 1))
+                    .filter(p -> p.startsWith("/") && Path.of(p).getFileName().toString().startsWith(soname))
+                    .findFirst();
+        } catch (java.io.IOException | RuntimeException e) {
+            return Optional.empty();
+        }
     }
 
     private static Optional<SymbolLookup> load(String nameOrPath, List<String> tried) {
