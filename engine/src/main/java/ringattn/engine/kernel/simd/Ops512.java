@@ -21,6 +21,10 @@ final class Ops512 extends SimdOps {
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
     private static final VectorSpecies<Short> H = ShortVector.SPECIES_256;
     private static final int L = F.length();
+    /** Width of a B panel: 4 vectors. A compile-time constant stride is what lets C2 drop the range checks. */
+    private static final int W = 4 * L;
+    /** Rows of B per pass of {@link #gemm}: a 128 × W block is 32 KiB at 512 bits, inside L1. */
+    private static final int KC = 128;
     private static final ValueLayout.OfFloat F32_LE =
             ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32_BE =
@@ -42,30 +46,41 @@ final class Ops512 extends SimdOps {
 
     @Override
     void gemm(boolean accumulate, float[] a, int aOff, int aRs, int aCs, int m, int kd,
-              float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, int n) {
-        int n0 = 0;
-        for (; n0 + 4 * L <= n; n0 += 4 * L) {
-            int r = 0;
-            for (; r + 4 <= m; r += 4) {
-                mk4x4(accumulate, a, aOff + r * aRs, aRs, aCs, kd, b, bOff + n0, ldb, c, cOff + r * ldc + n0, ldc);
-            }
-            for (; r < m; r++) {
-                mk1x4(accumulate, a, aOff + r * aRs, aCs, kd, b, bOff + n0, ldb, c, cOff + r * ldc + n0);
-            }
-        }
-        for (; n0 < n; n0 += L) {
-            int r = 0;
-            for (; r + 4 <= m; r += 4) {
-                mk4x1(accumulate, a, aOff + r * aRs, aRs, aCs, kd, b, bOff + n0, ldb, c, cOff + r * ldc + n0, ldc);
-            }
-            for (; r < m; r++) {
-                mk1x1(accumulate, a, aOff + r * aRs, aCs, kd, b, bOff + n0, ldb, c, cOff + r * ldc + n0);
+              float[] b, int bOff, int bPanelStride, float[] c, int cOff, int ldc, int n) {
+        // k in chunks of KC so that the B block of one panel (KC × W floats) stays in L1 while every
+        // row block uses it; a later chunk reloads C and continues the same FMA sequence, so the
+        // result is the same bits as one pass.
+        for (int k0 = 0; k0 < kd; k0 += KC) {
+            int kc = Math.min(KC, kd - k0);
+            boolean acc = accumulate || k0 > 0;
+            int ak = aOff + k0 * aCs;
+            for (int n0 = 0; n0 < n; n0 += W) {
+                int bo = bOff + (n0 / W) * bPanelStride + k0 * W;
+                if (n0 + W <= n) {
+                    int r = 0;
+                    for (; r + 4 <= m; r += 4) {
+                        mk4x4(acc, a, ak + r * aRs, aRs, aCs, kc, b, bo, c, cOff + r * ldc + n0, ldc);
+                    }
+                    for (; r < m; r++) {
+                        mk1x4(acc, a, ak + r * aRs, aCs, kc, b, bo, c, cOff + r * ldc + n0);
+                    }
+                } else {
+                    for (int v = 0; n0 + v < n; v += L) {
+                        int r = 0;
+                        for (; r + 4 <= m; r += 4) {
+                            mk4x1(acc, a, ak + r * aRs, aRs, aCs, kc, b, bo + v, c, cOff + r * ldc + n0 + v, ldc);
+                        }
+                        for (; r < m; r++) {
+                            mk1x1(acc, a, ak + r * aRs, aCs, kc, b, bo + v, c, cOff + r * ldc + n0 + v);
+                        }
+                    }
+                }
             }
         }
     }
 
     private static void mk4x4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
-                              float[] b, int bo, int ldb, float[] c, int co, int ldc) {
+                              float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
         int co1 = co + ldc;
         int co2 = co1 + ldc;
@@ -99,7 +114,7 @@ final class Ops512 extends SimdOps {
         int a2 = a1 + aRs;
         int a3 = a2 + aRs;
         for (int k = 0; k < kd; k++) {
-            int bk = bo + k * ldb;
+            int bk = bo + k * W;
             FloatVector b0 = FloatVector.fromArray(F, b, bk);
             FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
             FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
@@ -145,7 +160,7 @@ final class Ops512 extends SimdOps {
     }
 
     private static void mk1x4(boolean accumulate, float[] a, int ao, int aCs, int kd,
-                              float[] b, int bo, int ldb, float[] c, int co) {
+                              float[] b, int bo, float[] c, int co) {
         FloatVector c0, c1, c2, c3;
         if (accumulate) {
             c0 = FloatVector.fromArray(F, c, co);
@@ -159,7 +174,7 @@ final class Ops512 extends SimdOps {
             c3 = c0;
         }
         for (int k = 0; k < kd; k++) {
-            int bk = bo + k * ldb;
+            int bk = bo + k * W;
             FloatVector x = FloatVector.broadcast(F, a[ao + k * aCs]);
             c0 = x.fma(FloatVector.fromArray(F, b, bk), c0);
             c1 = x.fma(FloatVector.fromArray(F, b, bk + L), c1);
@@ -173,7 +188,7 @@ final class Ops512 extends SimdOps {
     }
 
     private static void mk4x1(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
-                              float[] b, int bo, int ldb, float[] c, int co, int ldc) {
+                              float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c0, c1, c2, c3;
         if (accumulate) {
             c0 = FloatVector.fromArray(F, c, co);
@@ -190,7 +205,7 @@ final class Ops512 extends SimdOps {
         int a2 = a1 + aRs;
         int a3 = a2 + aRs;
         for (int k = 0; k < kd; k++) {
-            FloatVector bv = FloatVector.fromArray(F, b, bo + k * ldb);
+            FloatVector bv = FloatVector.fromArray(F, b, bo + k * W);
             int ak = k * aCs;
             c0 = FloatVector.broadcast(F, a[ao + ak]).fma(bv, c0);
             c1 = FloatVector.broadcast(F, a[a1 + ak]).fma(bv, c1);
@@ -204,10 +219,10 @@ final class Ops512 extends SimdOps {
     }
 
     private static void mk1x1(boolean accumulate, float[] a, int ao, int aCs, int kd,
-                              float[] b, int bo, int ldb, float[] c, int co) {
+                              float[] b, int bo, float[] c, int co) {
         FloatVector c0 = accumulate ? FloatVector.fromArray(F, c, co) : FloatVector.zero(F);
         for (int k = 0; k < kd; k++) {
-            c0 = FloatVector.broadcast(F, a[ao + k * aCs]).fma(FloatVector.fromArray(F, b, bo + k * ldb), c0);
+            c0 = FloatVector.broadcast(F, a[ao + k * aCs]).fma(FloatVector.fromArray(F, b, bo + k * W), c0);
         }
         c0.intoArray(c, co);
     }

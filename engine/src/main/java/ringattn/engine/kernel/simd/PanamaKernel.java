@@ -73,6 +73,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] st;
         float[] dpt;
         float[] dq;
+        float[] kc;
         float[] lse;
         float[] delta;
         float[] row;
@@ -144,7 +145,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         }
         for (int g = 0; g < kvHeads; g++) {
             kPanels[g] = grow(kPanels[g], (long) np * d);
-            vRows[g] = grow(vRows[g], (long) n * dpad);
+            vRows[g] = grow(vRows[g], (long) ceilDiv(dpad, panel) * n * panel);
         }
         qPosArr = call.state().qPositions().toArray();
         kPosArr = call.kPositions().toArray();
@@ -168,8 +169,9 @@ public final class PanamaKernel extends AbstractBlockKernel {
                     for (int c = 0; c < d; c++) {
                         kp[base + c * panel] = row[c];
                     }
-                    ops.loadRow(v.segment(), v.offsetBytes(j, g), LE, bf16V, d, 1f, vr, j * dpad);
-                    Arrays.fill(vr, j * dpad + d, (j + 1) * dpad, 0f);
+                    ops.loadRow(v.segment(), v.offsetBytes(j, g), LE, bf16V, d, 1f, row, 0);
+                    Arrays.fill(row, d, dpad, 0f);
+                    toColumnPanels(row, dpad, vr, j, n);
                 } else {
                     for (int c = 0; c < d; c++) {
                         kp[base + c * panel] = 0f;
@@ -253,9 +255,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
                 cB = roundUp(maxHi, panel);
             }
             int width = cB - cA;
-            for (int p = 0; p < width / panel; p++) {
-                ops.gemm(false, qt, 0, dpad, 1, nr, d, kp, (c0 + cA + p * panel) * d, panel, s, p * panel, width, panel);
-            }
+            ops.gemm(false, qt, 0, dpad, 1, nr, d, kp, (c0 + cA) * d, d * panel, s, 0, width, width);
             for (int r = 0; r < nr; r++) {
                 int so = r * width;
                 if (partial) {
@@ -286,7 +286,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
                     ops.scale(ot, r * dpad, dpad, alpha);
                 }
             }
-            ops.gemm(true, s, 0, width, 1, nr, Math.min(nk, cB) - cA, vr, (c0 + cA) * dpad, dpad, ot, 0, dpad, dpad);
+            ops.gemm(true, s, 0, width, 1, nr, Math.min(nk, cB) - cA, vr, (c0 + cA) * panel, n * panel, ot, 0, dpad, dpad);
         }
         for (int r = 0; r < nr; r++) {
             ops.storeRow(ot, r * dpad, acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, d);
@@ -329,8 +329,10 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] vr = w.v = grow(w.v, (long) nkc * dpad);
         float[] dk = w.dk = grow(w.dk, (long) nkc * dpad);
         float[] dv = w.dv = grow(w.dv, (long) nkc * dpad);
-        float[] qr = w.qr = grow(w.qr, (long) br * dpad);
-        float[] dor = w.dor = grow(w.dor, (long) br * dpad);
+        int dPanels = ceilDiv(dpad, panel);
+        float[] kc = w.kc = grow(w.kc, (long) dPanels * nkc * panel);
+        float[] qc = w.qr = grow(w.qr, (long) dPanels * brp * panel);
+        float[] doc = w.dor = grow(w.dor, (long) dPanels * brp * panel);
         float[] qp = w.qp = grow(w.qp, (long) brp * d);
         float[] dop = w.dop = grow(w.dop, (long) brp * d);
         float[] dq = w.dq = grow(w.dq, (long) br * dpad);
@@ -349,6 +351,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
             ops.loadRow(dK.segment(), dK.offsetBytes(k0 + j, g), LE, false, d, 1f, dk, at);
             ops.loadRow(dV.segment(), dV.offsetBytes(k0 + j, g), LE, false, d, 1f, dv, at);
             Arrays.fill(kr, at + d, at + dpad, 0f);
+            toColumnPanels(kr, at, dpad, kc, j, nkc);
             Arrays.fill(vr, at + d, at + dpad, 0f);
             Arrays.fill(dk, at + d, at + dpad, 0f);
             Arrays.fill(dv, at + d, at + dpad, 0f);
@@ -367,8 +370,8 @@ public final class PanamaKernel extends AbstractBlockKernel {
                 }
                 int nr = r1 - r0;
                 int nrp = roundUp(nr, panel);
-                packQueryTile(q, bf16Q, r0, nr, nrp, h, d, dpad, qr, qp);
-                packQueryTile(dO, bf16O, r0, nr, nrp, h, d, dpad, dor, dop);
+                packQueryTile(q, bf16Q, r0, nr, nrp, h, d, dpad, brp, qc, qp, w);
+                packQueryTile(dO, bf16O, r0, nr, nrp, h, d, dpad, brp, doc, dop, w);
                 for (int r = 0; r < nrp; r++) {
                     float rowLse = r < nr ? lse.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + r0 + r)
                             : Float.NEGATIVE_INFINITY;
@@ -422,10 +425,9 @@ public final class PanamaKernel extends AbstractBlockKernel {
                     int colA = pA * panel;
                     int colB = Math.min(nr, pB * panel);
                     int kOff = (c0 - k0 + jA) * dpad;
-                    for (int p = pA; p < pB; p++) {
-                        ops.gemm(false, kr, kOff, dpad, 1, nj, d, qp, p * d * panel, panel, sT, p * panel, nrp, panel);
-                        ops.gemm(false, vr, kOff, dpad, 1, nj, d, dop, p * d * panel, panel, dpT, p * panel, nrp, panel);
-                    }
+                    int cols = (pB - pA) * panel;
+                    ops.gemm(false, kr, kOff, dpad, 1, nj, d, qp, pA * d * panel, d * panel, sT, colA, nrp, cols);
+                    ops.gemm(false, vr, kOff, dpad, 1, nj, d, dop, pA * d * panel, d * panel, dpT, colA, nrp, cols);
                     for (int j = 0; j < nj; j++) {
                         int so = j * nrp;
                         ops.backwardRow(sT, dpT, so + colA, (pB - pA) * panel, scale, lseCol, deltaCol, colA);
@@ -441,9 +443,9 @@ public final class PanamaKernel extends AbstractBlockKernel {
                         }
                     }
                     int nc = colB - colA;
-                    ops.gemm(true, sT, colA, nrp, 1, nj, nc, dor, colA * dpad, dpad, dv, kOff, dpad, dpad);
-                    ops.gemm(true, dpT, colA, nrp, 1, nj, nc, qr, colA * dpad, dpad, dk, kOff, dpad, dpad);
-                    ops.gemm(true, dpT, colA, 1, nrp, nc, nj, kr, kOff, dpad, dq, colA * dpad, dpad, dpad);
+                    ops.gemm(true, sT, colA, nrp, 1, nj, nc, doc, colA * panel, brp * panel, dv, kOff, dpad, dpad);
+                    ops.gemm(true, dpT, colA, nrp, 1, nj, nc, qc, colA * panel, brp * panel, dk, kOff, dpad, dpad);
+                    ops.gemm(true, dpT, colA, 1, nrp, nc, nj, kc, (c0 - k0 + jA) * panel, nkc * panel, dq, colA * dpad, dpad, dpad);
                 }
                 for (int r = 0; r < nr; r++) {
                     ops.storeRow(dq, r * dpad, dQ, (((long) (r0 + r) * heads + h) * d) * 4, NATIVE, d);
@@ -457,26 +459,41 @@ public final class PanamaKernel extends AbstractBlockKernel {
     }
 
     /**
-     * Packs rows {@code [r0, r0+nr)} of head {@code h} of {@code t} as fp32 rows padded to
-     * {@code dpad} ({@code rowsOut}) and as panels of W rows, zero-padded to {@code nrp} rows
-     * ({@code panelsOut}, {@code [panel][dim][W]}).
+     * Packs rows {@code [r0, r0+nr)} of head {@code h} of {@code t} as column panels
+     * ({@code columnsOut}, {@code [dim / W][row][W]}, panel stride {@code rowsAlloc·W}) and as row
+     * panels of W rows, zero-padded to {@code nrp} rows ({@code rowPanelsOut}, {@code [row / W][dim][W]}).
      */
-    private void packQueryTile(Tensor t, boolean bf16, int r0, int nr, int nrp, int h, int d, int dpad,
-                               float[] rowsOut, float[] panelsOut) {
+    private void packQueryTile(Tensor t, boolean bf16, int r0, int nr, int nrp, int h, int d, int dpad, int rowsAlloc,
+                               float[] columnsOut, float[] rowPanelsOut, Scratch w) {
+        float[] row = w.row = grow(w.row, dpad);
         for (int r = 0; r < nr; r++) {
-            int at = r * dpad;
-            ops.loadRow(t.segment(), t.offsetBytes(r0 + r, h), LE, bf16, d, 1f, rowsOut, at);
-            Arrays.fill(rowsOut, at + d, at + dpad, 0f);
+            ops.loadRow(t.segment(), t.offsetBytes(r0 + r, h), LE, bf16, d, 1f, row, 0);
+            Arrays.fill(row, d, dpad, 0f);
+            toColumnPanels(row, 0, dpad, columnsOut, r, rowsAlloc);
             int base = (r / panel) * d * panel + r % panel;
             for (int c = 0; c < d; c++) {
-                panelsOut[base + c * panel] = rowsOut[at + c];
+                rowPanelsOut[base + c * panel] = row[c];
             }
         }
         for (int r = nr; r < nrp; r++) {
             int base = (r / panel) * d * panel + r % panel;
             for (int c = 0; c < d; c++) {
-                panelsOut[base + c * panel] = 0f;
+                rowPanelsOut[base + c * panel] = 0f;
             }
         }
+    }
+
+    /**
+     * Copies {@code src[at, at+dpad)} as row {@code j} of column panels {@code [dim / W][row][W]}
+     * with panel stride {@code rowsAlloc·W} (the B layout of {@link SimdOps#gemm}).
+     */
+    private void toColumnPanels(float[] src, int at, int dpad, float[] dst, int j, int rowsAlloc) {
+        for (int c = 0, q = 0; c < dpad; c += panel, q++) {
+            System.arraycopy(src, at + c, dst, q * rowsAlloc * panel + j * panel, Math.min(panel, dpad - c));
+        }
+    }
+
+    private void toColumnPanels(float[] src, int dpad, float[] dst, int j, int rowsAlloc) {
+        toColumnPanels(src, 0, dpad, dst, j, rowsAlloc);
     }
 }
