@@ -5,7 +5,7 @@
  * where the provider's probe says why it is unavailable and {@code auto} falls back to the CPU.
  */
 module ringattn.cuda {
-    requires ringattn.engine;
+    requires transitive ringattn.engine;
 
     exports ringattn.cuda;
 

@@ -14,6 +14,7 @@ import ringattn.cuda.ffm.KernelArgs;
  * attention.cu. Every access is checked against the live allocations, so an index error in
  * {@link CublasKernel} fails here instead of corrupting GPU memory; {@link #live()} reports leaks.
  */
+@SuppressWarnings("restricted") // FFM: native access is enabled for this module
 final class EmulatedDevice implements DeviceOps {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;

@@ -24,4 +24,16 @@ class GpuCheckTest {
         assertTrue(text.contains("select auto: "), text);
         assertTrue(text.endsWith("RESULT SKIPPED\n"), text);
     }
+
+    @Test
+    void benchmarkLoopRunsOnTheEmulatedKernel() {
+        try (CublasKernel kernel = new CublasKernel(ringattn.engine.kernel.KernelOptions.defaults(1),
+                new EmulatedDevice(), 0, 1024, 1 << 20)) {
+            var lines = GpuCheck.benchKernel(kernel, 32, 2, 1, 16, 1);
+            assertEquals(4, lines.size(), lines.toString());
+            assertTrue(lines.get(3).matches("bench cublas emulated BF16 causal: .* ms/call, .* GFLOP/s .*"), lines.get(3));
+        }
+        String cpu = GpuCheck.cpuBench(64, 2, 1, 16);
+        assertTrue(cpu.startsWith("bench CPU kernel "), cpu);
+    }
 }

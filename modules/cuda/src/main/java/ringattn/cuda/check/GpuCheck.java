@@ -126,6 +126,18 @@ public final class GpuCheck {
         int d = 128;
         lines.add("bench: rows = keys = " + n + ", heads " + heads + ", kvHeads " + kvHeads + ", headDim " + d
                 + "; time per forward call includes host→pinned copies, H2D of K/V and state, D2H of state");
+        lines.addAll(benchKernel(kernel, n, heads, kvHeads, d, 5));
+        lines.add(String.format("bench cuBLAS SGEMM %d^3: %.0f GFLOP/s", n, sgemmGflops(n)));
+        lines.add(cpuBench(2048, heads, kvHeads, d));
+    }
+
+    /**
+     * Times {@code iters} forward calls (after two warm-up calls) of one block of {@code n} query
+     * rows and {@code n} keys, F32 and BF16, unmasked and causal; one line each.
+     */
+    public static List<String> benchKernel(ringattn.engine.kernel.BlockKernel kernel, int n, int heads, int kvHeads,
+                                           int d, int iters) {
+        List<String> lines = new ArrayList<>();
         for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
             for (boolean causal : new boolean[] {false, true}) {
                 AttentionSpec spec = AttentionSpec.of(d).withCausal(causal);
@@ -137,7 +149,6 @@ public final class GpuCheck {
                     for (int i = 0; i < 2; i++) {
                         kernel.forward(state, k, v, kPos, spec);
                     }
-                    int iters = 5;
                     long t0 = System.nanoTime();
                     for (int i = 0; i < iters; i++) {
                         kernel.forward(state, k, v, kPos, spec);
@@ -145,12 +156,33 @@ public final class GpuCheck {
                     double sec = (System.nanoTime() - t0) / 1e9 / iters;
                     double pairs = causal ? (double) n * (n + 1) / 2 : (double) n * n;
                     double flops = 4.0 * pairs * heads * d;
-                    lines.add(String.format("bench %s %s: %.2f ms/call, %.0f GFLOP/s (visible pairs only)",
-                            dtype, causal ? "causal" : "unmasked", sec * 1e3, flops / sec / 1e9));
+                    lines.add(String.format("bench %s %s %s: %.2f ms/call, %.0f GFLOP/s (visible pairs only)",
+                            kernel.name(), dtype, causal ? "causal" : "unmasked", sec * 1e3, flops / sec / 1e9));
                 }
             }
         }
-        lines.add(String.format("bench cuBLAS SGEMM %d^3: %.0f GFLOP/s", n, sgemmGflops(n)));
+        return lines;
+    }
+
+    /** The CPU kernel on a smaller F32 unmasked block, for scale (one warm-up call, two timed). */
+    public static String cpuBench(int n, int heads, int kvHeads, int d) {
+        int threads = Runtime.getRuntime().availableProcessors();
+        AttentionSpec spec = AttentionSpec.of(d);
+        try (var cpu = ringattn.engine.kernel.Kernels.create(KernelOptions.defaults(threads));
+             Tensor q = fill(1, n, heads, d, DType.F32);
+             Tensor k = fill(2, n, kvHeads, d, DType.F32);
+             Tensor v = fill(3, n, kvHeads, d, DType.F32);
+             ForwardState state = new ForwardState(q, Positions.range(0, n))) {
+            Positions kPos = Positions.range(0, n);
+            cpu.forward(state, k, v, kPos, spec);
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 2; i++) {
+                cpu.forward(state, k, v, kPos, spec);
+            }
+            double sec = (System.nanoTime() - t0) / 1e9 / 2;
+            return String.format("bench CPU kernel %s (%d threads) F32 unmasked, rows = keys = %d: %.2f ms/call,"
+                    + " %.0f GFLOP/s", cpu.name(), threads, n, sec * 1e3, 4.0 * n * n * heads * d / sec / 1e9);
+        }
     }
 
     private static double sgemmGflops(int n) {

@@ -19,6 +19,7 @@ import java.util.Map;
  * {@link CudaException} with {@code cudaGetErrorName}/{@code cudaGetErrorString}. Device pointers,
  * streams and events are {@code long} addresses. Thread-safe (the runtime is).
  */
+@SuppressWarnings("restricted") // FFM: native access is enabled for this module
 public final class Cudart {
     /** {@code cudaMemcpyHostToDevice}. */
     public static final int H2D = 1;

@@ -10,6 +10,7 @@ import java.lang.invoke.MethodHandle;
 import java.util.Map;
 
 /** Helpers shared by the hand-written bindings. */
+@SuppressWarnings("restricted") // FFM: native access is enabled for this module
 final class Downcalls {
     static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;

@@ -25,6 +25,7 @@ import java.util.Optional;
  * @param loadedAs the soname or path that loaded, or null
  * @param tried    one line per attempt: the name or path and why it failed
  */
+@SuppressWarnings("restricted") // FFM: native access is enabled for this module
 public record NativeLibrary(String name, Optional<SymbolLookup> lookup, String loadedAs, List<String> tried) {
     private static final int RTLD_NOW = 2;
     private static final int RTLD_GLOBAL = 0x100;
