@@ -58,7 +58,8 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
                         + "S <= " + ALL_ROWS_LIMIT + ", else 64 seeded rows; all heads)"),
                 Option.value("layout", "zigzag|contiguous|striped", "sharding (default: zigzag when causal "
                         + "without window, else contiguous)"),
-                Option.value("timeout", "SECONDS", "rank-failure detection bound (default 60)"),
+                Option.value("timeout", "SECONDS", "bound on any wait for another rank (default: 60, or 10x a "
+                        + "pessimistic estimate of one ring step when larger)"),
                 Option.value("repeat", "R", "forward passes; the fastest is reported, the last is checked (default 1)"),
                 Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"));
     }
@@ -92,10 +93,6 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
             layout = ShardLayout.valueOf(o.choice("layout", "zigzag", "zigzag", "contiguous", "striped")
                     .toUpperCase(java.util.Locale.ROOT));
         }
-        double timeoutSeconds = o.doubleValue("timeout", 60);
-        if (timeoutSeconds <= 0) {
-            throw new UsageException("--timeout", "must be > 0 seconds");
-        }
         int threads = o.intValue("threads", defaultThreads(ranksOnThisHost ? ranks : ranksPerNode()), 1, 4096);
         long bytes = (long) seq * heads * headDim * dtype.byteSize();
         if (bytes / ranks > (1L << 34)) {
@@ -103,7 +100,26 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
         }
         int repeats = o.intValue("repeat", 1, 1, 1000);
         return new DemoJob(ranks, seq, heads, kvHeads, headDim, causal, window, dtype, seed, threads, checkRows,
-                layout, Duration.ofMillis((long) (timeoutSeconds * 1000)), repeats);
+                layout, timeout(o, seq, ranks, heads, headDim, threads), repeats);
+    }
+
+    /**
+     * {@code --timeout} in seconds, or the default: 60 s, raised to ten times a pessimistic estimate
+     * of one ring step's compute (4·(S/P)²·D·H FLOPs at 0.5 GFLOP/s per thread, the scalar kernel's
+     * pace), so that a long step on a big job is not mistaken for a dead neighbour. A killed rank is
+     * still seen at once (its connections close); the bound matters for hung ones.
+     */
+    static Duration timeout(Options o, int seqLen, int ranks, int heads, int headDim, int threads) {
+        if (o.has("timeout")) {
+            double t = o.doubleValue("timeout", 60);
+            if (t <= 0) {
+                throw new UsageException("--timeout", "must be > 0 seconds");
+            }
+            return Duration.ofMillis((long) Math.ceil(t * 1000));
+        }
+        double shard = Math.ceil(seqLen / (double) ranks);
+        double stepSeconds = 4.0 * shard * shard * headDim * heads / (0.5e9 * threads);
+        return Duration.ofSeconds((long) Math.min(86_400, Math.max(60, 10 * stepSeconds)));
     }
 
     /** Ranks on this node from Slurm / Open MPI / our own environment, 1 when unknown. */

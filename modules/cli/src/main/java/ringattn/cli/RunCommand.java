@@ -125,11 +125,11 @@ final class RunCommand implements Command {
     /** {@code worker run ...}: one rank over UCX. */
     static int runWorker(List<String> args, PrintStream out, PrintStream err) {
         Options o = Options.parse("worker run", workerOptions(), args);
-        double t = o.doubleValue("timeout", 60);
-        TransportOptions topts = WorkerCommand.transportOptions(o, Duration.ofMillis((long) (Math.max(t, 0.001) * 1000)));
+        TransportOptions topts = WorkerCommand.transportOptions(o, TransportOptions.DEFAULT_TIMEOUT);
         boolean ready = o.flag("outputs-ready");
         try (Arena arena = Arena.ofShared()) {
             RunJob job = RunJob.load(o, topts.worldSize(), false, arena);
+            topts = topts.withTimeout(job.timeout);
             if (job.ranks != topts.worldSize()) {
                 throw new UsageException("--ranks", job.ranks + " differs from the job's world size " + topts.worldSize());
             }

@@ -65,18 +65,14 @@ public final class RunJob {
                 Option.value("scale", "X", "softmax scale (default 1/sqrt(D))"),
                 Option.value("layout", "zigzag|contiguous|striped", "sharding (default: zigzag when causal without "
                         + "window, else contiguous)"),
-                Option.value("timeout", "SECONDS", "rank-failure detection bound (default 60)"),
+                Option.value("timeout", "SECONDS", "bound on any wait for another rank (default: 60, or 10x a "
+                        + "pessimistic estimate of one ring step when larger)"),
                 Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"));
     }
 
     private RunJob(Options o, int defaultRanks, boolean ranksOnThisHost, Arena arena) {
         options = o;
         ranks = o.intValue("ranks", defaultRanks, 1, 4096);
-        double t = o.doubleValue("timeout", 60);
-        if (t <= 0) {
-            throw new UsageException("--timeout", "must be > 0 seconds");
-        }
-        timeout = Duration.ofMillis((long) (t * 1000));
         threads = o.intValue("threads", DemoJob.defaultThreads(ranksOnThisHost ? ranks : DemoJob.ranksPerNode()), 1, 4096);
         int window = o.intValue("window", 0, 1, Integer.MAX_VALUE);
         Float scale = null;
@@ -148,6 +144,7 @@ public final class RunJob {
             s = s.withDocuments(cu);
         }
         spec = s;
+        timeout = DemoJob.timeout(o, seqLen, ranks, heads, headDim, threads);
         layout = o.has("layout") ? ShardLayout.valueOf(o.choice("layout", "zigzag", "zigzag", "contiguous", "striped")
                 .toUpperCase(Locale.ROOT)) : RingOptions.defaults(spec).layout();
         if ((long) seqLen * heads * headDim * 4 / ranks > (1L << 34)) {
@@ -300,6 +297,9 @@ public final class RunJob {
         }
         if (!options.has("threads")) {
             a.add("--threads=" + threads);
+        }
+        if (!options.has("timeout")) {
+            a.add("--timeout=" + timeout.toMillis() / 1000.0);
         }
         return a;
     }

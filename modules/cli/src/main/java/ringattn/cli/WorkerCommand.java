@@ -107,9 +107,9 @@ final class WorkerCommand implements Command {
     }
 
     private static int runDemo(Options o, PrintStream out, PrintStream err) {
-        Duration timeout = DemoJob.from(o, 1, false).timeout();
-        TransportOptions topts = transportOptions(o, timeout);
+        TransportOptions topts = transportOptions(o, TransportOptions.DEFAULT_TIMEOUT);
         DemoJob job = DemoJob.from(o, topts.worldSize(), false);
+        topts = topts.withTimeout(job.timeout());
         if (job.ranks() != topts.worldSize()) {
             throw new UsageException("--ranks", job.ranks() + " differs from the job's world size " + topts.worldSize());
         }
