@@ -93,6 +93,40 @@ class WorkerSlurmTest {
     }
 
     @Test
+    void slurmStyleWorkersRunOnFilesAndRankZeroPublishesTheOutputs() throws Exception {
+        Path rendezvous = Files.createDirectory(dir.resolve("rendezvous"));
+        String[] in = new String[3];
+        try (var q = RunCommandTest.random(40, 2, 8, ringattn.engine.tensor.DType.F32, 1);
+             var k = RunCommandTest.random(40, 1, 8, ringattn.engine.tensor.DType.F32, 2);
+             var v = RunCommandTest.random(40, 1, 8, ringattn.engine.tensor.DType.F32, 3)) {
+            var tensors = List.of(q, k, v);
+            for (int i = 0; i < 3; i++) {
+                in[i] = dir.resolve("in" + i + ".npy").toString();
+                ringattn.cli.io.Npy.write(Path.of(in[i]), ringattn.cli.io.ArrayData.of(tensors.get(i)));
+            }
+            Path out = dir.resolve("o.safetensors");
+            List<Process> procs = srun(2, List.of("worker", "run", "--q", in[0], "--k", in[1], "--v", in[2],
+                    "--out", out + ":o", "--lse", out + ":lse", "--causal", "--threads", "1",
+                    "--rendezvous", rendezvous.toString(), "--timeout", "30", "--json"));
+            for (int r = 0; r < 2; r++) {
+                assertEquals(0, procs.get(r).exitValue(), "rank " + r + ": " + read("err" + r));
+            }
+            Map<?, ?> j = (Map<?, ?>) Json.parse(read("out0").lines().filter(l -> !l.isBlank()).toList().getLast());
+            assertEquals(2L, j.get("ranks"));
+            assertEquals("ucx", j.get("transport"));
+            var ref = ringattn.engine.reference.ReferenceAttention.forward(q, k, v,
+                    ringattn.engine.kernel.AttentionSpec.of(8).withCausal(true));
+            try (var arena = java.lang.foreign.Arena.ofConfined()) {
+                RunCommandTest.assertClose(ringattn.cli.io.TensorFiles.read(out + ":o", arena).toTensor("o"), ref.out(),
+                        RunCommandTest.TOL_F32, "O from srun-style workers");
+            }
+            try (var files = Files.list(dir)) {
+                assertTrue(files.noneMatch(f -> f.getFileName().toString().endsWith(".part")), "no temporary outputs");
+            }
+        }
+    }
+
+    @Test
     void aWorkerWithoutLauncherEnvironmentIsASingleRankJob() {
         boolean bare = System.getenv("SLURM_PROCID") == null && System.getenv("RINGATTN_RANK") == null
                 && System.getenv("OMPI_COMM_WORLD_RANK") == null && System.getenv("PMI_RANK") == null;
