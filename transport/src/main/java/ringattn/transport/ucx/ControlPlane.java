@@ -804,6 +804,9 @@ final class ControlPlane implements AutoCloseable {
         if (closing) {
             return;
         }
+        if (rank != 0) {
+            deleteEntry(); // before BYE, so that rank 0 finds the job directory empty and removes it
+        }
         if (rank == 0 && !clients.isEmpty() && failure == null) {
             long end = System.nanoTime() + timeout.toNanos();
             while (System.nanoTime() < end && failure == null && clients.stream().anyMatch(c -> !c.gone)) {
@@ -836,19 +839,25 @@ final class ControlPlane implements AutoCloseable {
                 // nothing to do
             }
         }
-        if (rendezvousFile != null) {
-            try {
-                Files.deleteIfExists(rendezvousFile);
-                if (rank == 0) {
-                    try (var s = Files.list(rendezvousJobDir)) {
-                        if (s.findAny().isEmpty()) {
-                            Files.deleteIfExists(rendezvousJobDir);
-                        }
+        deleteEntry();
+    }
+
+    private synchronized void deleteEntry() {
+        if (rendezvousFile == null) {
+            return;
+        }
+        try {
+            Files.deleteIfExists(rendezvousFile);
+            rendezvousFile = null;
+            if (rank == 0) {
+                try (var s = Files.list(rendezvousJobDir)) {
+                    if (s.findAny().isEmpty()) {
+                        Files.deleteIfExists(rendezvousJobDir);
                     }
                 }
-            } catch (IOException ignored) {
-                // best effort
             }
+        } catch (IOException ignored) {
+            // best effort
         }
     }
 
