@@ -16,3 +16,8 @@ out="$here/../resources/ringattn/cuda/attention.ptx"
 } > "$out"
 rm -f "$out.tmp"
 grep -o '^\.visible \.entry [a-z0-9_]*' "$out" | sed 's/.*entry /entry: /'
+# The PTX must assemble (no GPU needed): catches what the driver's JIT would reject.
+for arch in sm_75 sm_80 sm_90; do
+  "$(dirname "$nvcc")/ptxas" -arch="$arch" "$out" -o /dev/null
+done
+echo "ptxas: assembles for sm_75 sm_80 sm_90"

@@ -2,11 +2,16 @@ package ringattn.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import ringattn.cuda.ffm.CudaLibraries;
 
 /** The PTX resource is in the jar, declares every entry the kernel launches, with the right arity. */
 class PtxTest {
@@ -32,6 +37,22 @@ class PtxTest {
             assertTrue(m.find(), e.getKey());
             int params = m.group(1).split("\\.param", -1).length - 1;
             assertEquals(e.getValue(), params, e.getKey() + " parameters");
+        }
+    }
+
+    /** ptxas (from the CUDA toolkit, no GPU needed) assembles the resource for Turing, Ampere, Hopper. */
+    @Test
+    void ptxasAssemblesTheResource(@TempDir Path dir) throws Exception {
+        Path ptxas = CudaLibraries.toolkitRoots().stream().map(r -> r.resolve("bin/ptxas"))
+                .filter(Files::isExecutable).findFirst().orElse(null);
+        assumeTrue(ptxas != null, "no ptxas under " + CudaLibraries.toolkitRoots());
+        Path ptx = dir.resolve("attention.ptx");
+        Files.writeString(ptx, Ptx.text());
+        for (String arch : new String[] {"sm_75", "sm_80", "sm_90"}) {
+            Process p = new ProcessBuilder(ptxas.toString(), "-arch=" + arch, ptx.toString(),
+                    "-o", dir.resolve(arch + ".cubin").toString()).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertEquals(0, p.waitFor(), "ptxas -arch=" + arch + ": " + out);
         }
     }
 }
