@@ -59,6 +59,25 @@ public final class Ptx {
         return out;
     }
 
+    /**
+     * The parameter kinds of entry {@code entry} in {@code ptx}, in {@code KernelArgs.kinds()}
+     * notation: {@code l} for 64-bit ({@code .u64}, {@code .s64}, {@code .b64}), {@code i} for 32-bit
+     * integers, {@code f} for {@code .f32}; null when the entry is absent.
+     */
+    public static String signature(String ptx, String entry) {
+        Matcher m = Pattern.compile("\\.entry " + Pattern.quote(entry) + "\\((.*?)\\)", Pattern.DOTALL).matcher(ptx);
+        if (!m.find()) {
+            return null;
+        }
+        StringBuilder out = new StringBuilder();
+        Matcher p = Pattern.compile("\\.param\\s+\\.(\\w+)").matcher(m.group(1));
+        while (p.find()) {
+            String t = p.group(1);
+            out.append(t.endsWith("64") ? 'l' : t.equals("f32") ? 'f' : t.endsWith("32") ? 'i' : '?');
+        }
+        return out.toString();
+    }
+
     /** The entries the kernel needs that {@code ptx} lacks (empty when complete). */
     public static List<String> missingEntries(String ptx) {
         List<String> have = entries(ptx);

@@ -20,6 +20,8 @@ final class EmulatedDevice implements DeviceOps {
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
 
+    private static final String PTX = Ptx.text();
+
     private final TreeMap<Long, Arena> arenas = new TreeMap<>();
     private final TreeMap<Long, Long> sizes = new TreeMap<>();
     int launches;
@@ -142,6 +144,12 @@ final class EmulatedDevice implements DeviceOps {
         launches++;
         if (grid < 1 || block < 1 || block > 1024) {
             throw new IllegalArgumentException(entry + ": bad launch grid " + grid + " block " + block);
+        }
+        // The arguments must match the parameters of the real PTX entry, kind by kind.
+        String want = Ptx.signature(PTX, entry);
+        if (!args.kinds().equals(want)) {
+            throw new IllegalArgumentException(entry + ": arguments " + args.kinds() + " do not match the PTX parameters "
+                    + want);
         }
         switch (entry) {
             case Ptx.BF16_TO_F32 -> {

@@ -30,6 +30,16 @@ class PtxTest {
     }
 
     @Test
+    void signaturesReadFromThePtx() {
+        String ptx = Ptx.text();
+        assertEquals("liiiiilllliiillliii", Ptx.signature(ptx, Ptx.ONLINE_SOFTMAX));
+        assertEquals("lliiiiilllliiillf", Ptx.signature(ptx, Ptx.BACKWARD_SCORES));
+        assertEquals("lll", Ptx.signature(ptx, Ptx.BF16_TO_F32));
+        assertEquals("lliii", Ptx.signature(ptx, Ptx.SWAP01_B32));
+        assertEquals(null, Ptx.signature(ptx, "ra_nothing"));
+    }
+
+    @Test
     void entriesTakeTheArgumentsTheKernelPasses() {
         String ptx = Ptx.text();
         for (Map.Entry<String, Integer> e : ARITY.entrySet()) {

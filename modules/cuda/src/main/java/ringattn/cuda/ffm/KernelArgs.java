@@ -13,6 +13,7 @@ public final class KernelArgs {
     private static final int MAX_ARGS = 32;
     private final MemorySegment slots;
     private final MemorySegment pointers;
+    private final char[] kinds = new char[MAX_ARGS];
     private int count;
 
     public KernelArgs(Arena arena) {
@@ -28,7 +29,9 @@ public final class KernelArgs {
 
     /** A pointer or a {@code long long} argument. */
     public KernelArgs ptr(long value) {
-        slots.setAtIndex(ValueLayout.JAVA_LONG, next(), value);
+        int i = next();
+        kinds[i] = 'l';
+        slots.setAtIndex(ValueLayout.JAVA_LONG, i, value);
         return this;
     }
 
@@ -39,12 +42,16 @@ public final class KernelArgs {
 
     /** A {@code float} argument. */
     public KernelArgs f32(float value) {
-        return i32(Float.floatToRawIntBits(value));
+        i32(Float.floatToRawIntBits(value));
+        kinds[count - 1] = 'f';
+        return this;
     }
 
     /** An {@code int} argument. */
     public KernelArgs i32(int value) {
-        slots.set(ValueLayout.JAVA_INT, 8L * next(), value);
+        int i = next();
+        kinds[i] = 'i';
+        slots.set(ValueLayout.JAVA_INT, 8L * i, value);
         return this;
     }
 
@@ -59,6 +66,14 @@ public final class KernelArgs {
     /** How many arguments were added since {@link #reset()}. */
     public int count() {
         return count;
+    }
+
+    /**
+     * The kinds of the arguments in order: {@code l} (8 bytes: pointer or {@code long long}),
+     * {@code i} ({@code int}), {@code f} ({@code float}); compare with {@code Ptx.signature}.
+     */
+    public String kinds() {
+        return new String(kinds, 0, count);
     }
 
     /** Argument {@code index} read back as a pointer or {@code long long}. */
