@@ -18,8 +18,9 @@ import ringattn.engine.tensor.Tensor;
  * The Vector API block kernel, FlashAttention-2 style, with the semantics of the scalar kernel.
  *
  * <p><b>Forward.</b> Once per call ({@link #prepareForward}, parallel over K/V heads and key
- * chunks) K is packed transposed into panels of {@code W = 4·lanes} keys ({@code [panel][dim][W]})
- * and V into fp32 rows padded to a whole number of vectors, BF16 widened on the way. A task
+ * chunks) K is packed transposed into panels of {@code W = 4·lanes} keys ({@code [key / W][dim][W]})
+ * and V into panels of W dimensions ({@code [dim / W][key][W]}), fp32, BF16 widened on the way:
+ * both are the B operand of {@link SimdOps#gemm}, read with a constant stride. A task
  * (query head, query tile) packs its query rows with the softmax scale folded in, loads its slice of
  * the online-softmax state, and for each key tile of {@code roundUp(keyTile, W)} keys computes
  * {@code S = Q·Kᵀ} with the register-blocked outer-product GEMM of {@link SimdOps#gemm}, masks
@@ -28,11 +29,13 @@ import ringattn.engine.tensor.Tensor;
  * mask are skipped before any memory of theirs is read.
  *
  * <p><b>Backward.</b> A task (K/V head, key chunk) packs the chunk's K and V rows and loads its
- * dK/dV rows once; then for each query head of the group and query tile it packs Q and dO (rows,
- * and panels of W rows), loads the dQ tile, and for each key tile works on the transposed tile:
+ * dK/dV rows once; then for each query head of the group and query tile it packs Q and dO (as
+ * panels of W rows and of W dimensions), loads the dQ tile, and for each key tile works on the
+ * transposed tile:
  * {@code Sᵀ = K·Qᵀ}, {@code dPᵀ = V·dOᵀ}, {@code Pᵀ = exp(Sᵀ·scale − lse)},
  * {@code dSᵀ = Pᵀ∘(dPᵀ − D)·scale}, then {@code dV += Pᵀ·dO}, {@code dK += dSᵀ·Q} and
- * {@code dQ += dS·K}. In the transposed layout LSE and D run along the vector lanes.
+ * {@code dQ += dS·K}. In the transposed layout LSE and D run along the vector lanes. In PARTIAL
+ * tiles only the box around the visible keys × queries is computed.
  *
  * <p>Scratch is per worker, heap {@code float[]}, grown when a larger shape arrives and reused
  * after that; nothing is allocated inside the tile loops. Every loop runs in a fixed order, so a
