@@ -61,7 +61,7 @@ final class BenchCommand implements Command {
     @Override
     public int run(List<String> args, PrintStream out, PrintStream err) {
         Options o = Options.parse(name(), options(), args);
-        Device.resolve(o, err);
+        String device = Device.resolve(o, err);
         List<Integer> seqs = o.intList("seqs", List.of(1024, 4096), 1, Integer.MAX_VALUE);
         List<Integer> ranks = o.intList("ranks", List.of(1, 2, 4), 1, 4096);
         List<String> transports = o.choiceList("transport", List.of("local", "ucx"), "local", "ucx");
@@ -98,7 +98,7 @@ final class BenchCommand implements Command {
                 for (int s : seqs) {
                     int threads = o.intValue("threads", DemoJob.defaultThreads(p), 1, 4096);
                     DemoJob job = new DemoJob(p, s, heads, kvHeads, headDim, causal, 0, dtype, 42, threads, checkRows,
-                            null, Duration.ofMillis((long) (timeoutSeconds * 1000)), repeats);
+                            null, Duration.ofMillis((long) (timeoutSeconds * 1000)), repeats, device);
                     progress.phase(transport + " P=" + p + " S=" + s);
                     List<RankReport> reports = transport.equals("local") ? DemoCommand.runLocal(job)
                             : DemoCommand.runUcx(job, err, err);

@@ -21,7 +21,6 @@ final class DemoCommand implements Command {
         List<Option> o = new ArrayList<>(DemoJob.options());
         o.add(Option.value("transport", "local|ucx", "ucx: ranks as separate processes over UCX (default); "
                 + "local: ranks as threads of this JVM"));
-        o.add(Device.OPTION);
         o.add(Option.flag("json", "print one JSON object as the last stdout line instead of the table"));
         return o;
     }

@@ -26,10 +26,11 @@ import ringattn.engine.tensor.DType;
  * @param layout     sharding layout, or null for the engine's default for the spec
  * @param timeout    rank-failure bound
  * @param repeats    forward passes run; the fastest is reported (the first one includes JIT warm-up)
+ * @param device     {@code auto}, {@code cpu} or {@code cuda} (each rank selects through the engine)
  */
 public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim, boolean causal, int window,
                       DType dtype, long seed, int threads, int checkRows, ShardLayout layout, Duration timeout,
-                      int repeats) {
+                      int repeats, String device) {
     /** Every row is checked when S is at most this. */
     public static final int ALL_ROWS_LIMIT = 2048;
     /** Rows checked by default above {@link #ALL_ROWS_LIMIT}. */
@@ -61,7 +62,8 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
                 Option.value("timeout", "SECONDS", "bound on any wait for another rank (default: 60, or 10x a "
                         + "pessimistic estimate of one ring step when larger)"),
                 Option.value("repeat", "R", "forward passes; the fastest is reported, the last is checked (default 1)"),
-                Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"));
+                Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"),
+                Device.OPTION);
     }
 
     /**
@@ -100,7 +102,7 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
         }
         int repeats = o.intValue("repeat", 1, 1, 1000);
         return new DemoJob(ranks, seq, heads, kvHeads, headDim, causal, window, dtype, seed, threads, checkRows,
-                layout, timeout(o, seq, ranks, heads, headDim, threads), repeats);
+                layout, timeout(o, seq, ranks, heads, headDim, threads), repeats, Device.choice(o));
     }
 
     /**
@@ -160,7 +162,7 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
         List<String> a = new ArrayList<>(List.of("--ranks=" + ranks, "--seq=" + seqLen, "--heads=" + heads,
                 "--kv-heads=" + kvHeads, "--head-dim=" + headDim, causal ? "--causal" : "--no-causal",
                 "--dtype=" + dtype.name().toLowerCase(java.util.Locale.ROOT), "--seed=" + seed, "--threads=" + threads,
-                "--timeout=" + timeout.toMillis() / 1000.0, "--repeat=" + repeats));
+                "--timeout=" + timeout.toMillis() / 1000.0, "--repeat=" + repeats, "--device=" + device));
         if (checkRows >= 0) {
             a.add("--check-rows=" + checkRows);
         }

@@ -3,9 +3,9 @@ package ringattn.cli;
 import java.util.ArrayList;
 import java.util.List;
 import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.reference.ReferenceAttention;
 import ringattn.engine.ring.ForwardResult;
@@ -30,10 +30,11 @@ public final class DemoRank {
         int rank = transport.rank();
         RingOptions options = job.ringOptions();
         Positions mine = options.layout().positions(rank, job.ranks(), job.seqLen());
-        try (Tensor q = DemoInputs.rows(job.seed(), DemoInputs.Q, mine, job.heads(), job.headDim(), job.dtype());
+        Devices.Selection device = Devices.select(job.device(), KernelOptions.defaults(job.threads()));
+        try (BlockKernel kernel = device.kernel();
+             Tensor q = DemoInputs.rows(job.seed(), DemoInputs.Q, mine, job.heads(), job.headDim(), job.dtype());
              Tensor k = DemoInputs.rows(job.seed(), DemoInputs.K, mine, job.kvHeads(), job.headDim(), job.dtype());
              Tensor v = DemoInputs.rows(job.seed(), DemoInputs.V, mine, job.kvHeads(), job.headDim(), job.dtype());
-             BlockKernel kernel = Kernels.create(KernelOptions.defaults(job.threads()));
              RingAttention ring = new RingAttention(transport, kernel, options)) {
             crashIfAsked(rank);
             ForwardResult fwd = null;
@@ -53,7 +54,7 @@ public final class DemoRank {
                 double[] err = check(job, mine, q, fwd);
                 return new RankReport(rank, ProcessHandle.current().pid(), transport.host(), best.wallNanos(), 0,
                         best.totalComputeNanos(), best.totalBytes(), best.hiddenFraction(), peak, err[0], err[1],
-                        (int) err[2]);
+                        (int) err[2], device.device());
             } finally {
                 if (fwd != null) {
                     fwd.close();

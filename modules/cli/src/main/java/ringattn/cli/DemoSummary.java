@@ -55,6 +55,11 @@ public record DemoSummary(DemoJob job, String transport, List<RankReport> ranks)
         return ranks.stream().mapToLong(RankReport::peakRssBytes).max().orElse(-1);
     }
 
+    /** The devices the ranks computed on ({@code cpu}, {@code cuda}; several joined by '+'). */
+    public String devices() {
+        return String.join("+", ranks.stream().map(r -> String.valueOf(r.device())).distinct().toList());
+    }
+
     /** Distinct process ids, by rank. */
     public List<Long> pids() {
         return ranks.stream().map(RankReport::pid).distinct().toList();
@@ -81,7 +86,7 @@ public record DemoSummary(DemoJob job, String transport, List<RankReport> ranks)
                 .put("kv_heads", job.kvHeads()).put("head_dim", job.headDim()).put("causal", job.causal())
                 .put("window", job.window()).put("dtype", job.dtype().name().toLowerCase(Locale.ROOT))
                 .put("layout", job.ringOptions().layout().name().toLowerCase(Locale.ROOT))
-                .put("transport", transport).put("device", "cpu").put("threads_per_rank", job.threads())
+                .put("transport", transport).put("device", devices()).put("threads_per_rank", job.threads())
                 .put("repeats", job.repeats()).put("pids", pids()).put("hosts", ranks.stream().map(RankReport::host).distinct().toList())
                 .put("seconds", seconds()).put("gflops", gflops())
                 .put("flops_convention", "4*S^2*D*H" + (job.causal() ? "/2" : "") + " per forward pass")

@@ -74,7 +74,7 @@ public final class RankLauncher {
         Path java = ProcessHandle.current().info().command().map(Path::of)
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java"));
         List<String> jvm = new ArrayList<>(List.of("--add-modules", "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED,ringattn.engine,ringattn.cli,ringattn.transport.ucx,jucx",
+                "--enable-native-access=ALL-UNNAMED,ringattn.engine,ringattn.cli,ringattn.transport.ucx,ringattn.cuda,jucx",
                 "-Djava.awt.headless=true"));
         String modulePath = System.getProperty("jdk.module.path");
         if (modulePath != null && !modulePath.isEmpty() && Main.class.getModule().isNamed()) {

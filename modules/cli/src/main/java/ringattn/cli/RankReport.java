@@ -20,10 +20,11 @@ import ringattn.cli.io.Json;
  * @param maxAbsErrOut    largest |O − O_ref| over the rows this rank checked (0 when none)
  * @param maxAbsErrLse    largest |LSE − LSE_ref| over those rows
  * @param checkedRows     rows checked
+ * @param device          the device the rank's kernel ran on ({@code cpu}, {@code cuda})
  */
 public record RankReport(int rank, long pid, String host, long forwardNanos, long backwardNanos, long computeNanos,
                          long bytesMoved, double hiddenFraction, long peakRssBytes, double maxAbsErrOut,
-                         double maxAbsErrLse, int checkedRows) {
+                         double maxAbsErrLse, int checkedRows, String device) {
 
     /** One JSON object. */
     public String toJson() {
@@ -31,7 +32,7 @@ public record RankReport(int rank, long pid, String host, long forwardNanos, lon
                 .put("backward_nanos", backwardNanos).put("compute_nanos", computeNanos).put("bytes_moved", bytesMoved)
                 .put("hidden_fraction", hiddenFraction).put("peak_rss_bytes", peakRssBytes)
                 .put("max_abs_err_out", maxAbsErrOut).put("max_abs_err_lse", maxAbsErrLse)
-                .put("checked_rows", checkedRows).toString();
+                .put("checked_rows", checkedRows).put("device", device).toString();
     }
 
     /** Bytes of {@link #toJson()} (UTF-8). */
@@ -46,7 +47,7 @@ public record RankReport(int rank, long pid, String host, long forwardNanos, lon
                 num(m, "forward_nanos").longValue(), num(m, "backward_nanos").longValue(),
                 num(m, "compute_nanos").longValue(), num(m, "bytes_moved").longValue(),
                 dbl(m, "hidden_fraction"), num(m, "peak_rss_bytes").longValue(), dbl(m, "max_abs_err_out"),
-                dbl(m, "max_abs_err_lse"), num(m, "checked_rows").intValue());
+                dbl(m, "max_abs_err_lse"), num(m, "checked_rows").intValue(), (String) m.get("device"));
     }
 
     private static Number num(Map<?, ?> m, String key) {

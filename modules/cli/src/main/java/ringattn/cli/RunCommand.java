@@ -28,7 +28,6 @@ final class RunCommand implements Command {
     static List<Option> options() {
         List<Option> o = new ArrayList<>(RunJob.options());
         o.add(Option.value("transport", "local|ucx", "local: ranks as threads (default); ucx: ranks as processes"));
-        o.add(Device.OPTION);
         o.add(Option.flag("json", "print one JSON object as the last stdout line"));
         return o;
     }
@@ -195,7 +194,9 @@ final class RunCommand implements Command {
                     .put("dtype", job.q.type().toString()).put("causal", job.spec.causal())
                     .put("window", job.spec.window()).put("documents", job.spec.hasDocuments())
                     .put("scale", (double) job.spec.scale()).put("layout", job.layout.name().toLowerCase(Locale.ROOT))
-                    .put("transport", transport).put("pids", pids).put("forward_seconds", fwd)
+                    .put("transport", transport)
+                    .put("device", String.join("+", reports.stream().map(r -> String.valueOf(r.device())).distinct().toList()))
+                    .put("pids", pids).put("forward_seconds", fwd)
                     .put("backward_seconds", bwd).put("hidden_comm_fraction", hidden)
                     .put("peak_rss_bytes_per_rank", peak).put("outputs", outputs));
         } else {

@@ -28,6 +28,8 @@ public final class RunJob {
     static final List<String> OUTPUTS = List.of("out", "lse", "dq", "dk", "dv");
 
     final Options options;
+    /** {@code auto}, {@code cpu} or {@code cuda}. */
+    final String device;
     final int ranks;
     final int threads;
     final Duration timeout;
@@ -67,11 +69,13 @@ public final class RunJob {
                         + "window, else contiguous)"),
                 Option.value("timeout", "SECONDS", "bound on any wait for another rank (default: 60, or 10x a "
                         + "pessimistic estimate of one ring step when larger)"),
-                Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"));
+                Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"),
+                Device.OPTION);
     }
 
     private RunJob(Options o, int defaultRanks, boolean ranksOnThisHost, Arena arena) {
         options = o;
+        device = Device.choice(o);
         ranks = o.intValue("ranks", defaultRanks, 1, 4096);
         threads = o.intValue("threads", DemoJob.defaultThreads(ranksOnThisHost ? ranks : DemoJob.ranksPerNode()), 1, 4096);
         int window = o.intValue("window", 0, 1, Integer.MAX_VALUE);
@@ -288,7 +292,7 @@ public final class RunJob {
     List<String> workerArgs() {
         List<String> a = new ArrayList<>();
         for (String s : options.toArgs()) {
-            if (!s.startsWith("--transport=") && !s.equals("--json") && !s.startsWith("--device=")) {
+            if (!s.startsWith("--transport=") && !s.equals("--json")) {
                 a.add(s);
             }
         }

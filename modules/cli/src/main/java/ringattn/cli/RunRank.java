@@ -6,9 +6,9 @@ import java.nio.ByteOrder;
 import java.util.Map;
 import ringattn.cli.io.ArrayData;
 import ringattn.cli.io.ElementType;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.ring.ForwardResult;
 import ringattn.engine.ring.Gradients;
@@ -36,11 +36,12 @@ public final class RunRank {
         int rank = transport.rank();
         RingOptions options = job.ringOptions();
         Positions mine = job.layout.positions(rank, job.ranks, job.seqLen);
-        try (Tensor q = rows(job.q, mine);
+        Devices.Selection device = Devices.select(job.device, KernelOptions.defaults(job.threads));
+        try (BlockKernel kernel = device.kernel();
+             Tensor q = rows(job.q, mine);
              Tensor k = rows(job.k, mine);
              Tensor v = rows(job.v, mine);
              Tensor dOut = job.dOut == null ? null : rows(job.dOut, mine);
-             BlockKernel kernel = Kernels.create(KernelOptions.defaults(job.threads));
              RingAttention ring = new RingAttention(transport, kernel, options)) {
             transport.barrier(options.timeout());
             DemoRank.crashIfAsked(rank);
@@ -66,7 +67,7 @@ public final class RunRank {
                 }
                 var st = fwd.stats();
                 return new RankReport(rank, ProcessHandle.current().pid(), transport.host(), st.wallNanos(), backwardNanos,
-                        st.totalComputeNanos(), st.totalBytes(), st.hiddenFraction(), peak, 0, 0, 0);
+                        st.totalComputeNanos(), st.totalBytes(), st.hiddenFraction(), peak, 0, 0, 0, device.device());
             }
         }
     }

@@ -47,7 +47,7 @@ class DemoCommandTest {
         assertEquals(List.of(ProcessHandle.current().pid()), j.get("pids"));
         assertEquals(300L, j.get("checked_rows"));
         assertEquals(2L, j.get("kv_heads"));
-        assertTrue(r.err().contains("device: cpu"), r.err());
+        assertTrue(r.err().contains("device: "), "the device choice is logged: " + r.err());
     }
 
     @Test

@@ -15,7 +15,7 @@ import ringattn.engine.tensor.Tensor;
 class DemoRankTest {
     static DemoJob job(boolean causal, int window, int seq) {
         return new DemoJob(2, seq, 2, 1, 8, causal, window, DType.F32, 7, 1, -1, ShardLayout.CONTIGUOUS,
-                Duration.ofSeconds(10), 1);
+                Duration.ofSeconds(10), 1, "cpu");
     }
 
     /** The chunked fp64 reference equals one ReferenceAttention call over all keys (to fp64 rounding). */
