@@ -51,7 +51,10 @@ public final class RankLauncher {
     static LocalLauncher.Spec spec(List<String> args, Map<String, String> env, Duration deadline) {
         String cmd = System.getenv("RINGATTN_LAUNCH_CMD");
         if (cmd != null && !cmd.isBlank()) {
-            List<String> words = new ArrayList<>(Arrays.asList(cmd.trim().split("\\s+")));
+            // One word per line (paths may contain spaces); a single line is split on whitespace.
+            List<String> words = new ArrayList<>(Arrays.asList(cmd.contains("\n")
+                    ? cmd.strip().split("\n") : cmd.trim().split("\\s+")));
+            words.removeIf(String::isEmpty);
             Path java = Path.of(words.removeFirst());
             String modulePath = null;
             List<String> jvm = new ArrayList<>();
