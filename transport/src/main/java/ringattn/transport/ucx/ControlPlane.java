@@ -212,19 +212,8 @@ final class ControlPlane implements AutoCloseable {
     }
 
     private void serve(Peer self, long deadline) {
-        InetAddress bind;
-        int port = 0;
-        try {
-            if (options.coordinator() != null) {
-                InetSocketAddress c = options.coordinatorAddress();
-                port = c.getPort();
-                bind = InetAddress.getByName(options.bindAddress());
-            } else {
-                bind = InetAddress.getByName(options.bindAddress());
-            }
-        } catch (IOException e) {
-            throw new TransportException("bindAddress: cannot resolve '" + options.bindAddress() + "': " + e, e);
-        }
+        InetAddress bind = bindAddress(options.bindAddress());
+        int port = options.coordinator() != null ? options.coordinatorAddress().getPort() : 0;
         try {
             server = new ServerSocket();
             server.setReuseAddress(true);
@@ -328,6 +317,25 @@ final class ControlPlane implements AutoCloseable {
         for (Conn c : clients) {
             Thread t = Thread.ofPlatform().daemon().name("ringattn-control-rank" + c.rank).start(() -> serveClient(c));
             c.reader = t;
+        }
+    }
+
+    /** An address, a host name or an interface name (e.g. eth0: its first IPv4 address). */
+    static InetAddress bindAddress(String name) {
+        try {
+            java.net.NetworkInterface nif = java.net.NetworkInterface.getByName(name);
+            if (nif != null) {
+                return nif.inetAddresses().filter(a -> a instanceof java.net.Inet4Address).findFirst()
+                        .or(() -> nif.inetAddresses().findFirst())
+                        .orElseThrow(() -> new TransportException("bindAddress: interface " + name + " has no address"));
+            }
+        } catch (java.net.SocketException e) {
+            // not an interface name
+        }
+        try {
+            return InetAddress.getByName(name);
+        } catch (IOException e) {
+            throw new TransportException("bindAddress: '" + name + "' is neither an interface nor a resolvable address: " + e, e);
         }
     }
 

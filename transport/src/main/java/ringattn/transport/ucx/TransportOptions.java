@@ -21,7 +21,8 @@ import ringattn.engine.transport.TransportException;
  * @param jobId             job id shared by all ranks, or null to read it from the environment
  * @param coordinator       {@code host:port} of rank 0's coordinator, or null
  * @param rendezvousDir     shared directory for the address exchange, or null
- * @param bindAddress       interface address rank 0 binds its coordinator to (default 127.0.0.1)
+ * @param bindAddress       address or interface name (e.g. eth0) rank 0 binds its coordinator to
+ *                          (default 127.0.0.1; set it for jobs across hosts)
  * @param host              this rank's host name for error messages (default: the local host name)
  * @param timeout           failure-detection bound and default wait (default 30 s)
  * @param heartbeatInterval heartbeat period on the control connections (default min(1 s, timeout/5))

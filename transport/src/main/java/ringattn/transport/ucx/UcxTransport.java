@@ -267,10 +267,17 @@ public final class UcxTransport implements RingTransport {
         }, options.timeout(), "allocateBuffers");
         buffers = segs;
         byte[][] tables = allGather(keys, options.timeout());
-        if (!sendByPut) {
-            return;
+        if (sendByPut) {
+            unpackNextKeys(tables[nextRank]);
         }
-        ByteBuffer theirs = ByteBuffer.wrap(tables[nextRank]).order(ByteOrder.LITTLE_ENDIAN);
+        // Nobody leaves allocateBuffers (and may close, unmapping its buffers) before every rank has
+        // unpacked its neighbour's keys: UCX 1.13 crashes (SIGSEGV in uct_rkey_release) when it
+        // unpacks the key of shared memory its owner already unmapped.
+        barrier(options.timeout());
+    }
+
+    private void unpackNextKeys(byte[] table) {
+        ByteBuffer theirs = ByteBuffer.wrap(table).order(ByteOrder.LITTLE_ENDIAN);
         int n = theirs.getInt();
         nextAddresses = new long[n];
         nextKeys = new UcpRemoteKey[n];
@@ -281,6 +288,10 @@ public final class UcxTransport implements RingTransport {
                 theirs.get(kb);
                 ByteBuffer direct = ByteBuffer.allocateDirect(kb.length);
                 direct.put(kb).flip();
+                RankFailedException f = failure;
+                if (f != null) {
+                    throw f; // the owner may be gone: do not let UCX touch its memory
+                }
                 nextKeys[i] = next.unpackRemoteKey(direct);
             }
             return null;

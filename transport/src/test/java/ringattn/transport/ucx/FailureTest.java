@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import ringattn.engine.transport.RankFailedException;
 import ringattn.engine.transport.TransportException;
@@ -30,14 +30,14 @@ class FailureTest {
             "\\[rank (\\d+)] FAILED after [0-9.]+ s at (\\d+): RankFailedException rank=(\\d+) host=(\\S+):");
     private static final Pattern SIGNALED = Pattern.compile("\\[rank (\\d+)] SIGNAL \\S+ at (\\d+)");
 
-    @ParameterizedTest(name = "data path {0}")
-    @ValueSource(strings = {"auto", "tag"})
+    @ParameterizedTest(name = "data path {0}, rank {1} killed")
+    @CsvSource({"auto, 2", "tag, 2", "auto, 0"})
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
-    void killedRankMidRotationFailsEveryOtherRankNamingIt(String dataPath) {
-        Jobs.Outcome o = Jobs.run(4, List.of("4096,1048576,4194304,1048576,4096", "kill:2:5"),
+    void killedRankMidRotationFailsEveryOtherRankNamingIt(String dataPath, int victim) {
+        Jobs.Outcome o = Jobs.run(4, List.of("4096,1048576,4194304,1048576,4096", "kill:" + victim + ":5"),
                 Map.of("RINGATTN_TIMEOUT", Long.toString(BOUND.toSeconds()), "RINGATTN_DATA_PATH", dataPath),
                 Duration.ofSeconds(50), Duration.ofSeconds(15));
-        assertFailedNaming(o, 2, 4, BOUND);
+        assertFailedNaming(o, victim, 4, BOUND);
     }
 
     @Test
@@ -166,6 +166,18 @@ class FailureTest {
         e = assertThrows(TransportException.class, () -> Bootstrap.connect(InProcess.options(1, 2, 1, "auto")
                 .withCoordinator(null).withRendezvousDir(file.resolve("sub"))));
         assertTrue(e.getMessage().startsWith("rendezvousDir: cannot create"), e.getMessage());
+        e = assertThrows(TransportException.class, () -> Bootstrap.connect(InProcess.options(0, 2, 1, "auto")
+                .withBindAddress("no-such-interface.invalid")));
+        assertTrue(e.getMessage().startsWith("bindAddress: 'no-such-interface.invalid' is neither"), e.getMessage());
+    }
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void coordinatorBindsTheNamedInterface() throws Exception {
+        int port = LocalLauncher.freePort();
+        List<Integer> checked = InProcess.run(2, r -> InProcess.options(r, 2, port, "auto").withBindAddress("lo")
+                .withCoordinator("localhost:" + port), t -> RotationWorker.rotate(t, new long[] {4096}, -1, -1));
+        assertEquals(List.of(1, 1), checked);
     }
 
     @Test
