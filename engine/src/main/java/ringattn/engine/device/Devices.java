@@ -74,7 +74,7 @@ public final class Devices {
                 if (a.available()) {
                     return log(new Selection(p.create(options), p.device(), "auto: " + a.reason()));
                 }
-                why.append(why.isEmpty() ? "" : "; ").append(p.device()).append(": ").append(a.reason());
+                why.append(why.isEmpty() ? "" : "; ").append(p.device()).append(": ").append(brief(a.reason()));
             }
             return log(new Selection(Kernels.create(options), "cpu",
                     "auto: no accelerator usable" + (why.isEmpty() ? " (none installed)" : " (" + why + ")")));
@@ -89,6 +89,19 @@ public final class Devices {
             }
         }
         throw new DeviceUnavailableException("device " + name + ": provider disappeared");
+    }
+
+    /** The first clause of a probe's reason (the full text is in the explicit-device error). */
+    static String brief(String reason) {
+        int cut = reason.length();
+        for (String stop : new String[] {"; ", " (tried"}) {
+            int i = reason.indexOf(stop);
+            if (i > 0) {
+                cut = Math.min(cut, i);
+            }
+        }
+        String head = reason.substring(0, Math.min(cut, 200));
+        return head.length() < reason.length() ? head + " …" : head;
     }
 
     private static Selection log(Selection s) {
