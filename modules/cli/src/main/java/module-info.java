@@ -1,10 +1,10 @@
-/** The ringattn command: demo, run, worker, bench; .npy and safetensors I/O. */
+/** The ringattn command: demo, run, worker, bench. */
 module ringattn.cli {
     requires ringattn.engine;
     requires ringattn.transport.ucx;
+    requires ringattn.io;
     requires java.desktop;
     requires org.knowm.xchart;
 
     exports ringattn.cli;
-    exports ringattn.cli.io;
 }

@@ -11,8 +11,8 @@ import java.util.List;
 import java.util.Locale;
 import ringattn.cli.bench.BenchPlot;
 import ringattn.cli.bench.BenchPoint;
-import ringattn.cli.io.AtomicFile;
 import ringattn.engine.tensor.DType;
+import ringattn.io.AtomicFile;
 
 /**
  * {@code ringattn bench}: demo jobs over a grid of S, P and transports; writes bench.csv,

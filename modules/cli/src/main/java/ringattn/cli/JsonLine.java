@@ -3,7 +3,7 @@ package ringattn.cli;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import ringattn.cli.io.Json;
+import ringattn.io.Json;
 
 /**
  * Builds one JSON object on one line, keys in insertion order. Values: numbers (non-finite doubles

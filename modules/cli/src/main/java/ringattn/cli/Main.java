@@ -5,8 +5,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import ringattn.cli.io.FileFormatException;
 import ringattn.engine.transport.RankFailedException;
+import ringattn.io.FileFormatException;
 
 /**
  * The {@code ringattn} command: {@code demo}, {@code run}, {@code worker}, {@code bench}. Exit codes

@@ -2,7 +2,7 @@ package ringattn.cli;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
-import ringattn.cli.io.Json;
+import ringattn.io.Json;
 
 /**
  * What one rank measured in a demo or run: its process, timings and accuracy. Travels between

@@ -8,15 +8,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import ringattn.cli.io.ArrayData;
-import ringattn.cli.io.ArraySpec;
-import ringattn.cli.io.ElementType;
-import ringattn.cli.io.FileFormatException;
-import ringattn.cli.io.OutputFile;
-import ringattn.cli.io.TensorFiles;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.ring.RingOptions;
 import ringattn.engine.ring.ShardLayout;
+import ringattn.io.ArrayData;
+import ringattn.io.ArraySpec;
+import ringattn.io.ElementType;
+import ringattn.io.FileFormatException;
+import ringattn.io.OutputFile;
+import ringattn.io.TensorFiles;
 
 /**
  * A validated {@code run} job: the mapped inputs (valid while the arena given to {@link #load} is

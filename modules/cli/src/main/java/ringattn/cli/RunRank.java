@@ -4,8 +4,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Map;
-import ringattn.cli.io.ArrayData;
-import ringattn.cli.io.ElementType;
 import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
@@ -17,6 +15,8 @@ import ringattn.engine.ring.RingOptions;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.RingTransport;
+import ringattn.io.ArrayData;
+import ringattn.io.ElementType;
 
 /**
  * One rank of a {@code run}: copies its rows of the mapped inputs (float16 widened to float32,

@@ -13,7 +13,7 @@ import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import ringattn.cli.io.Json;
+import ringattn.io.Json;
 
 class BenchCommandTest {
     @TempDir

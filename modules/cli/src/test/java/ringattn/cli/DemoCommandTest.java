@@ -8,7 +8,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import ringattn.cli.io.Json;
+import ringattn.io.Json;
 
 /**
  * The demo end to end. Tolerance: fp32 storage, fp32 accumulation over at most a few hundred keys of

@@ -10,11 +10,11 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import ringattn.cli.io.ArrayData;
-import ringattn.cli.io.Npy;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.RankFailedException;
+import ringattn.io.ArrayData;
+import ringattn.io.Npy;
 
 /** Bad usage and bad input end with exit 2 and one {@code error:} line naming the argument or file. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -82,7 +82,7 @@ class ExitCodeTest {
         args[2] = dir.resolve("missing.npy").toString();
         assertUsage(CliRun.of(args), "--q: " + dir.resolve("missing.npy") + ": no such file");
         Path cu = dir.resolve("cu.npy");
-        Npy.write(cu, ArrayData.of(ringattn.cli.io.ElementType.I64, new long[] {3},
+        Npy.write(cu, ArrayData.of(ringattn.io.ElementType.I64, new long[] {3},
                 java.lang.foreign.MemorySegment.ofArray(new long[] {0, 5, 7})));
         assertUsage(CliRun.of(run("--cu-seqlens", cu.toString())), "--cu-seqlens: must run from 0 to S=8");
         assertUsage(CliRun.of(run("--cu-seqlens", args[4])), "--cu-seqlens: " + args[4] + ": expected int32");
@@ -94,7 +94,7 @@ class ExitCodeTest {
     void bf16InputsCannotBeWrittenToNpy() {
         try (Tensor q = RunCommandTest.random(4, 1, 4, DType.BF16, 1)) {
             Path in = dir.resolve("in.safetensors");
-            ringattn.cli.io.Safetensors.write(in, java.util.Map.of("q", ArrayData.of(q)));
+            ringattn.io.Safetensors.write(in, java.util.Map.of("q", ArrayData.of(q)));
             CliRun r = CliRun.of("run", "--q", in + ":q", "--k", in + ":q", "--v", in + ":q", "--out",
                     dir.resolve("o.npy").toString());
             assertUsage(r, "--out: NumPy cannot store bf16");

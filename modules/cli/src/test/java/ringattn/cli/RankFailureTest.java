@@ -38,7 +38,7 @@ class RankFailureTest {
         for (int i = 0; i < 3; i++) {
             try (var t = RunCommandTest.random(32, 2, 8, ringattn.engine.tensor.DType.F32, i)) {
                 Path p = in.resolve("t" + i + ".npy");
-                ringattn.cli.io.Npy.write(p, ringattn.cli.io.ArrayData.of(t));
+                ringattn.io.Npy.write(p, ringattn.io.ArrayData.of(t));
                 files[i] = p.toString();
             }
         }

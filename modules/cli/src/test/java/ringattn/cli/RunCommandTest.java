@@ -17,15 +17,15 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import ringattn.cli.io.ArrayData;
-import ringattn.cli.io.ElementType;
-import ringattn.cli.io.Npy;
-import ringattn.cli.io.Safetensors;
-import ringattn.cli.io.TensorFiles;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.reference.ReferenceAttention;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
+import ringattn.io.ArrayData;
+import ringattn.io.ElementType;
+import ringattn.io.Npy;
+import ringattn.io.Safetensors;
+import ringattn.io.TensorFiles;
 
 /**
  * {@code run} on small files reproduces the fp64 reference. Tolerances: with fp32 storage the ring

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import ringattn.cli.io.Json;
+import ringattn.io.Json;
 import ringattn.transport.ucx.LocalLauncher;
 
 /**
@@ -102,7 +102,7 @@ class WorkerSlurmTest {
             var tensors = List.of(q, k, v);
             for (int i = 0; i < 3; i++) {
                 in[i] = dir.resolve("in" + i + ".npy").toString();
-                ringattn.cli.io.Npy.write(Path.of(in[i]), ringattn.cli.io.ArrayData.of(tensors.get(i)));
+                ringattn.io.Npy.write(Path.of(in[i]), ringattn.io.ArrayData.of(tensors.get(i)));
             }
             Path out = dir.resolve("o.safetensors");
             List<Process> procs = srun(2, List.of("worker", "run", "--q", in[0], "--k", in[1], "--v", in[2],
@@ -117,7 +117,7 @@ class WorkerSlurmTest {
             var ref = ringattn.engine.reference.ReferenceAttention.forward(q, k, v,
                     ringattn.engine.kernel.AttentionSpec.of(8).withCausal(true));
             try (var arena = java.lang.foreign.Arena.ofConfined()) {
-                RunCommandTest.assertClose(ringattn.cli.io.TensorFiles.read(out + ":o", arena).toTensor("o"), ref.out(),
+                RunCommandTest.assertClose(ringattn.io.TensorFiles.read(out + ":o", arena).toTensor("o"), ref.out(),
                         RunCommandTest.TOL_F32, "O from srun-style workers");
             }
             try (var files = Files.list(dir)) {

@@ -1,4 +1,4 @@
-package ringattn.cli.io;
+package ringattn.io;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

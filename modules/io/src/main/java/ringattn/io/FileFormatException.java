@@ -1,4 +1,4 @@
-package ringattn.cli.io;
+package ringattn.io;
 
 import java.nio.file.Path;
 

@@ -1,4 +1,4 @@
-package ringattn.cli.io;
+package ringattn.io;
 
 import java.math.BigInteger;
 import java.util.ArrayList;

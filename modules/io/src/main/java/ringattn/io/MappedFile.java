@@ -1,4 +1,4 @@
-package ringattn.cli.io;
+package ringattn.io;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;

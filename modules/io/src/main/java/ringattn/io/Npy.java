@@ -1,4 +1,4 @@
-package ringattn.cli.io;
+package ringattn.io;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

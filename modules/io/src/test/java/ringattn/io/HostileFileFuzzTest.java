@@ -1,4 +1,4 @@
-package ringattn.cli.io;
+package ringattn.io;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,4 +1,4 @@
-package ringattn.cli.io;
+package ringattn.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

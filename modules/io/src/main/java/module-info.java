@@ -1,0 +1,10 @@
+/**
+ * Tensor and metadata files shared by the command and the model: {@code .npy}, safetensors, a strict
+ * JSON reader, atomic and multi-process output files. Below both {@code ringattn.cli} and
+ * {@code ringattn.model}; depends only on the engine (for {@code Tensor} and {@code DType}).
+ */
+module ringattn.io {
+    requires ringattn.engine;
+
+    exports ringattn.io;
+}
