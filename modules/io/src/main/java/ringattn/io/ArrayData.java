@@ -41,8 +41,7 @@ public record ArrayData(Path file, String name, ElementType type, long[] shape, 
 
     /** An array holding an engine tensor's memory ({@code [tokens, heads, headDim]}, F32 or BF16). */
     public static ArrayData of(Tensor tensor) {
-        ElementType t = tensor.dtype() == DType.F32 ? ElementType.F32 : ElementType.BF16;
-        return of(t, new long[] {tensor.tokens(), tensor.heads(), tensor.headDim()}, tensor.segment());
+        return of(ElementType.of(tensor.dtype()), new long[] {tensor.tokens(), tensor.heads(), tensor.headDim()}, tensor.segment());
     }
 
     @Override
@@ -93,14 +92,32 @@ public record ArrayData(Path file, String name, ElementType type, long[] shape, 
         return bytes;
     }
 
-    /** Element {@code index} (flat, C order) of a float array, widened to float. */
+    /** Element {@code index} (flat, C order), widened (or, for large integers, rounded) to float. */
     public float getFloat(long index) {
         return switch (type) {
             case F32 -> data.getAtIndex(F32_LE, index);
             case F16 -> Float.float16ToFloat(data.getAtIndex(I16_LE, index));
             case BF16 -> DType.bf16ToFloat(data.getAtIndex(I16_LE, index));
+            default -> getLong(index);
+        };
+    }
+
+    /**
+     * Element {@code index} (flat, C order) of an integer array, widened to long (unsigned types
+     * zero-extended).
+     *
+     * @throws IllegalStateException when this is a float array
+     */
+    public long getLong(long index) {
+        return switch (type) {
+            case I8 -> data.get(ValueLayout.JAVA_BYTE, index);
+            case U8 -> Byte.toUnsignedLong(data.get(ValueLayout.JAVA_BYTE, index));
+            case I16 -> data.getAtIndex(I16_LE, index);
+            case U16 -> Short.toUnsignedLong(data.getAtIndex(I16_LE, index));
             case I32 -> data.getAtIndex(I32_LE, index);
+            case U32 -> Integer.toUnsignedLong(data.getAtIndex(I32_LE, index));
             case I64 -> data.getAtIndex(I64_LE, index);
+            case F32, F16, BF16 -> throw new IllegalStateException(source() + ": " + type + " is not an integer type");
         };
     }
 
@@ -145,11 +162,11 @@ public record ArrayData(Path file, String name, ElementType type, long[] shape, 
     /**
      * This 1-D integer array as longs.
      *
-     * @throws FileFormatException when it is not a 1-D int32/int64 array
+     * @throws FileFormatException when it is not a 1-D integer array
      */
     public long[] toLongs(String argument) {
-        if (type != ElementType.I32 && type != ElementType.I64) {
-            throw new FileFormatException(file, "expected int32 or int64, got " + type);
+        if (!type.isInteger()) {
+            throw new FileFormatException(file, "expected integers (int32, int64, ...), got " + type);
         }
         if (shape.length != 1) {
             throw new FileFormatException(file, "expected 1 dimension, got shape " + shapeString());
@@ -159,7 +176,7 @@ public record ArrayData(Path file, String name, ElementType type, long[] shape, 
         }
         long[] out = new long[(int) shape[0]];
         for (int i = 0; i < out.length; i++) {
-            out[i] = type == ElementType.I32 ? data.getAtIndex(I32_LE, i) : data.getAtIndex(I64_LE, i);
+            out[i] = getLong(i);
         }
         return out;
     }

@@ -1,6 +1,7 @@
 package ringattn.io;
 
 import java.util.Locale;
+import ringattn.engine.tensor.DType;
 
 /**
  * Element types the file formats carry. Floats are IEEE binary32 / binary16 and bfloat16; integers
@@ -16,7 +17,17 @@ public enum ElementType {
     /** int32, 4 bytes; npy {@code <i4}, safetensors {@code I32}. */
     I32(4, "<i4", "I32"),
     /** int64, 8 bytes; npy {@code <i8}, safetensors {@code I64}. */
-    I64(8, "<i8", "I64");
+    I64(8, "<i8", "I64"),
+    /** int8, 1 byte; npy {@code |i1}, safetensors {@code I8}. */
+    I8(1, "|i1", "I8"),
+    /** uint8, 1 byte; npy {@code |u1}, safetensors {@code U8}. */
+    U8(1, "|u1", "U8"),
+    /** int16, 2 bytes; npy {@code <i2}, safetensors {@code I16}. */
+    I16(2, "<i2", "I16"),
+    /** uint16, 2 bytes; npy {@code <u2}, safetensors {@code U16}. */
+    U16(2, "<u2", "U16"),
+    /** uint32, 4 bytes; npy {@code <u4}, safetensors {@code U32}. */
+    U32(4, "<u4", "U32");
 
     private final int byteSize;
     private final String npyDescr;
@@ -48,14 +59,53 @@ public enum ElementType {
         return this == F32 || this == F16 || this == BF16;
     }
 
-    /** The type for an npy descr ({@code <f4}, {@code <f2}, {@code <i4}, {@code <i8}), or null. */
+    /** The storage type of an engine dtype: F32 or BF16. */
+    public static ElementType of(DType dtype) {
+        return switch (dtype) {
+            case F32 -> F32;
+            case BF16 -> BF16;
+        };
+    }
+
+    /** True for the integer types (signed and unsigned). */
+    public boolean isInteger() {
+        return !isFloat();
+    }
+
+    /**
+     * The type for an npy descr ({@code <f4}, {@code |u1}, ...; {@code <} and {@code |} are
+     * interchangeable, NumPy writes {@code |} for one-byte types), or null.
+     */
     static ElementType fromNpyDescr(String descr) {
+        if (descr.length() < 2 || (descr.charAt(0) != '<' && descr.charAt(0) != '|')) {
+            return null;
+        }
         for (ElementType t : values()) {
-            if (descr.equals(t.npyDescr)) {
+            if (t.npyDescr != null && t.npyDescr.substring(1).equals(descr.substring(1))) {
                 return t;
             }
         }
         return null;
+    }
+
+    /** The npy descrs that can be read, for messages: {@code <f4 (f32), ...}. */
+    static String supportedNpy() {
+        StringBuilder b = new StringBuilder();
+        for (ElementType t : values()) {
+            if (t.npyDescr != null) {
+                b.append(b.isEmpty() ? "" : ", ").append(t.npyDescr).append(" (").append(t).append(')');
+            }
+        }
+        return b.toString();
+    }
+
+    /** The safetensors dtypes that can be read, for messages: {@code F32, F16, ...}. */
+    static String supportedSafetensors() {
+        StringBuilder b = new StringBuilder();
+        for (ElementType t : values()) {
+            b.append(b.isEmpty() ? "" : ", ").append(t.safetensorsName);
+        }
+        return b.toString();
     }
 
     /** The type for a safetensors dtype name, or null. */

@@ -15,8 +15,8 @@ import java.util.Map;
 /**
  * NumPy {@code .npy} files: magic {@code \x93NUMPY}, version 1.0 (2-byte header length), 2.0 or 3.0
  * (4-byte header length; 3.0 has a UTF-8 header), then a Python dict literal with {@code descr},
- * {@code fortran_order} and {@code shape}, then the data. Supported: little-endian {@code <f4},
- * {@code <f2}, {@code <i4}, {@code <i8} in C order. Writing produces version 1.0 (2.0 for huge
+ * {@code fortran_order} and {@code shape}, then the data. Supported: the little-endian
+ * {@link ElementType}s NumPy has ({@code <f4}, {@code <f2}, signed and unsigned integers) in C order. Writing produces version 1.0 (2.0 for huge
  * headers) with the header padded so the data starts on a 64-byte boundary. Stateless, thread-safe.
  */
 public final class Npy {
@@ -159,11 +159,11 @@ public final class Npy {
             if (fortran) {
                 throw new FileFormatException(file, "Fortran-order arrays are not supported (save with C order)");
             }
-            ElementType type = ElementType.fromNpyDescr(descr.startsWith("|") ? "<" + descr.substring(1) : descr);
+            ElementType type = ElementType.fromNpyDescr(descr);
             if (type == null) {
                 String why = descr.startsWith(">") ? " (big-endian is not supported)" : "";
                 throw new FileFormatException(file, "unsupported dtype '" + descr + "'" + why
-                        + "; supported: <f4 (float32), <f2 (float16), <i4 (int32), <i8 (int64)");
+                        + "; supported: " + ElementType.supportedNpy());
             }
             if (shape.length > MAX_DIMS) {
                 throw new FileFormatException(file, "shape has " + shape.length + " dimensions, more than " + MAX_DIMS);

@@ -4,8 +4,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,7 +34,7 @@ public final class OutputFile {
         this.temp = temp;
         this.arrays = new LinkedHashMap<>(arrays);
         if (safetensors) {
-            header = safetensorsHeader(arrays);
+            header = Safetensors.header(arrays, Map.of());
         } else {
             if (arrays.size() != 1) {
                 throw new IllegalArgumentException("arrays: an .npy file holds exactly one array");
@@ -143,34 +141,5 @@ public final class OutputFile {
         } catch (IOException ignored) {
             // best effort
         }
-    }
-
-    /** The safetensors header (length prefix, JSON padded with spaces to a multiple of 8). */
-    static byte[] safetensorsHeader(Map<String, ArraySpec> arrays) {
-        StringBuilder json = new StringBuilder("{");
-        long offset = 0;
-        for (Map.Entry<String, ArraySpec> e : arrays.entrySet()) {
-            ArraySpec a = e.getValue();
-            if (json.length() > 1) {
-                json.append(',');
-            }
-            json.append(Json.quote(e.getKey())).append(":{\"dtype\":\"").append(a.type().safetensorsName())
-                    .append("\",\"shape\":[");
-            long[] shape = a.shape();
-            for (int i = 0; i < shape.length; i++) {
-                json.append(i == 0 ? "" : ",").append(shape[i]);
-            }
-            json.append("],\"data_offsets\":[").append(offset).append(',').append(offset + a.byteSize()).append("]}");
-            offset += a.byteSize();
-        }
-        json.append('}');
-        byte[] text = json.toString().getBytes(StandardCharsets.UTF_8);
-        int padded = (text.length + 7) / 8 * 8;
-        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
-        head.putLong(padded).put(text);
-        while (head.hasRemaining()) {
-            head.put((byte) ' ');
-        }
-        return head.array();
     }
 }

@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -13,12 +14,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.StringJoiner;
 
 /**
  * safetensors files: an 8-byte little-endian header length N, N bytes of UTF-8 JSON mapping tensor
  * names to {@code {"dtype", "shape", "data_offsets": [begin, end]}} (offsets relative to the end of
- * the header; an optional {@code "__metadata__"} string map), then the data. Supported dtypes: F32,
- * F16, BF16, I32, I64. The writer pads the header with spaces to a multiple of 8 bytes. Stateless and
+ * the header; an optional {@code "__metadata__"} string map), then the data. Supported dtypes: those of
+ * {@link ElementType}. The writer pads the header with spaces to a multiple of 8 bytes. Stateless and
  * thread-safe.
  */
 public final class Safetensors {
@@ -54,10 +56,20 @@ public final class Safetensors {
                 throw new FileFormatException(file, "no tensor named '" + name + "'; it holds " + names(entries));
             }
         }
+        return tensor(file, bytes, e);
+    }
+
+    /**
+     * Tensor {@code e} (an entry of {@link #entries}{@code (file, bytes)}) as an array over
+     * {@code bytes}: no copy, valid while the mapping is.
+     *
+     * @throws FileFormatException when its dtype is unsupported or its byte range does not match its shape
+     */
+    public static ArrayData tensor(Path file, MemorySegment bytes, Entry e) {
         ElementType type = ElementType.fromSafetensors(e.dtype);
         if (type == null) {
             throw new FileFormatException(file, "tensor '" + e.name + "': unsupported dtype " + e.dtype
-                    + " (supported: F32, F16, BF16, I32, I64)");
+                    + " (supported: " + ElementType.supportedSafetensors() + ")");
         }
         long need = ArrayData.byteSize(type, e.shape);
         if (need < 0) {
@@ -172,14 +184,59 @@ public final class Safetensors {
 
     /** Writes the named arrays to {@code target} atomically, in the given order. */
     public static void write(Path target, Map<String, ArrayData> tensors) {
+        write(target, tensors, Map.of());
+    }
+
+    /**
+     * Writes the named arrays to {@code target} atomically, in the given order, with a
+     * {@code __metadata__} string map (omitted when empty).
+     */
+    public static void write(Path target, Map<String, ArrayData> tensors, Map<String, String> metadata) {
         Map<String, ArraySpec> specs = new LinkedHashMap<>();
         tensors.forEach((name, a) -> specs.put(name, new ArraySpec(a.type(), a.shape())));
         try (AtomicFile out = AtomicFile.create(target)) {
-            out.write(ByteBuffer.wrap(OutputFile.safetensorsHeader(specs)));
+            out.write(ByteBuffer.wrap(header(specs, metadata)));
             for (ArrayData a : tensors.values()) {
                 out.write(a.data());
             }
             out.commit();
         }
+    }
+
+    /**
+     * The header for {@code arrays} laid out back to back in the given order: length prefix, then
+     * the JSON ({@code __metadata__} first when not empty) padded with spaces to a multiple of 8.
+     */
+    static byte[] header(Map<String, ArraySpec> arrays, Map<String, String> metadata) {
+        StringBuilder json = new StringBuilder("{");
+        if (!metadata.isEmpty()) {
+            StringJoiner meta = new StringJoiner(",", Json.quote(METADATA) + ":{", "}");
+            metadata.forEach((k, v) -> meta.add(Json.quote(k) + ":" + Json.quote(v)));
+            json.append(meta);
+        }
+        long offset = 0;
+        for (Map.Entry<String, ArraySpec> e : arrays.entrySet()) {
+            ArraySpec a = e.getValue();
+            if (json.length() > 1) {
+                json.append(',');
+            }
+            json.append(Json.quote(e.getKey())).append(":{\"dtype\":\"").append(a.type().safetensorsName())
+                    .append("\",\"shape\":[");
+            long[] shape = a.shape();
+            for (int i = 0; i < shape.length; i++) {
+                json.append(i == 0 ? "" : ",").append(shape[i]);
+            }
+            json.append("],\"data_offsets\":[").append(offset).append(',').append(offset + a.byteSize()).append("]}");
+            offset += a.byteSize();
+        }
+        json.append('}');
+        byte[] text = json.toString().getBytes(StandardCharsets.UTF_8);
+        int padded = (text.length + 7) / 8 * 8;
+        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(padded).put(text);
+        while (head.hasRemaining()) {
+            head.put((byte) ' ');
+        }
+        return head.array();
     }
 }

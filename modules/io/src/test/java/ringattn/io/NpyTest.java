@@ -99,6 +99,33 @@ class NpyTest {
                 parse(npy(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", l.array())).toLongs("--cu"));
     }
 
+    /** The smaller and unsigned integer types (token ids are often saved as uint16 or uint32). */
+    @Test
+    void readsSmallAndUnsignedIntegers() {
+        byte[] bytes = {1, (byte) 0xFF};
+        assertArrayEquals(new long[] {1, 255},
+                parse(npy(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }", bytes)).toLongs("--t"));
+        assertArrayEquals(new long[] {1, -1},
+                parse(npy(1, "{'descr': '|i1', 'fortran_order': False, 'shape': (2,), }", bytes)).toLongs("--t"));
+        ByteBuffer u2 = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putShort((short) 7).putShort((short) 0xFFFF);
+        ArrayData a = parse(npy(1, "{'descr': '<u2', 'fortran_order': False, 'shape': (1, 2), }", u2.array()));
+        assertEquals(ElementType.U16, a.type());
+        assertEquals(65535L, a.getLong(1));
+        assertEquals(7f, a.getFloat(0));
+        ByteBuffer u4 = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(-1);
+        assertEquals(0xFFFF_FFFFL,
+                parse(npy(1, "{'descr': '<u4', 'fortran_order': False, 'shape': (1,), }", u4.array())).getLong(0));
+        assertThrows(IllegalStateException.class, () -> parse(npy(1, "{'descr': '<f4', 'fortran_order': False, "
+                + "'shape': (1,), }", le(1f))).getLong(0));
+    }
+
+    @Test
+    void writesOneByteTypesWithTheNotApplicableByteOrder() {
+        byte[] header = Npy.header(ElementType.U8, new long[] {3});
+        String text = new String(header, 10, header.length - 10, StandardCharsets.ISO_8859_1);
+        assertTrue(text.startsWith("{'descr': '|u1',"), text);
+    }
+
     @Test
     void writesInt64AndFloat16HeadersNumPyCanRead() {
         byte[] header = Npy.header(ElementType.I64, new long[] {7});

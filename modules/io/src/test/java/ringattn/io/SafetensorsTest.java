@@ -76,6 +76,30 @@ class SafetensorsTest {
         assertEquals(3f, parse(b, null).getFloat(0));
     }
 
+    /**
+     * Metadata is written first in the header; the header index and one tensor over the mapping
+     * ({@code entries} then {@code tensor}) give what {@code parse} gives.
+     */
+    @Test
+    void writesMetadataAndReadsTensorsThroughTheIndex() throws Exception {
+        Map<String, ArrayData> m = new LinkedHashMap<>();
+        m.put("a", ArrayData.of(ElementType.F32, new long[] {2}, NpyTest.floats(1f, 2f)));
+        m.put("b", ArrayData.of(ElementType.F32, new long[] {1, 1}, NpyTest.floats(-4f)));
+        Path f = dir.resolve("m.safetensors");
+        Safetensors.write(f, m, Map.of("format", "pt"));
+        String header = new String(Files.readAllBytes(f), 8, 40, StandardCharsets.UTF_8);
+        assertTrue(header.startsWith("{\"__metadata__\":{\"format\":\"pt\"},\"a\":"), header);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment bytes = MappedFile.readOnly(f, arena);
+            Map<String, Safetensors.Entry> entries = Safetensors.entries(f, bytes);
+            assertEquals(List.of("a", "b"), List.copyOf(entries.keySet()));
+            ArrayData b = Safetensors.tensor(f, bytes, entries.get("b"));
+            assertArrayEquals(new long[] {1, 1}, b.shape());
+            assertEquals(-4f, b.getFloat(0));
+            assertEquals(f + ":b", b.source());
+        }
+    }
+
     void rejects(String expected, byte[] bytes) {
         FileFormatException e = assertThrows(FileFormatException.class, () -> parse(bytes, null));
         assertTrue(e.getMessage().startsWith("x.safetensors: "), e.getMessage());
