@@ -73,6 +73,8 @@ public final class UcxTransport implements RingTransport {
     private final MemorySegment slots = slotArena.allocate(4L * SLOTS * SLOT_BYTES, 64);
     private final Set<UcxTransfer> pending = ConcurrentHashMap.newKeySet();
     private final List<UcpRequest> openRequests = new ArrayList<>(); // loop thread only
+    private static final Duration UCX_VERDICT_GRACE = Duration.ofMillis(300);
+    private final Object failureLock = new Object();
     private volatile RankFailedException failure;
     private volatile boolean closed;
     /** Whether the link to the next rank (this rank sends) and from the previous one use RMA put. */
@@ -89,7 +91,7 @@ public final class UcxTransport implements RingTransport {
                 .setEstimatedNumEps(2);
         try {
             this.context = new UcpContext(params);
-        } catch (RuntimeException | UnsatisfiedLinkError e) {
+        } catch (RuntimeException | LinkageError e) {
             throw new TransportException("UCX: cannot create a context (is libucx0 / UCX >= 1.12 installed?): " + e, e);
         }
         this.loop = new ProgressLoop("ringattn-ucx-progress-rank" + rank);
@@ -149,7 +151,7 @@ public final class UcxTransport implements RingTransport {
         if (m.find() && !closed) {
             int peer = Integer.parseInt(m.group(1));
             String why = msg.contains(" error: ") ? msg.substring(msg.lastIndexOf(" error: ") + 8) : msg;
-            failAll(new RankFailedException(peer, host(peer), "UCX endpoint error: " + why));
+            failFromUcx(new RankFailedException(peer, host(peer), "UCX endpoint error: " + why));
         } else if (!closed && failure == null) {
             System.err.println("ringattn: rank " + rank + ": UCX progress: " + msg);
         }
@@ -185,7 +187,7 @@ public final class UcxTransport implements RingTransport {
         addr.put(a).flip();
         UcpEndpointParams p = new UcpEndpointParams().setUcpAddress(addr).setName("ringattn-" + rank + "-to-" + peer);
         if (options.peerErrorMode()) {
-            p.setPeerErrorHandlingMode().setErrorHandler((ep, status, message) -> failAll(
+            p.setPeerErrorHandlingMode().setErrorHandler((ep, status, message) -> failFromUcx(
                     new RankFailedException(peer, host(peer), "UCX endpoint error " + status + ": " + message)));
         }
         return worker.newEndpoint(p);
@@ -468,7 +470,7 @@ public final class UcxTransport implements RingTransport {
     }
 
     private void failAll(RankFailedException f) {
-        synchronized (this) {
+        synchronized (failureLock) { // not "this": close() holds that while it waits for the progress thread
             if (failure != null) {
                 return;
             }
@@ -477,6 +479,46 @@ public final class UcxTransport implements RingTransport {
         for (UcxTransfer t : pending) {
             t.future.completeExceptionally(f);
         }
+    }
+
+    /**
+     * A UCX endpoint error is a local view: the peer may only have exited because it learned of
+     * another rank's death first. Give the control plane (which names the rank that died first) a
+     * moment before blaming this peer.
+     */
+    private RankFailedException preferControlVerdict(RankFailedException local) {
+        if (control == null) {
+            return local;
+        }
+        long end = System.nanoTime() + UCX_VERDICT_GRACE.toNanos();
+        while (control.failure() == null && System.nanoTime() < end) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        RankFailedException c = control.failure();
+        return c != null ? c : local;
+    }
+
+    private void failFromUcx(RankFailedException f) {
+        if (failure != null || closed) {
+            return;
+        }
+        Thread.ofVirtual().start(() -> {
+            long end = System.nanoTime() + UCX_VERDICT_GRACE.toNanos();
+            while (System.nanoTime() < end && control.failure() == null && failure == null) {
+                try {
+                    Thread.sleep(10);
+                } catch (InterruptedException e) {
+                    break;
+                }
+            }
+            RankFailedException c = control.failure();
+            failAll(c != null ? c : f);
+        });
     }
 
     /**
@@ -513,7 +555,7 @@ public final class UcxTransport implements RingTransport {
         Duration bound = Duration.ofMillis(Math.min(options.timeout().toMillis(), 5000));
         boolean memoryReleased = false;
         try {
-            memoryReleased = loop.call(() -> teardown(bound), bound.plusSeconds(5), "close");
+            memoryReleased = loop.call(() -> teardown(bound), bound.plusSeconds(10), "close");
         } catch (RuntimeException e) {
             System.err.println("ringattn: rank " + rank + ": UCX teardown incomplete: " + e.getMessage());
         }
@@ -578,8 +620,11 @@ public final class UcxTransport implements RingTransport {
         if (prev != null && prev != next) {
             eps.add(prev);
         }
+        // After a failure an endpoint to the dead peer may never report its close (seen with
+        // peer-error mode: 5 s per endpoint, in vain); the requests on it were cancelled above.
+        Duration closeBound = healthy ? Duration.ofMillis(Math.min(2000, bound.toMillis())) : Duration.ofMillis(200);
         for (UcpEndpoint ep : eps) {
-            guard("close endpoint", () -> progressUntil(ep.closeNonBlockingForce(), bound));
+            guard("close endpoint", () -> progressUntil(ep.closeNonBlockingForce(), closeBound));
         }
         boolean released = true;
         if (memories != null) {
@@ -676,6 +721,9 @@ public final class UcxTransport implements RingTransport {
             } catch (TimeoutException e) {
                 throw new RankFailedException(peer, host(peer), what + " on rank " + rank + " did not complete within " + wait);
             } catch (ExecutionException e) {
+                if (e.getCause() instanceof RankFailedException local) {
+                    throw preferControlVerdict(local);
+                }
                 throw e.getCause() instanceof TransportException te ? te
                         : new TransportException(String.valueOf(e.getCause()), e.getCause());
             } catch (InterruptedException e) {
