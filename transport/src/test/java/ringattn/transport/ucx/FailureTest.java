@@ -30,14 +30,15 @@ class FailureTest {
             "\\[rank (\\d+)] FAILED after [0-9.]+ s at (\\d+): RankFailedException rank=(\\d+) host=(\\S+):");
     private static final Pattern SIGNALED = Pattern.compile("\\[rank (\\d+)] SIGNAL \\S+ at (\\d+)");
 
-    @ParameterizedTest(name = "data path {0}, rank {1} killed")
-    @CsvSource({"auto, 2", "tag, 2", "auto, 0"})
+    @ParameterizedTest(name = "data path {0}, rank {1} killed, UCX peer-error mode {2}")
+    @CsvSource({"auto, 2, false", "tag, 2, false", "auto, 0, false", "auto, 2, true"})
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
-    void killedRankMidRotationFailsEveryOtherRankNamingIt(String dataPath, int victim) {
+    void killedRankMidRotationFailsEveryOtherRankNamingIt(String dataPath, int victim, boolean peerErrorMode) {
         Jobs.Outcome o = Jobs.run(4, List.of("4096,1048576,4194304,1048576,4096", "kill:" + victim + ":5"),
-                Map.of("RINGATTN_TIMEOUT", Long.toString(BOUND.toSeconds()), "RINGATTN_DATA_PATH", dataPath),
+                Map.of("RINGATTN_TIMEOUT", Long.toString(BOUND.toSeconds()), "RINGATTN_DATA_PATH", dataPath,
+                        "RINGATTN_PEER_ERROR_MODE", Boolean.toString(peerErrorMode)),
                 Duration.ofSeconds(50), Duration.ofSeconds(15));
-        assertFailedNaming(o, victim, 4, BOUND);
+        assertFailedNaming(o, victim, 4, Duration.ofSeconds(2)); // a killed process is seen at once, close included
     }
 
     @Test
