@@ -8,8 +8,8 @@
 module ringattn.model {
     requires ringattn.engine;
     requires ringattn.transport.ucx;
+    requires ringattn.io;
     requires jdk.incubator.vector;
 
     exports ringattn.model;
-    exports ringattn.model.io;
 }

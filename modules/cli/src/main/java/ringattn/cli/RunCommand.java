@@ -64,7 +64,7 @@ final class RunCommand implements Command {
         Options o = Options.parse(name(), options(), args);
         String transport = o.choice("transport", "local", "local", "ucx");
         Device.resolve(o, err);
-        String jobId = "run-" + ProcessHandle.current().pid() + "-" + Long.toHexString(System.nanoTime());
+        String jobId = OutputFile.newJobId("run");
         try (Arena arena = Arena.ofShared()) {
             RunJob job = RunJob.load(o, 1, true, arena);
             List<OutputFile> files = job.outputFiles(jobId, true);

@@ -53,6 +53,11 @@ public final class OutputFile {
         totalBytes = off;
     }
 
+    /** A job id no other process on this host uses: {@code prefix-pid-time}. */
+    public static String newJobId(String prefix) {
+        return prefix + "-" + ProcessHandle.current().pid() + "-" + Long.toHexString(System.nanoTime());
+    }
+
     /** The temporary name used for {@code target} by job {@code jobId}. */
     public static Path tempPath(Path target, String jobId) {
         Path abs = target.toAbsolutePath();

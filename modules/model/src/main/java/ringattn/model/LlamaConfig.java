@@ -6,7 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
-import ringattn.model.io.Json;
+import ringattn.io.Json;
 
 /**
  * The hyper-parameters of a Llama-style decoder, as in a Hugging Face {@code config.json}.
@@ -105,7 +105,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         Object parsed;
         try {
             parsed = Json.parse(Files.readString(file, StandardCharsets.UTF_8));
-        } catch (IllegalArgumentException e) {
+        } catch (Json.SyntaxException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }
         if (!(parsed instanceof Map<?, ?> m)) {
@@ -120,23 +120,23 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
 
     /** From the parsed {@code config.json} object. */
     public static LlamaConfig fromMap(Map<?, ?> m) {
-        Object type = m.get("model_type");
+        Object type = get(m, "model_type");
         if (type != null && !type.equals("llama")) {
             throw new ModelFormatException("model_type: expected llama, got '" + type + "'");
         }
-        if (m.get("attention_bias") instanceof Boolean b && b) {
+        if (get(m, "attention_bias") instanceof Boolean b && b) {
             throw new ModelFormatException("attention_bias: true is not supported (Llama projections have no bias)");
         }
         int hidden = intKey(m, "hidden_size", null);
         int heads = intKey(m, "num_attention_heads", null);
         int kvHeads = intKey(m, "num_key_value_heads", heads);
-        int headDim = m.get("head_dim") == null ? hidden / heads : intKey(m, "head_dim", null);
-        if (m.get("head_dim") == null && hidden % heads != 0) {
+        int headDim = get(m, "head_dim") == null ? hidden / heads : intKey(m, "head_dim", null);
+        if (get(m, "head_dim") == null && hidden % heads != 0) {
             throw new ModelFormatException("head_dim: absent and hidden_size " + hidden + " is not a multiple of num_attention_heads " + heads);
         }
         RopeScaling scaling = null;
-        if (m.get("rope_scaling") instanceof Map<?, ?> rs) {
-            Object rt = rs.get("rope_type") != null ? rs.get("rope_type") : rs.get("type");
+        if (get(m, "rope_scaling") instanceof Map<?, ?> rs) {
+            Object rt = get(rs, "rope_type") != null ? get(rs, "rope_type") : get(rs, "type");
             String ropeType = rt == null ? "" : rt.toString().toLowerCase(Locale.ROOT);
             if (ropeType.equals("llama3")) {
                 scaling = new RopeScaling(doubleKey(rs, "factor", null), doubleKey(rs, "low_freq_factor", 1.0),
@@ -145,14 +145,20 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
                 throw new ModelFormatException("rope_scaling.rope_type: only llama3 and default are supported, got '" + rt + "'");
             }
         }
-        boolean tied = m.get("tie_word_embeddings") instanceof Boolean b && b;
+        boolean tied = get(m, "tie_word_embeddings") instanceof Boolean b && b;
         return new LlamaConfig(intKey(m, "vocab_size", null), hidden, intKey(m, "intermediate_size", null),
                 intKey(m, "num_hidden_layers", null), heads, kvHeads, headDim, doubleKey(m, "rms_norm_eps", 1e-6),
                 doubleKey(m, "rope_theta", 10000.0), scaling, tied);
     }
 
-    private static int intKey(Map<?, ?> m, String key, Integer dflt) {
+    /** {@code m.get(key)}, with a JSON {@code null} read as absent (HF configs write {@code "rope_scaling": null}). */
+    private static Object get(Map<?, ?> m, String key) {
         Object v = m.get(key);
+        return v == Json.NULL ? null : v;
+    }
+
+    private static int intKey(Map<?, ?> m, String key, Integer dflt) {
+        Object v = get(m, key);
         if (v == null) {
             if (dflt == null) {
                 throw new ModelFormatException(key + ": missing");
@@ -167,7 +173,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
     }
 
     private static double doubleKey(Map<?, ?> m, String key, Double dflt) {
-        Object v = m.get(key);
+        Object v = get(m, key);
         if (v == null) {
             if (dflt == null) {
                 throw new ModelFormatException(key + ": missing");

@@ -4,6 +4,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -19,7 +20,12 @@ import ringattn.engine.ring.ShardLayout;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.transport.RankFailedException;
 import ringattn.engine.transport.RingTransport;
-import ringattn.model.io.Npy;
+import ringattn.io.ArrayData;
+import ringattn.io.ArraySpec;
+import ringattn.io.ElementType;
+import ringattn.io.FileFormatException;
+import ringattn.io.Npy;
+import ringattn.io.OutputFile;
 
 /**
  * {@code prefill}: runs a Llama-style model over a long token sequence with ring attention across
@@ -49,6 +55,8 @@ public final class PrefillMain {
     public static final int RANK_FAILED = 3;
 
     static final String RESULT_TAG = "RINGATTN_RANK_RESULT ";
+    /** The one array of the {@code --out} file. */
+    private static final String LOGITS = "logits";
 
     private static final String USAGE_TEXT = """
             usage: prefill (--model DIR | --tiny) (--tokens FILE.npy | --random S) [--ranks N]
@@ -95,7 +103,7 @@ public final class PrefillMain {
         int[] benchRanks = {1, 2, 3, 4};
         int benchReps = 2;
         boolean worker;
-        Path outTemp;
+        String jobId;
         int crashRank = -1;
 
         static Args parse(String[] a) {
@@ -114,7 +122,7 @@ public final class PrefillMain {
                     case "--threads" -> r.threads = positive(value(a, ++i, flag), flag);
                     case "--seed" -> r.seed = parseLong(value(a, ++i, flag), flag);
                     case "--out" -> r.out = Path.of(value(a, ++i, flag));
-                    case "--out-temp" -> r.outTemp = Path.of(value(a, ++i, flag));
+                    case "--job-id" -> r.jobId = value(a, ++i, flag);
                     case "--transport" -> {
                         r.transport = value(a, ++i, flag);
                         if (!r.transport.equals("local") && !r.transport.equals("ucx")) {
@@ -163,6 +171,9 @@ public final class PrefillMain {
                     throw new UsageException("--model/--tiny: one is required");
                 }
                 r.tiny = true;
+            }
+            if (r.worker && r.out != null && r.jobId == null) {
+                throw new UsageException("--out: a worker also needs the --job-id of the file's creator");
             }
             if (!r.bench) {
                 if (r.tokens != null && r.random >= 0) {
@@ -266,7 +277,7 @@ public final class PrefillMain {
         } catch (RankFailure e) {
             err.println("error: " + e.getMessage());
             return RANK_FAILED;
-        } catch (IOException e) {
+        } catch (IOException | FileFormatException e) {
             err.println("error: " + e.getMessage());
             return USAGE;
         } catch (RuntimeException | OutOfMemoryError e) {
@@ -317,30 +328,66 @@ public final class PrefillMain {
         if (args.tokens == null) {
             return TinyLlama.randomTokens(args.random, config.vocabSize(), args.seed);
         }
-        try {
-            return Npy.readTokens(args.tokens);
-        } catch (IOException e) {
-            throw new UsageException("--tokens: " + (e instanceof java.nio.file.NoSuchFileException ? args.tokens + ": no such file" : e.getMessage()));
+        try (Arena arena = Arena.ofConfined()) {
+            return tokenIds(Npy.read(args.tokens, arena));
+        } catch (FileFormatException e) {
+            throw new UsageException("--tokens: " + e.getMessage());
         }
+    }
+
+    /**
+     * Token ids from an integer array of shape {@code [S]} or {@code [1, S]} (any integer type);
+     * throws naming the file when the dtype, the shape or an id (negative, above
+     * {@code Integer.MAX_VALUE}) is wrong.
+     */
+    static int[] tokenIds(ArrayData a) {
+        long[] shape = a.shape();
+        if (!(shape.length == 1 || (shape.length == 2 && shape[0] == 1))) {
+            throw new FileFormatException(a.file(), "token ids must be 1-D [S] or [1, S], got shape " + a.shapeString());
+        }
+        if (!a.type().isInteger()) {
+            throw new FileFormatException(a.file(), "token ids must be integers (<i4, <i8, <u2, ...), got " + a.type());
+        }
+        if (a.elementCount() > Integer.MAX_VALUE) {
+            throw new FileFormatException(a.file(), a.elementCount() + " token ids is too many");
+        }
+        int[] out = new int[(int) a.elementCount()];
+        for (int i = 0; i < out.length; i++) {
+            long v = a.getLong(i);
+            if (v < 0 || v > Integer.MAX_VALUE) {
+                throw new FileFormatException(a.file(), "token id " + v + " at index " + i + " is out of range");
+            }
+            out[i] = (int) v;
+        }
+        return out;
+    }
+
+    /** The {@code --out} file's layout: float32 logits {@code [tokens, vocab]} in one {@code .npy} array. */
+    private static Map<String, ArraySpec> logitsLayout(int tokens, int vocab) {
+        return Map.of(LOGITS, new ArraySpec(ElementType.F32, new long[] {tokens, vocab}));
     }
 
     private static Prefill.Options options(Args args, int ranksHere) {
         return new Prefill.Options(args.threadsPerRank(ranksHere), args.layout, args.timeout, 0, args.crashRank);
     }
 
-    private static int local(LlamaModel model, int[] tokens, Args args, PrintStream out) throws IOException {
+    private static int local(LlamaModel model, int[] tokens, Args args, PrintStream out) {
         LlamaConfig c = model.config();
-        Npy.Float32Matrix file = args.out == null ? null : Npy.Float32Matrix.create(args.out, tokens.length, c.vocabSize());
+        OutputFile file = args.out == null ? null
+                : OutputFile.create(args.out, OutputFile.newJobId("prefill"), false, logitsLayout(tokens.length, c.vocabSize()));
         try {
             Prefill.Options o = options(args, args.ranks);
             banner(out, model, args, tokens.length, o.threads());
             List<Prefill.RankResult> results;
-            try {
-                results = Prefill.runLocal(model, tokens, args.ranks, o, file == null ? null : file.data());
-            } catch (RankFailedException e) {
-                throw e;
-            } catch (RuntimeException e) {
-                throw new RankFailure("a rank failed: " + e, e);
+            try (Arena arena = Arena.ofShared()) {
+                MemorySegment logits = file == null ? null : file.map(LOGITS, arena);
+                try {
+                    results = Prefill.runLocal(model, tokens, args.ranks, o, logits);
+                } catch (RankFailedException e) {
+                    throw e;
+                } catch (RuntimeException e) {
+                    throw new RankFailure("a rank failed: " + e, e);
+                }
             }
             if (file != null) {
                 file.commit();
@@ -349,7 +396,7 @@ public final class PrefillMain {
             return OK;
         } finally {
             if (file != null) {
-                file.close();
+                file.delete(); // a no-op after the commit
             }
         }
     }
@@ -389,8 +436,7 @@ public final class PrefillMain {
 
     // ---- ucx: one process per rank ----
 
-    private static int ucx(String[] argv, LlamaModel model, int[] tokens, Args args, PrintStream out, PrintStream err)
-            throws IOException {
+    private static int ucx(String[] argv, LlamaModel model, int[] tokens, Args args, PrintStream out, PrintStream err) {
         try {
             Class.forName("ringattn.transport.ucx.LocalLauncher");
         } catch (ClassNotFoundException | LinkageError e) {
@@ -404,10 +450,11 @@ public final class PrefillMain {
         private UcxRanks() {
         }
 
-        static int launch(String[] argv, LlamaModel model, int[] tokens, Args args, PrintStream out, PrintStream err)
-                throws IOException {
+        static int launch(String[] argv, LlamaModel model, int[] tokens, Args args, PrintStream out, PrintStream err) {
             LlamaConfig c = model.config();
-            Npy.Float32Matrix file = args.out == null ? null : Npy.Float32Matrix.create(args.out, tokens.length, c.vocabSize());
+            String jobId = OutputFile.newJobId("prefill");
+            OutputFile file = args.out == null ? null
+                    : OutputFile.create(args.out, jobId, false, logitsLayout(tokens.length, c.vocabSize()));
             try {
                 List<String> workerArgs = new ArrayList<>();
                 for (int i = 0; i < argv.length; i++) {
@@ -421,7 +468,7 @@ public final class PrefillMain {
                 int threads = args.threadsPerRank(args.ranks);
                 workerArgs.addAll(List.of("--worker", "--threads", Integer.toString(threads)));
                 if (file != null) {
-                    workerArgs.addAll(List.of("--out-temp", file.temp().toString()));
+                    workerArgs.addAll(List.of("--out", args.out.toAbsolutePath().toString(), "--job-id", jobId));
                 }
                 Map<String, String> env = new LinkedHashMap<>();
                 if (System.getenv("UCX_NET_DEVICES") == null) {
@@ -458,7 +505,7 @@ public final class PrefillMain {
                 return OK;
             } finally {
                 if (file != null) {
-                    file.close();
+                    file.delete(); // a no-op after the commit
                 }
             }
         }
@@ -482,10 +529,10 @@ public final class PrefillMain {
         return ringattn.transport.ucx.LocalLauncher.Spec.sameJvm(PrefillMain.class.getName(), workerArgs, env, deadline);
     }
 
-    private static int worker(LlamaModel model, int[] tokens, Args args, PrintStream out) throws IOException {
-        try (RingTransport t = ringattn.transport.ucx.Bootstrap.fromEnvironment();
-             Npy.Float32Matrix file = args.outTemp == null ? null
-                     : Npy.Float32Matrix.attach(args.outTemp, tokens.length, model.config().vocabSize())) {
+    private static int worker(LlamaModel model, int[] tokens, Args args, PrintStream out) {
+        OutputFile file = args.out == null ? null
+                : OutputFile.open(args.out, args.jobId, false, logitsLayout(tokens.length, model.config().vocabSize()));
+        try (RingTransport t = ringattn.transport.ucx.Bootstrap.fromEnvironment(); Arena arena = Arena.ofShared()) {
             Prefill.Options o = new Prefill.Options(args.threadsPerRank(1), args.layout, args.timeout, 0);
             String crash = System.getenv("RINGATTN_CRASH_RANK");
             if (t.rank() == args.crashRank || (crash != null && crash.trim().equals(Integer.toString(t.rank())))) {
@@ -494,8 +541,11 @@ public final class PrefillMain {
                 System.err.flush();
                 Runtime.getRuntime().halt(70);
             }
-            MemorySegment logits = file == null ? null : file.data();
+            MemorySegment logits = file == null ? null : file.map(LOGITS, arena);
             Prefill.RankResult r = Prefill.runRank(model, t, tokens, o, logits);
+            if (logits != null && logits.isMapped()) {
+                logits.force(); // in the file before rank 0's launcher renames it
+            }
             t.barrier(args.timeout);
             out.printf(Locale.ROOT, "%srank=%d tokens=%d seconds=%.6f attention=%.6f rss=%d kernel=%s%n", RESULT_TAG,
                     r.rank(), r.tokens(), r.seconds(), r.attentionSeconds(), r.peakRssBytes(), r.kernel());

@@ -3,8 +3,6 @@ package ringattn.model;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -17,8 +15,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import ringattn.engine.tensor.DType;
-import ringattn.model.io.Json;
-import ringattn.model.io.Safetensors;
+import ringattn.io.ArrayData;
+import ringattn.io.ElementType;
+import ringattn.io.FileFormatException;
+import ringattn.io.Json;
+import ringattn.io.MappedFile;
+import ringattn.io.Safetensors;
+import ringattn.model.linalg.Layouts;
 
 /**
  * The weights of a Hugging Face-style model directory, memory-mapped: {@code model.safetensors}, or
@@ -29,14 +32,19 @@ import ringattn.model.io.Safetensors;
 public final class SafetensorsWeights implements WeightSource {
     private static final String INDEX = "model.safetensors.index.json";
 
-    private final Path dir;
-    private final List<Safetensors> files;
-    private final Map<String, Safetensors> byName;
-    private final Map<String, Weight> widened = new LinkedHashMap<>();
-    private final Arena arena = Arena.ofShared();
+    /** One mapped {@code .safetensors} file and its header index. */
+    private record Shard(Path path, MemorySegment bytes, Map<String, Safetensors.Entry> entries) {
+    }
 
-    private SafetensorsWeights(Path dir, List<Safetensors> files, Map<String, Safetensors> byName) {
+    private final Path dir;
+    private final Arena arena;
+    private final List<Shard> files;
+    private final Map<String, Shard> byName;
+    private final Map<String, Weight> widened = new LinkedHashMap<>();
+
+    private SafetensorsWeights(Path dir, Arena arena, List<Shard> files, Map<String, Shard> byName) {
         this.dir = dir;
+        this.arena = arena;
         this.files = files;
         this.byName = byName;
     }
@@ -53,7 +61,7 @@ public final class SafetensorsWeights implements WeightSource {
             Object parsed;
             try {
                 parsed = Json.parse(Files.readString(index, StandardCharsets.UTF_8));
-            } catch (IllegalArgumentException e) {
+            } catch (Json.SyntaxException e) {
                 throw new ModelFormatException(index + ": " + e.getMessage(), e);
             }
             if (!(parsed instanceof Map<?, ?> m) || !(m.get("weight_map") instanceof Map<?, ?> wm)) {
@@ -79,18 +87,20 @@ public final class SafetensorsWeights implements WeightSource {
                 throw new ModelFormatException(dir + ": no *.safetensors files (and no " + INDEX + ")");
             }
         }
-        List<Safetensors> opened = new ArrayList<>();
-        Map<String, Safetensors> byName = new TreeMap<>();
+        Arena arena = Arena.ofShared();
         try {
+            List<Shard> opened = new ArrayList<>();
+            Map<String, Shard> byName = new TreeMap<>();
             for (Path p : paths) {
-                Safetensors st = Safetensors.open(p);
+                MemorySegment bytes = MappedFile.readOnly(p, arena);
+                Shard st = new Shard(p, bytes, Safetensors.entries(p, bytes));
                 opened.add(st);
                 for (String name : st.entries().keySet()) {
                     if (weightMap != null && weightMap.containsKey(name)
                             && !dir.resolve(weightMap.get(name)).equals(p)) {
                         continue; // the index says another shard holds it
                     }
-                    Safetensors prev = byName.putIfAbsent(name, st);
+                    Shard prev = byName.putIfAbsent(name, st);
                     if (prev != null) {
                         throw new ModelFormatException("tensor '" + name + "' appears in both " + prev.path() + " and " + p);
                     }
@@ -104,16 +114,19 @@ public final class SafetensorsWeights implements WeightSource {
                     }
                 }
             }
-        } catch (IOException | RuntimeException e) {
-            opened.forEach(Safetensors::close);
+            return new SafetensorsWeights(dir, arena, opened, byName);
+        } catch (FileFormatException e) {
+            arena.close();
+            throw new ModelFormatException(e.getMessage(), e);
+        } catch (RuntimeException e) {
+            arena.close();
             throw e;
         }
-        return new SafetensorsWeights(dir, opened, byName);
     }
 
     @Override
     public synchronized Weight get(String name, long... expectedShape) {
-        Safetensors st = byName.get(name);
+        Shard st = byName.get(name);
         if (st == null) {
             throw new ModelFormatException("tensor '" + name + "' not found in " + dir + " (searched "
                     + files.stream().map(f -> f.path().getFileName().toString()).toList() + "; expected shape "
@@ -122,26 +135,30 @@ public final class SafetensorsWeights implements WeightSource {
         Safetensors.Entry e = st.entries().get(name);
         if (!Arrays.equals(e.shape(), expectedShape)) {
             throw new ModelFormatException("tensor '" + name + "' in " + st.path() + ": expected shape "
-                    + Arrays.toString(expectedShape) + ", got " + e.shapeString());
+                    + Arrays.toString(expectedShape) + ", got " + Arrays.toString(e.shape()));
         }
-        return switch (e.dtype()) {
-            case "F32" -> new Weight(name, st.path().toString(), DType.F32, e.shape(), e.data());
-            case "BF16" -> new Weight(name, st.path().toString(), DType.BF16, e.shape(), e.data());
-            case "F16" -> widened.computeIfAbsent(name, k -> widen(st, e));
+        ArrayData a;
+        try {
+            a = Safetensors.tensor(st.path(), st.bytes(), e);
+        } catch (FileFormatException ex) {
+            throw new ModelFormatException(ex.getMessage(), ex);
+        }
+        return switch (a.type()) {
+            case F32 -> new Weight(name, st.path().toString(), DType.F32, e.shape(), a.data());
+            case BF16 -> new Weight(name, st.path().toString(), DType.BF16, e.shape(), a.data());
+            case F16 -> widened.computeIfAbsent(name, k -> widen(a));
             default -> throw new ModelFormatException("tensor '" + name + "' in " + st.path() + ": dtype " + e.dtype()
                     + " is not supported (expected F32, BF16 or F16)");
         };
     }
 
-    private Weight widen(Safetensors st, Safetensors.Entry e) {
-        long n = e.elementCount();
+    private Weight widen(ArrayData a) {
+        long n = a.elementCount();
         MemorySegment out = arena.allocate(Math.max(4, 4 * n), 64).asSlice(0, 4 * n);
-        ValueLayout.OfShort f16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-        ValueLayout.OfFloat f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
         for (long i = 0; i < n; i++) {
-            out.setAtIndex(f32, i, Float.float16ToFloat(e.data().getAtIndex(f16, i)));
+            out.setAtIndex(Layouts.F32_LE, i, a.getFloat(i));
         }
-        return new Weight(e.name(), st.path().toString(), DType.F32, e.shape(), out);
+        return new Weight(a.name(), a.file().toString(), DType.F32, a.shape(), out);
     }
 
     @Override
@@ -154,9 +171,9 @@ public final class SafetensorsWeights implements WeightSource {
         return dir.toString();
     }
 
+    /** Unmaps every file and frees the widened copies. Idempotent. */
     @Override
     public synchronized void close() {
-        files.forEach(Safetensors::close);
         if (arena.scope().isAlive()) {
             arena.close();
         }
@@ -175,14 +192,14 @@ public final class SafetensorsWeights implements WeightSource {
         StringBuilder index = new StringBuilder("{\"metadata\": {}, \"weight_map\": {");
         for (int s = 0; s < n; s++) {
             String file = n == 1 ? "model.safetensors" : String.format("model-%05d-of-%05d.safetensors", s + 1, n);
-            List<Safetensors.Entry> entries = new ArrayList<>();
+            Map<String, ArrayData> tensors = new LinkedHashMap<>();
             for (int i = s; i < all.size(); i += n) {
                 Weight w = all.get(i);
-                entries.add(new Safetensors.Entry(w.name(), w.dtype() == DType.F32 ? "F32" : "BF16", w.shape(), w.data()));
+                tensors.put(w.name(), ArrayData.of(ElementType.of(w.dtype()), w.shape(), w.data()));
                 index.append(index.charAt(index.length() - 1) == '{' ? "" : ", ")
                         .append(Json.quote(w.name())).append(": ").append(Json.quote(file));
             }
-            Safetensors.write(dir.resolve(file), entries, Map.of("format", "pt"));
+            Safetensors.write(dir.resolve(file), tensors, Map.of("format", "pt"));
         }
         index.append("}}\n");
         if (n > 1) {

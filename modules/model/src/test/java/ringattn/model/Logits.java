@@ -2,11 +2,17 @@ package ringattn.model;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
 import java.util.List;
 import ringattn.engine.ring.ShardLayout;
+import ringattn.io.ArrayData;
+import ringattn.io.ElementType;
+import ringattn.io.Npy;
 import ringattn.model.linalg.Layouts;
 
-/** Test helpers: run a prefill and collect its logits as {@code float[S][vocab]}. */
+/** Test helpers: run a prefill and collect its logits as {@code float[S][vocab]}; logits and token files. */
 final class Logits {
     private Logits() {
     }
@@ -28,6 +34,35 @@ final class Logits {
                 }
             }
             return l;
+        }
+    }
+
+    /** A float32 {@code [rows, cols]} {@code .npy} file (the {@code --out} logits) as {@code float[rows][cols]}. */
+    static float[][] read(Path file) {
+        try (Arena arena = Arena.ofConfined()) {
+            ArrayData a = Npy.read(file, arena);
+            long[] shape = a.shape();
+            if (a.type() != ElementType.F32 || shape.length != 2) {
+                throw new AssertionError(file + ": expected float32 [rows, cols], got " + a.type() + " " + a.shapeString());
+            }
+            float[][] out = new float[(int) shape[0]][(int) shape[1]];
+            for (int r = 0; r < out.length; r++) {
+                for (int c = 0; c < out[r].length; c++) {
+                    out[r][c] = a.getFloat((long) r * out[r].length + c);
+                }
+            }
+            return out;
+        }
+    }
+
+    /** Writes {@code tokens} as a 1-D int32 {@code .npy} file. */
+    static void writeTokens(Path file, int[] tokens) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment data = arena.allocate(4L * tokens.length);
+            for (int i = 0; i < tokens.length; i++) {
+                data.setAtIndex(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i, tokens[i]);
+            }
+            Npy.write(file, ArrayData.of(ElementType.I32, new long[] {tokens.length}, data));
         }
     }
 

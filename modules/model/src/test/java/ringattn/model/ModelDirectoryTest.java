@@ -1,6 +1,7 @@
 package ringattn.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -136,7 +137,7 @@ class ModelDirectoryTest {
         Path f = dir.resolve("model.safetensors");
         byte[] all = Files.readAllBytes(f);
         Files.write(f, java.util.Arrays.copyOf(all, all.length / 2));
-        IOException e = assertThrows(IOException.class, () -> SafetensorsWeights.open(dir));
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> SafetensorsWeights.open(dir));
         assertTrue(e.getMessage().contains(f.toString()), e.getMessage());
         assertTrue(e.getMessage().contains("data_offsets"), e.getMessage());
     }
@@ -164,6 +165,18 @@ class ModelDirectoryTest {
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> LlamaConfig.read(dir.resolve("config.json")));
         assertTrue(e.getMessage().contains("num_key_value_heads"), e.getMessage());
         assertTrue(e.getMessage().contains("config.json"), e.getMessage());
+    }
+
+    /** JSON null reads as absent: Hugging Face configs write {@code "rope_scaling": null}. */
+    @Test
+    void nullConfigValuesAreAbsent() throws IOException {
+        Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"llama\", \"hidden_size\": 256, "
+                + "\"num_attention_heads\": 8, \"num_key_value_heads\": null, \"vocab_size\": 10, \"intermediate_size\": 4, "
+                + "\"num_hidden_layers\": 1, \"head_dim\": null, \"rope_scaling\": null}");
+        LlamaConfig c = LlamaConfig.read(dir.resolve("config.json"));
+        assertEquals(8, c.kvHeads());
+        assertEquals(32, c.headDim());
+        assertNull(c.ropeScaling());
     }
 
     /** A real Llama-3 style config parses, with head_dim derived and rope_scaling llama3. */

@@ -7,6 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,8 +20,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import ringattn.engine.ring.ShardLayout;
-import ringattn.model.io.Json;
-import ringattn.model.io.Npy;
+import ringattn.io.ArrayData;
+import ringattn.io.ElementType;
+import ringattn.io.Json;
+import ringattn.io.Npy;
 
 /** The {@code prefill} command: outputs, JSON line, exit codes. */
 class PrefillMainTest {
@@ -48,7 +54,7 @@ class PrefillMainTest {
     void writesLogitsAndJson() throws IOException {
         int[] tokens = TinyLlama.randomTokens(45, 512, 8);
         Path tokFile = dir.resolve("tokens.npy");
-        Npy.writeTokens(tokFile, tokens);
+        Logits.writeTokens(tokFile, tokens);
         Path out = dir.resolve("logits.npy");
         Run r = run("--tiny", "--tokens", tokFile.toString(), "--ranks", "3", "--threads", "1", "--out", out.toString(), "--json");
         assertEquals(0, r.code(), r.err());
@@ -61,7 +67,7 @@ class PrefillMainTest {
         assertEquals(3, ((List<?>) json.get("peak_rss_bytes_per_rank")).size());
         assertTrue(((Number) ((List<?>) json.get("peak_rss_bytes_per_rank")).get(0)).longValue() > 1 << 20);
 
-        float[][] written = Npy.readFloat32Matrix(out);
+        float[][] written = Logits.read(out);
         assertEquals(45, written.length);
         assertEquals(512, written[0].length);
         try (InMemoryWeights w = TinyLlama.weights()) {
@@ -92,13 +98,13 @@ class PrefillMainTest {
         assertEquals("ucx", json.get("transport"));
         List<?> rss = (List<?>) json.get("peak_rss_bytes_per_rank");
         assertEquals(2, rss.size());
-        double diff = Logits.maxAbsDiff(Npy.readFloat32Matrix(ucx), Npy.readFloat32Matrix(local));
+        double diff = Logits.maxAbsDiff(Logits.read(ucx), Logits.read(local));
         assertTrue(diff <= 5e-5, "max |ucx - local| = " + diff);
     }
 
     /** A failed rank (the failure drill) ends the job with exit 3, an error line naming it, and no output file. */
     @Test
-    void failedRankExits3AndLeavesNoOutput() {
+    void failedRankExits3AndLeavesNoOutput() throws IOException {
         Path out = dir.resolve("logits.npy");
         Run local = run("--tiny", "--random", "20", "--ranks", "3", "--threads", "1", "--crash-rank", "1",
                 "--timeout", "20", "--out", out.toString());
@@ -111,6 +117,42 @@ class PrefillMainTest {
         assertEquals(3, ucx.code(), ucx.out() + ucx.err());
         assertTrue(ucx.err().contains("error: rank 1"), ucx.err());
         assertFalse(Files.exists(out));
+        try (Stream<Path> left = Files.list(dir)) {
+            assertEquals(List.of(), left.toList(), "no temporary output left behind");
+        }
+    }
+
+    /**
+     * --tokens takes any integer dtype, shape [S] or [1, S]: uint16 [1, S] gives the logits of the
+     * same ids as int32 [S] (tolerance 1e-5, as in modelDirectoryMatchesTiny: JIT state may differ
+     * between the runs); a float file is exit 2 naming the file and the dtype.
+     */
+    @Test
+    void tokensOfAnyIntegerTypeAndShape() throws IOException {
+        int[] tokens = TinyLlama.randomTokens(12, 512, 5);
+        Path i32 = dir.resolve("i32.npy");
+        Logits.writeTokens(i32, tokens);
+        Path u16 = dir.resolve("u16.npy");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment data = arena.allocate(2L * tokens.length);
+            for (int i = 0; i < tokens.length; i++) {
+                data.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i, (short) tokens[i]);
+            }
+            Npy.write(u16, ArrayData.of(ElementType.U16, new long[] {1, tokens.length}, data));
+            Path floats = dir.resolve("f32.npy");
+            Npy.write(floats, ArrayData.of(ElementType.F32, new long[] {tokens.length}, arena.allocate(4L * tokens.length)));
+            Run bad = run("--tiny", "--tokens", floats.toString());
+            assertEquals(2, bad.code(), bad.err());
+            assertTrue(bad.err().contains("--tokens: " + floats) && bad.err().contains("f32"), bad.err());
+        }
+        Path a = dir.resolve("a.npy");
+        Path b = dir.resolve("b.npy");
+        Run ra = run("--tiny", "--tokens", i32.toString(), "--threads", "1", "--out", a.toString());
+        assertEquals(0, ra.code(), ra.err());
+        Run rb = run("--tiny", "--tokens", u16.toString(), "--threads", "1", "--out", b.toString());
+        assertEquals(0, rb.code(), rb.err());
+        double diff = Logits.maxAbsDiff(Logits.read(b), Logits.read(a));
+        assertTrue(diff <= 1e-5, "max |uint16 [1, S] - int32 [S]| = " + diff);
     }
 
     /**
@@ -128,7 +170,7 @@ class PrefillMainTest {
         assertEquals(0, run("--tiny", "--random", "24", "--ranks", "2", "--threads", "1", "--out", a.toString()).code());
         Run r = run("--model", model.toString(), "--random", "24", "--ranks", "2", "--threads", "1", "--out", b.toString());
         assertEquals(0, r.code(), r.err());
-        double diff = Logits.maxAbsDiff(Npy.readFloat32Matrix(b), Npy.readFloat32Matrix(a));
+        double diff = Logits.maxAbsDiff(Logits.read(b), Logits.read(a));
         assertTrue(diff <= 1e-5, "max |model dir - tiny| = " + diff);
     }
 
@@ -156,7 +198,7 @@ class PrefillMainTest {
         assertTrue(noFile.err().contains(missing.toString()), noFile.err());
 
         Path big = dir.resolve("big.npy");
-        Npy.writeTokens(big, new int[] {1, 2, 9999});
+        Logits.writeTokens(big, new int[] {1, 2, 9999});
         Run outOfVocab = run("--tiny", "--tokens", big.toString());
         assertEquals(2, outOfVocab.code());
         assertTrue(outOfVocab.err().contains("tokens[2]") && outOfVocab.err().contains("9999"), outOfVocab.err());
