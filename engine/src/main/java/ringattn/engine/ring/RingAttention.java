@@ -116,7 +116,15 @@ public final class RingAttention implements AutoCloseable {
             return new ForwardResult(out, arena, lse, stats);
         } catch (RuntimeException | Error e) {
             arena.close();
+            abortPeers(e);
             throw e;
+        }
+    }
+
+    /** A local failure mid-pass: tell the other ranks at once instead of letting them time out. */
+    private void abortPeers(Throwable e) {
+        if (!(e instanceof TransportException)) {
+            transport.abort(e);
         }
     }
 
@@ -216,6 +224,9 @@ public final class RingAttention implements AutoCloseable {
             dvOut.copyFrom(Tensor.wrap(home.asSlice(half, half), v.tokens(), v.heads(), v.headDim(), DType.F32));
             RingStats stats = new RingStats(compute, wait, bytes, nanosPerByte, System.nanoTime() - wallStart);
             return new Gradients(dq, dkOut, dvOut, stats);
+        } catch (RuntimeException | Error e) {
+            abortPeers(e);
+            throw e;
         }
     }
 

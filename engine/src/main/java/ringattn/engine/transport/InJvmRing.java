@@ -292,6 +292,11 @@ public final class InJvmRing {
         }
 
         @Override
+        public void abort(Throwable cause) {
+            fail(rank, cause);
+        }
+
+        @Override
         public void barrier(Duration wait) {
             allGather(new byte[0], wait);
         }

@@ -49,6 +49,14 @@ public interface RingTransport extends AutoCloseable {
     /** Every rank's {@code local} bytes, indexed by rank (small metadata only). */
     byte[][] allGather(byte[] local, Duration timeout);
 
+    /**
+     * Tells every other rank that this one failed: their pending and later waits end promptly with
+     * a {@link RankFailedException} naming this rank, instead of waiting out the timeout. Called by
+     * the ring when a pass fails locally. The default does nothing (peers then time out).
+     */
+    default void abort(Throwable cause) {
+    }
+
     /** Releases buffers and connections. Idempotent. */
     @Override
     void close();
