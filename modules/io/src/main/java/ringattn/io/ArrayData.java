@@ -166,7 +166,7 @@ public record ArrayData(Path file, String name, ElementType type, long[] shape, 
      */
     public long[] toLongs(String argument) {
         if (!type.isInteger()) {
-            throw new FileFormatException(file, "expected integers (int32, int64, ...), got " + type);
+            throw new FileFormatException(file, "expected int32, int64 or another integer type, got " + type);
         }
         if (shape.length != 1) {
             throw new FileFormatException(file, "expected 1 dimension, got shape " + shapeString());
