@@ -13,6 +13,7 @@ import ringattn.cli.bench.BenchPlot;
 import ringattn.cli.bench.BenchPoint;
 import ringattn.engine.tensor.DType;
 import ringattn.io.AtomicFile;
+import ringattn.io.JsonLine;
 
 /**
  * {@code ringattn bench}: demo jobs over a grid of S, P and transports; writes bench.csv,

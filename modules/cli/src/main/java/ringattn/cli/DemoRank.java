@@ -2,8 +2,8 @@ package ringattn.cli;
 
 import java.util.ArrayList;
 import java.util.List;
-import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.device.Devices;
+import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
 import ringattn.engine.kernel.Positions;
@@ -14,6 +14,7 @@ import ringattn.engine.ring.RingOptions;
 import ringattn.engine.ring.RingStats;
 import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.RingTransport;
+import ringattn.io.PeakMemory;
 
 /**
  * One rank of a demo: generates its shard of the seeded inputs, runs the forward ring, then checks

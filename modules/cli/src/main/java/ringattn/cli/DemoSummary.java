@@ -3,6 +3,8 @@ package ringattn.cli;
 import java.io.PrintStream;
 import java.util.List;
 import java.util.Locale;
+import ringattn.io.JsonLine;
+import ringattn.io.PeakMemory;
 
 /**
  * The demo's result over all ranks: seconds is the slowest rank's forward wall time (start-up,

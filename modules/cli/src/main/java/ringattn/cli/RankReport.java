@@ -3,6 +3,7 @@ package ringattn.cli;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import ringattn.io.Json;
+import ringattn.io.JsonLine;
 
 /**
  * What one rank measured in a demo or run: its process, timings and accuracy. Travels between

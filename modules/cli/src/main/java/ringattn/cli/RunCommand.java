@@ -13,6 +13,7 @@ import java.util.Locale;
 import java.util.Map;
 import ringattn.engine.transport.InJvmRing;
 import ringattn.io.AtomicFile;
+import ringattn.io.JsonLine;
 import ringattn.io.OutputFile;
 import ringattn.transport.ucx.Bootstrap;
 import ringattn.transport.ucx.RankBanner;

@@ -17,6 +17,7 @@ import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.RingTransport;
 import ringattn.io.ArrayData;
 import ringattn.io.ElementType;
+import ringattn.io.PeakMemory;
 
 /**
  * One rank of a {@code run}: copies its rows of the mapped inputs (float16 widened to float32,

@@ -1,9 +1,8 @@
-package ringattn.cli;
+package ringattn.io;
 
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import ringattn.io.Json;
 
 /**
  * Builds one JSON object on one line, keys in insertion order. Values: numbers (non-finite doubles

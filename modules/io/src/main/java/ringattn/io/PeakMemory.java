@@ -1,4 +1,4 @@
-package ringattn.cli;
+package ringattn.io;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -17,6 +17,7 @@ import ringattn.engine.ring.RingOptions;
 import ringattn.engine.ring.ShardLayout;
 import ringattn.engine.transport.InJvmRing;
 import ringattn.engine.transport.RingTransport;
+import ringattn.io.PeakMemory;
 import ringattn.model.linalg.MatMul;
 import ringattn.model.linalg.Workers;
 
@@ -110,7 +111,7 @@ public final class Prefill {
             long t0 = System.nanoTime();
             long attention = model.forwardShard(ring, tokens, mm, pool, sink);
             long t1 = System.nanoTime();
-            return new RankResult(transport.rank(), positions.size(), (t1 - t0) / 1e9, attention / 1e9, peakRssBytes(),
+            return new RankResult(transport.rank(), positions.size(), (t1 - t0) / 1e9, attention / 1e9, PeakMemory.highWaterBytes(),
                     mm.name() + "+" + kernel.name());
         }
     }
@@ -135,20 +136,5 @@ public final class Prefill {
         } catch (IOException | RuntimeException e) {
             return Double.NaN;
         }
-    }
-
-    /** The process's peak resident set in bytes (VmHWM from /proc/self/status), or -1 when unavailable. */
-    public static long peakRssBytes() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"), StandardCharsets.US_ASCII)) {
-                if (line.startsWith("VmHWM:")) {
-                    String[] parts = line.substring(6).trim().split("\\s+");
-                    return Long.parseLong(parts[0]) * 1024;
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
-        return -1;
     }
 }

@@ -24,8 +24,10 @@ import ringattn.io.ArrayData;
 import ringattn.io.ArraySpec;
 import ringattn.io.ElementType;
 import ringattn.io.FileFormatException;
+import ringattn.io.JsonLine;
 import ringattn.io.Npy;
 import ringattn.io.OutputFile;
+import ringattn.io.PeakMemory;
 
 /**
  * {@code prefill}: runs a Llama-style model over a long token sequence with ring attention across
@@ -424,13 +426,10 @@ public final class PrefillMain {
             out.println("wrote logits [" + seqLen + ", vocab] float32 to " + args.out);
         }
         if (args.json) {
-            StringBuilder rss = new StringBuilder("[");
-            for (int i = 0; i < results.size(); i++) {
-                rss.append(i > 0 ? "," : "").append(results.get(i).peakRssBytes());
-            }
-            rss.append(']');
-            out.printf(Locale.ROOT, "{\"ranks\":%d,\"seq\":%d,\"tokens_per_s\":%.3f,\"seconds\":%.6f,\"peak_rss_bytes_per_rank\":%s,\"transport\":\"%s\"}%n",
-                    results.size(), seqLen, tps, seconds, rss, transport);
+            out.println(new JsonLine().put("ranks", results.size()).put("seq", seqLen).put("tokens_per_s", tps)
+                    .put("seconds", seconds)
+                    .put("peak_rss_bytes_per_rank", results.stream().map(Prefill.RankResult::peakRssBytes).toList())
+                    .put("transport", transport));
         }
     }
 
@@ -609,9 +608,8 @@ public final class PrefillMain {
         for (int p : new int[] {1, 2}) {
             Prefill.runLocal(model, TinyLlama.randomTokens(1024, c.vocabSize(), 7), p, options(args, p), null);
         }
-        StringBuilder json = new StringBuilder("{\"bench\":[");
+        List<JsonLine> rows = new ArrayList<>();
         out.printf(Locale.ROOT, "%8s %3s %10s %12s %8s %12s%n", "S", "P", "seconds", "tokens/s", "attn %", "cpu-seconds");
-        boolean first = true;
         for (int s : args.benchSeqs) {
             int[] tokens = TinyLlama.randomTokens(s, c.vocabSize(), args.seed);
             for (int p : args.benchRanks) {
@@ -629,15 +627,12 @@ public final class PrefillMain {
                     }
                 }
                 out.printf(Locale.ROOT, "%8d %3d %10.3f %12.1f %7.0f%% %12.2f%n", s, p, sec, s / sec, 100 * attn / sec, cpu);
-                json.append(first ? "" : ",").append(String.format(Locale.ROOT,
-                        "{\"seq\":%d,\"ranks\":%d,\"seconds\":%.6f,\"tokens_per_s\":%.3f,\"cpu_seconds\":%.2f}",
-                        s, p, sec, s / sec, cpu));
-                first = false;
+                rows.add(new JsonLine().put("seq", s).put("ranks", p).put("seconds", sec).put("tokens_per_s", s / sec)
+                        .put("cpu_seconds", cpu));
             }
         }
-        json.append("],\"peak_rss_bytes\":").append(Prefill.peakRssBytes()).append('}');
         if (args.json) {
-            out.println(json);
+            out.println(new JsonLine().put("bench", rows).put("peak_rss_bytes", PeakMemory.highWaterBytes()));
         }
         return OK;
     }
