@@ -32,13 +32,7 @@ public final class AtomicFile implements AutoCloseable {
     /** Creates the temporary file next to {@code target}. */
     public static AtomicFile create(Path target) {
         Path abs = target.toAbsolutePath();
-        Path dir = abs.getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new FileFormatException(target, "cannot write: directory " + dir + " does not exist");
-        }
-        if (Files.isDirectory(abs)) {
-            throw new FileFormatException(target, "cannot write: it is a directory");
-        }
+        Path dir = directoryFor(target);
         Path temp = null;
         try {
             // createFile (unlike createTempFile) keeps the default permissions, so the renamed output
@@ -60,6 +54,23 @@ public final class AtomicFile implements AutoCloseable {
             deleteQuietly(temp);
             throw new FileFormatException(target, "cannot write: " + e, e);
         }
+    }
+
+    /**
+     * The existing directory a new file {@code target} goes into (absolute).
+     *
+     * @throws FileFormatException when there is no such directory or {@code target} is a directory
+     */
+    static Path directoryFor(Path target) {
+        Path abs = target.toAbsolutePath();
+        Path dir = abs.getParent();
+        if (dir == null || !Files.isDirectory(dir)) {
+            throw new FileFormatException(target, "cannot write: directory " + dir + " does not exist");
+        }
+        if (Files.isDirectory(abs)) {
+            throw new FileFormatException(target, "cannot write: it is a directory");
+        }
+        return dir;
     }
 
     /** The target path. */

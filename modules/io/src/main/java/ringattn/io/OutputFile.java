@@ -67,14 +67,7 @@ public final class OutputFile {
 
     /** Creates the temporary file (header written, data zero) for {@code target}. */
     public static OutputFile create(Path target, String jobId, boolean safetensors, Map<String, ArraySpec> arrays) {
-        Path abs = target.toAbsolutePath();
-        Path dir = abs.getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new FileFormatException(target, "cannot write: directory " + dir + " does not exist");
-        }
-        if (Files.isDirectory(abs)) {
-            throw new FileFormatException(target, "cannot write: it is a directory");
-        }
+        AtomicFile.directoryFor(target);
         OutputFile f = new OutputFile(target, tempPath(target, jobId), safetensors, arrays);
         try (var ch = java.nio.channels.FileChannel.open(f.temp, StandardOpenOption.CREATE,
                 StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
