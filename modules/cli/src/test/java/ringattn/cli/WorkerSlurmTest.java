@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -17,7 +16,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import ringattn.io.Json;
-import ringattn.transport.ucx.LocalLauncher;
 
 /**
  * {@code worker} as srun starts it: several processes that know only SLURM_PROCID, SLURM_NTASKS and
@@ -38,20 +36,7 @@ class WorkerSlurmTest {
     }
 
     List<Process> srun(int ranks, List<String> args) throws IOException, InterruptedException {
-        LocalLauncher.Spec spec = RankLauncher.spec(args, Map.of(), Duration.ofMinutes(2));
-        List<String> cmd = new ArrayList<>();
-        cmd.add(spec.java().toString());
-        cmd.addAll(spec.jvmArgs());
-        if (spec.modulePath() != null) {
-            cmd.add("-p");
-            cmd.add(spec.modulePath());
-            cmd.add("-m");
-        } else {
-            cmd.add("-cp");
-            cmd.add(spec.classPath());
-        }
-        cmd.add(spec.mainClass());
-        cmd.addAll(spec.args());
+        List<String> cmd = CliProcess.command(args);
         String job = "slurmtest" + System.nanoTime();
         for (int r = 0; r < ranks; r++) {
             ProcessBuilder pb = new ProcessBuilder(cmd);
