@@ -89,6 +89,20 @@ public final class CublasKernel implements BlockKernel {
 
     /** One query chunk {@code [r0, r1)} and the key columns {@code [c0, c1)} it can see. */
     record Chunk(int r0, int r1, int c0, int c1) {
+        /** The smallest chunk that covers every one of {@code chunks} (not empty). */
+        static Chunk cover(List<Chunk> chunks) {
+            int r0 = Integer.MAX_VALUE;
+            int r1 = 0;
+            int c0 = Integer.MAX_VALUE;
+            int c1 = 0;
+            for (Chunk c : chunks) {
+                r0 = Math.min(r0, c.r0);
+                r1 = Math.max(r1, c.r1);
+                c0 = Math.min(c0, c.c0);
+                c1 = Math.max(c1, c.c1);
+            }
+            return new Chunk(r0, r1, c0, c1);
+        }
     }
 
     /**
@@ -184,25 +198,16 @@ public final class CublasKernel implements BlockKernel {
         if (chunks.isEmpty()) {
             return; // every key of the block is hidden from every query: do not touch the state
         }
-        int rLo = Integer.MAX_VALUE;
-        int rHi = 0;
-        int cLo = Integer.MAX_VALUE;
-        int cHi = 0;
-        for (Chunk c : chunks) {
-            rLo = Math.min(rLo, c.r0());
-            rHi = Math.max(rHi, c.r1());
-            cLo = Math.min(cLo, c.c0());
-            cHi = Math.max(cHi, c.c1());
-        }
+        Chunk all = Chunk.cover(chunks);
         dev.makeCurrent();
         boolean bf16 = q.dtype() == DType.BF16 && k.dtype() == DType.BF16;
         uploadQuery(state, q, state.qPositions(), spec, qDocs, group, bf16);
-        Block block = uploadBlock(k, v, kPositions, kDocs, cLo, cHi, bf16);
-        uploadState(state, rLo, rHi, group);
+        Block block = uploadBlock(k, v, kPositions, kDocs, all.c0(), all.c1(), bf16);
+        uploadState(state, all.r0(), all.r1(), group);
         for (Chunk c : chunks) {
-            runChunk(state, spec, c, group, rLo, rHi - rLo, block);
+            runChunk(state, spec, c, group, all.r0(), all.r1() - all.r0(), block);
         }
-        downloadState(state, rLo, rHi, group);
+        downloadState(state, all.r0(), all.r1(), group);
     }
 
     /**
@@ -475,26 +480,17 @@ public final class CublasKernel implements BlockKernel {
         if (chunks.isEmpty()) {
             return;
         }
-        int rLo = Integer.MAX_VALUE;
-        int rHi = 0;
-        int cLo = Integer.MAX_VALUE;
-        int cHi = 0;
-        for (Chunk c : chunks) {
-            rLo = Math.min(rLo, c.r0());
-            rHi = Math.max(rHi, c.r1());
-            cLo = Math.min(cLo, c.c0());
-            cHi = Math.max(cHi, c.c1());
-        }
+        Chunk all = Chunk.cover(chunks);
         dev.makeCurrent();
         if (uploadQuery(state, q, state.qPositions(), spec, qDocs, group, false)) {
             uploadBackwardRows(state, group);
         }
-        Block block = uploadBlock(k, v, kPositions, kDocs, cLo, cHi, false);
-        uploadGradients(state, dK, dV, rLo, rHi, cLo, cHi, group);
+        Block block = uploadBlock(k, v, kPositions, kDocs, all.c0(), all.c1(), false);
+        uploadGradients(state, dK, dV, all.r0(), all.r1(), all.c0(), all.c1(), group);
         for (Chunk c : chunks) {
-            backwardChunk(state, spec, c, group, rLo, rHi - rLo, block);
+            backwardChunk(state, spec, c, group, all.r0(), all.r1() - all.r0(), block);
         }
-        downloadGradients(state, dK, dV, rLo, rHi, cLo, cHi, group);
+        downloadGradients(state, dK, dV, all.r0(), all.r1(), all.c0(), all.c1(), group);
     }
 
     /** dO (permuted like Q, fp32), lse and delta: once per backward state. */

@@ -51,17 +51,13 @@ class CublasKernelIT {
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void matchesReference(GpuChecks.Case c) {
-        GpuChecks.Outcome o = GpuChecks.run(kernel, c);
-        System.out.println(o);
-        assertTrue(o.passed(), o.toString());
+        EmulatedKernelTest.assertPassed(GpuChecks.run(kernel, c));
     }
 
     @ParameterizedTest(name = "{0}, small chunks")
     @MethodSource("cases")
     void matchesReferenceInSmallChunks(GpuChecks.Case c) {
-        GpuChecks.Outcome o = GpuChecks.run(small, c);
-        System.out.println(o);
-        assertTrue(o.passed(), o.toString());
+        EmulatedKernelTest.assertPassed(GpuChecks.run(small, c));
     }
 
     @Test
@@ -80,16 +76,12 @@ class CublasKernelIT {
     @ParameterizedTest(name = "{0}")
     @MethodSource("backwardCases")
     void backwardMatchesReference(GpuChecks.BackwardCase c) {
-        GpuChecks.Outcome o = GpuChecks.runBackward(kernel, c);
-        System.out.println(o);
-        assertTrue(o.passed(), o.toString());
+        EmulatedKernelTest.assertPassed(GpuChecks.runBackward(kernel, c));
     }
 
     @ParameterizedTest(name = "{0}, small chunks")
     @MethodSource("backwardCases")
     void backwardMatchesReferenceInSmallChunks(GpuChecks.BackwardCase c) {
-        GpuChecks.Outcome o = GpuChecks.runBackward(small, c);
-        System.out.println(o);
-        assertTrue(o.passed(), o.toString());
+        EmulatedKernelTest.assertPassed(GpuChecks.runBackward(small, c));
     }
 }

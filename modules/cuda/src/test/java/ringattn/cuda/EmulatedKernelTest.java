@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.function.Function;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -23,6 +24,26 @@ import ringattn.engine.tensor.Tensor;
  * paths and the state round trip; it cannot check the CUDA code itself (see CublasKernelIT).
  */
 class EmulatedKernelTest {
+    /**
+     * Runs {@code check} on a new kernel ({@code options}, query chunks of at most
+     * {@code maxQueryChunk} rows, {@code scoreBytes} of scores) over a fresh emulated device; asserts
+     * that it passed and that every device allocation was freed.
+     */
+    static void passes(KernelOptions options, int maxQueryChunk, long scoreBytes,
+                       Function<CublasKernel, GpuChecks.Outcome> check) {
+        EmulatedDevice dev = new EmulatedDevice();
+        try (CublasKernel kernel = new CublasKernel(options, dev, 0, maxQueryChunk, scoreBytes)) {
+            assertPassed(check.apply(kernel));
+        }
+        assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
+    }
+
+    /** Prints a check's outcome (the numbers are worth seeing in the report) and asserts that it passed. */
+    static void assertPassed(GpuChecks.Outcome o) {
+        System.out.println(o);
+        assertTrue(o.passed(), o.toString());
+    }
+
     static Stream<GpuChecks.Case> cases() {
         return GpuChecks.cases().stream();
     }
@@ -30,25 +51,13 @@ class EmulatedKernelTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void matchesReference(GpuChecks.Case c) {
-        EmulatedDevice dev = new EmulatedDevice();
-        try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 1024, 256L << 20)) {
-            GpuChecks.Outcome o = GpuChecks.run(kernel, c);
-            System.out.println(o);
-            assertTrue(o.passed(), o.toString());
-        }
-        assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
+        passes(KernelOptions.defaults(1), 1024, 256L << 20, kernel -> GpuChecks.run(kernel, c));
     }
 
     @ParameterizedTest(name = "{0}, small chunks")
     @MethodSource("cases")
     void matchesReferenceInSmallChunks(GpuChecks.Case c) {
-        EmulatedDevice dev = new EmulatedDevice();
-        try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1).withTiles(64, 32), dev, 0, 48, 1 << 20)) {
-            GpuChecks.Outcome o = GpuChecks.run(kernel, c);
-            System.out.println(o);
-            assertTrue(o.passed(), o.toString());
-        }
-        assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
+        passes(KernelOptions.defaults(1).withTiles(64, 32), 48, 1 << 20, kernel -> GpuChecks.run(kernel, c));
     }
 
     @Test
@@ -56,9 +65,7 @@ class EmulatedKernelTest {
         EmulatedDevice dev = new EmulatedDevice();
         try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 64, 1 << 20)) {
             for (GpuChecks.Case c : GpuChecks.cases()) {
-                GpuChecks.Outcome o = GpuChecks.run(kernel, c);
-                System.out.println(o);
-                assertTrue(o.passed(), o.toString());
+                assertPassed(GpuChecks.run(kernel, c));
             }
         }
         assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
@@ -84,25 +91,13 @@ class EmulatedKernelTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("backwardCases")
     void backwardMatchesReference(GpuChecks.BackwardCase c) {
-        EmulatedDevice dev = new EmulatedDevice();
-        try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 1024, 256L << 20)) {
-            GpuChecks.Outcome o = GpuChecks.runBackward(kernel, c);
-            System.out.println(o);
-            assertTrue(o.passed(), o.toString());
-        }
-        assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
+        passes(KernelOptions.defaults(1), 1024, 256L << 20, kernel -> GpuChecks.runBackward(kernel, c));
     }
 
     @ParameterizedTest(name = "{0}, small chunks")
     @MethodSource("backwardCases")
     void backwardMatchesReferenceInSmallChunks(GpuChecks.BackwardCase c) {
-        EmulatedDevice dev = new EmulatedDevice();
-        try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1).withTiles(64, 32), dev, 0, 48, 1 << 20)) {
-            GpuChecks.Outcome o = GpuChecks.runBackward(kernel, c);
-            System.out.println(o);
-            assertTrue(o.passed(), o.toString());
-        }
-        assertEquals(java.util.Map.of(), dev.live(), "leaked allocations");
+        passes(KernelOptions.defaults(1).withTiles(64, 32), 48, 1 << 20, kernel -> GpuChecks.runBackward(kernel, c));
     }
 
     @Test
