@@ -4,8 +4,8 @@ import java.util.Locale;
 import ringattn.engine.tensor.DType;
 
 /**
- * Element types the file formats carry. Floats are IEEE binary32 / binary16 and bfloat16; integers
- * are two's complement. All little-endian.
+ * Element types the file formats carry. Floats are IEEE binary32 / binary16 and bfloat16; signed
+ * integers are two's complement, {@code U*} unsigned. All little-endian.
  */
 public enum ElementType {
     /** binary32, 4 bytes; npy {@code <f4}, safetensors {@code F32}. */
