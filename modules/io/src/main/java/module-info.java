@@ -1,10 +1,11 @@
 /**
  * Tensor and metadata files shared by the command and the model: {@code .npy}, safetensors, a strict
  * JSON reader, atomic and multi-process output files. Below both {@code ringattn.cli} and
- * {@code ringattn.model}; depends only on the engine (for {@code Tensor} and {@code DType}).
+ * {@code ringattn.model}; depends only on the engine, whose {@code Tensor} and {@code DType} its API
+ * uses (hence {@code requires transitive}).
  */
 module ringattn.io {
-    requires ringattn.engine;
+    requires transitive ringattn.engine;
 
     exports ringattn.io;
 }
