@@ -24,8 +24,8 @@ import ringattn.engine.tensor.Tensor;
  * (query head, query tile) packs its query rows with the softmax scale folded in, loads its slice of
  * the online-softmax state, and for each key tile of {@code roundUp(keyTile, W)} keys computes
  * {@code S = Q·Kᵀ} with the register-blocked outer-product GEMM of {@link SimdOps#gemm}, masks
- * PARTIAL tiles by visible ranges ({@link MaskRanges}), updates max/sum with vector
- * {@code EXP}, rescales its output rows and adds {@code P·V} with the same GEMM. Tiles hidden by the
+ * PARTIAL tiles by visible ranges ({@link MaskRanges}), updates max/sum with a vector exp,
+ * rescales its output rows and adds {@code P·V} with the same GEMM. Tiles hidden by the
  * mask are skipped before any memory of theirs is read.
  *
  * <p><b>Backward.</b> A task (K/V head, key chunk) packs the chunk's K and V rows and loads its
@@ -38,9 +38,9 @@ import ringattn.engine.tensor.Tensor;
  * tiles only the box around the visible keys × queries is computed.
  *
  * <p>Scratch is per worker, heap {@code float[]}, grown when a larger shape arrives and reused
- * after that; nothing is allocated inside the tile loops. Every loop runs in a fixed order, so a
- * given thread count and tile sizes give the same bytes on every run (after JIT warm-up: the
- * interpreter's {@code EXP} may differ from C2's in the last bit). Thread-safety as
+ * after that; nothing is allocated inside the tile loops. Every loop runs in a fixed order and the
+ * exp is built from exactly rounded operations (see {@code Ops512.exp}), so a given thread count
+ * and tile sizes give the same bytes on every run, interpreted or compiled. Thread-safety as
  * {@link ringattn.engine.kernel.BlockKernel}.
  */
 public final class PanamaKernel extends AbstractBlockKernel {
