@@ -113,7 +113,7 @@ public final class ForwardState implements AutoCloseable {
                 long sIdx = (long) h * rows + r;
                 float m = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
                 float l = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
-                boolean empty = !(l > 0f);
+                boolean empty = l == 0f; // NaN (from a NaN or infinite score) propagates
                 float inv = empty ? 0f : 1f / l;
                 long base = ((long) r * heads + h) * d;
                 for (int c = 0; c < d; c++) {
