@@ -30,8 +30,6 @@ import ringattn.engine.transport.TransportException;
  * Calls are collective (every rank makes the same sequence of calls) and not thread-safe.
  */
 public final class RingAttention implements AutoCloseable {
-    private static final long CALIBRATION_BYTES = 4L << 20;
-
     private final RingTransport transport;
     private final BlockKernel kernel;
     private final RingOptions options;
@@ -81,9 +79,9 @@ public final class RingAttention implements AutoCloseable {
         int n = plan.steps;
         long[] compute = new long[n];
         long[] wait = new long[n];
+        long[] moved = new long[n];
         long[] bytes = new long[n];
         stageKv(k, v, transport.buffer(0));
-        double nanosPerByte = calibrate(plan);
         Arena arena = Arena.ofShared();
         try (ForwardState state = new ForwardState(q, plan.positions[rank])) {
             for (int s = 0; s < n; s++) {
@@ -91,6 +89,7 @@ public final class RingAttention implements AutoCloseable {
                 Transfer send = null;
                 Transfer recv = null;
                 int step = tag++;
+                long posted = System.nanoTime();
                 if (s < n - 1) {
                     int next = plan.origin(rank, s + 1);
                     recv = transport.receiveFromPrevious((s + 1) % 2, kvBytes(plan, next), step);
@@ -105,6 +104,7 @@ public final class RingAttention implements AutoCloseable {
                 if (send != null) {
                     send.await(options.timeout());
                     recv.await(options.timeout());
+                    moved[s] = took(posted, send, recv);
                 }
                 compute[s] = t1 - t0;
                 wait[s] = System.nanoTime() - t1;
@@ -112,7 +112,7 @@ public final class RingAttention implements AutoCloseable {
             MemorySegment lse = arena.allocate(Math.max(4, (long) q.tokens() * q.heads() * 4), 64);
             Tensor out = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
             state.finish(out, lse);
-            RingStats stats = new RingStats(compute, wait, bytes, nanosPerByte, System.nanoTime() - wallStart);
+            RingStats stats = new RingStats(compute, wait, moved, bytes, System.nanoTime() - wallStart);
             return new ForwardResult(out, arena, lse, stats);
         } catch (RuntimeException | Error e) {
             arena.close();
@@ -145,9 +145,11 @@ public final class RingAttention implements AutoCloseable {
         int hops = world == 1 ? 0 : world - n + 1; // hops for the last accumulators to reach home
         long[] compute = new long[n];
         long[] wait = new long[n];
+        long[] moved = new long[n];
         long[] bytes = new long[n];
+        long[] accPosted = new long[2];
+        int[] accStep = new int[2];
         stageKv(k, v, transport.buffer(0));
-        double nanosPerByte = calibrate(plan);
         int base = tag;
         tag += 2 * (n + hops) + 2;
         Transfer[] accSends = new Transfer[2];
@@ -156,10 +158,11 @@ public final class RingAttention implements AutoCloseable {
                 int o = plan.origin(rank, s);
                 int tokens = plan.positions[o].size();
                 int accIndex = 2 + s % 2;
-                awaitAndClear(accSends, s % 2);
+                awaitAndClear(accSends, s % 2, accPosted, accStep, moved);
                 Transfer accRecv = s > 0 ? transport.receiveFromPrevious(accIndex, gradBytes(plan, o), base + 2 * s - 1) : null;
                 Transfer kvSend = null;
                 Transfer kvRecv = null;
+                long posted = System.nanoTime();
                 if (s < n - 1) {
                     int next = plan.origin(rank, s + 1);
                     kvRecv = transport.receiveFromPrevious((s + 1) % 2, kvBytes(plan, next), base + 2 * s);
@@ -187,6 +190,8 @@ public final class RingAttention implements AutoCloseable {
                     MemorySegment.copy(dv.segment(), 0, acc, half, half);
                 }
                 if (hops > 0 || s < n - 1) {
+                    accPosted[s % 2] = System.nanoTime();
+                    accStep[s % 2] = s;
                     accSends[s % 2] = transport.sendToNext(accIndex, gradBytes(plan, o), base + 2 * s + 1);
                     bytes[s] += gradBytes(plan, o);
                 }
@@ -194,6 +199,7 @@ public final class RingAttention implements AutoCloseable {
                 if (kvSend != null) {
                     kvSend.await(options.timeout());
                     kvRecv.await(options.timeout());
+                    moved[s] += took(posted, kvSend, kvRecv);
                 }
                 long t4 = System.nanoTime();
                 wait[s] = waited + (t4 - t3);
@@ -204,7 +210,7 @@ public final class RingAttention implements AutoCloseable {
                 int vs = n - 1 + j;
                 int o = plan.origin(rank, vs);
                 int index = 2 + vs % 2;
-                awaitAndClear(accSends, vs % 2);
+                awaitAndClear(accSends, vs % 2, accPosted, accStep, moved);
                 Transfer in = transport.receiveFromPrevious(index, gradBytes(plan, o), base + 2 * vs - 1);
                 in.await(options.timeout());
                 if (j < hops) {
@@ -212,8 +218,8 @@ public final class RingAttention implements AutoCloseable {
                 }
                 homeIndex = index;
             }
-            awaitAndClear(accSends, 0);
-            awaitAndClear(accSends, 1);
+            awaitAndClear(accSends, 0, accPosted, accStep, moved);
+            awaitAndClear(accSends, 1, accPosted, accStep, moved);
             Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
             Tensor dkOut = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), k.dtype());
             Tensor dvOut = Tensor.allocate(v.tokens(), v.heads(), v.headDim(), v.dtype());
@@ -222,7 +228,7 @@ public final class RingAttention implements AutoCloseable {
             long half = gradBytes(plan, rank) / 2;
             dkOut.copyFrom(Tensor.wrap(home.asSlice(0, half), k.tokens(), k.heads(), k.headDim(), DType.F32));
             dvOut.copyFrom(Tensor.wrap(home.asSlice(half, half), v.tokens(), v.heads(), v.headDim(), DType.F32));
-            RingStats stats = new RingStats(compute, wait, bytes, nanosPerByte, System.nanoTime() - wallStart);
+            RingStats stats = new RingStats(compute, wait, moved, bytes, System.nanoTime() - wallStart);
             return new Gradients(dq, dkOut, dvOut, stats);
         } catch (RuntimeException | Error e) {
             abortPeers(e);
@@ -230,11 +236,25 @@ public final class RingAttention implements AutoCloseable {
         }
     }
 
-    private void awaitAndClear(Transfer[] sends, int i) {
+    /** Awaits the accumulator send in slot {@code i}, charging its duration to the step that posted it. */
+    private void awaitAndClear(Transfer[] sends, int i, long[] posted, int[] step, long[] moved) {
         if (sends[i] != null) {
             sends[i].await(options.timeout());
+            if (step[i] < moved.length) {
+                moved[step[i]] += took(posted[i], sends[i]);
+            }
             sends[i] = null;
         }
+    }
+
+    /** How long transfers posted at {@code posted} took: until the last completed (now if unknown). */
+    private static long took(long posted, Transfer... transfers) {
+        long done = 0;
+        for (Transfer t : transfers) {
+            long at = t.completedNanos();
+            done = Math.max(done, at < 0 ? System.nanoTime() : at);
+        }
+        return Math.max(0, done - posted);
     }
 
     private static void addInto(MemorySegment acc, long offsetBytes, MemorySegment local) {
@@ -262,29 +282,6 @@ public final class RingAttention implements AutoCloseable {
         long bytes = k.segment().byteSize();
         MemorySegment.copy(k.segment(), 0, buf, 0, bytes);
         MemorySegment.copy(v.segment(), 0, buf, bytes, bytes);
-    }
-
-    /** Times one un-overlapped transfer (all ranks at once) to price communication per byte. */
-    private double calibrate(RingPlan plan) {
-        if (transport.worldSize() == 1 || plan.steps == 1) {
-            return 0;
-        }
-        long len = Math.min(CALIBRATION_BYTES, kvBytes(plan, transport.rank()));
-        long minLen = Long.MAX_VALUE;
-        for (int r = 0; r < plan.worldSize; r++) {
-            minLen = Math.min(minLen, Math.min(CALIBRATION_BYTES, kvBytes(plan, r)));
-        }
-        len = minLen; // every rank must agree on the length
-        if (len == 0) {
-            return 0;
-        }
-        int step = tag++;
-        long t0 = System.nanoTime();
-        Transfer recv = transport.receiveFromPrevious(2, len, step);
-        Transfer send = transport.sendToNext(0, len, step);
-        send.await(options.timeout());
-        recv.await(options.timeout());
-        return (System.nanoTime() - t0) / (double) len;
     }
 
     /**
@@ -371,7 +368,7 @@ public final class RingAttention implements AutoCloseable {
             capacityTokens = plan.maxShard;
             long kv = 2L * capacityTokens * kvHeads * headDim * dtype.byteSize();
             long grad = 2L * capacityTokens * kvHeads * headDim * 4;
-            transport.allocateBuffers(4, Math.max(Math.max(kv, grad), Math.min(CALIBRATION_BYTES, kv)));
+            transport.allocateBuffers(4, Math.max(kv, grad));
             localDk = Tensor.allocate((int) capacityTokens, kvHeads, headDim, DType.F32);
             localDv = Tensor.allocate((int) capacityTokens, kvHeads, headDim, DType.F32);
         } else if (plan.maxShard > capacityTokens || k.heads() != kvHeads || k.headDim() != headDim || k.dtype() != dtype) {

@@ -4,24 +4,25 @@ import java.util.Arrays;
 
 /**
  * Timing of one ring pass, per step: compute time, time spent waiting for transfers after the
- * compute (exposed communication), and bytes moved. Immutable.
+ * compute (exposed communication), how long the step's transfers took from post to completion, and
+ * bytes moved. Immutable. Times in nanoseconds.
  *
- * <p>The hidden fraction is {@code 1 − Σ exposed / Σ transfer}, where a step's transfer time is its
- * bytes times the per-byte time measured by one un-overlapped calibration transfer at the start of
- * the pass (and exposed time is capped at that transfer time). 1.0 when nothing moved.
+ * <p>The hidden fraction is {@code 1 − Σ exposed / Σ transfer}, with each step's exposed time capped
+ * at its transfer time: the share of communication time that ran under compute. 1.0 when nothing
+ * moved.
  */
 public final class RingStats {
     private final long[] computeNanos;
     private final long[] waitNanos;
+    private final long[] transferNanos;
     private final long[] bytes;
-    private final double nanosPerByte;
     private final long wallNanos;
 
-    public RingStats(long[] computeNanos, long[] waitNanos, long[] bytes, double nanosPerByte, long wallNanos) {
+    public RingStats(long[] computeNanos, long[] waitNanos, long[] transferNanos, long[] bytes, long wallNanos) {
         this.computeNanos = computeNanos.clone();
         this.waitNanos = waitNanos.clone();
+        this.transferNanos = transferNanos.clone();
         this.bytes = bytes.clone();
-        this.nanosPerByte = nanosPerByte;
         this.wallNanos = wallNanos;
     }
 
@@ -36,6 +37,11 @@ public final class RingStats {
 
     public long waitNanos(int step) {
         return waitNanos[step];
+    }
+
+    /** How long the step's transfers took, post to completion. */
+    public long transferNanos(int step) {
+        return transferNanos[step];
     }
 
     public long bytes(int step) {
@@ -59,19 +65,17 @@ public final class RingStats {
         return wallNanos;
     }
 
-    /** Measured un-overlapped transfer cost, nanoseconds per byte (0 when nothing was measured). */
-    public double nanosPerByte() {
-        return nanosPerByte;
+    public long totalTransferNanos() {
+        return Arrays.stream(transferNanos).sum();
     }
 
     /** Fraction of communication time hidden behind compute, in [0, 1]. */
     public double hiddenFraction() {
         double transfer = 0;
         double exposed = 0;
-        for (int s = 0; s < bytes.length; s++) {
-            double t = bytes[s] * nanosPerByte;
-            transfer += t;
-            exposed += Math.min(t, waitNanos[s]);
+        for (int s = 0; s < transferNanos.length; s++) {
+            transfer += transferNanos[s];
+            exposed += Math.min(transferNanos[s], waitNanos[s]);
         }
         return transfer <= 0 ? 1.0 : Math.max(0, 1 - exposed / transfer);
     }

@@ -145,6 +145,7 @@ public final class InJvmRing {
         long srcLength;
         MemorySegment dst;
         long dstLength;
+        volatile long doneNanos = -1;
         final CompletableFuture<Void> sent = new CompletableFuture<>();
         final CompletableFuture<Void> received = new CompletableFuture<>();
 
@@ -254,7 +255,7 @@ public final class InJvmRing {
             if (ready) {
                 schedule(m, key);
             }
-            return new LocalTransfer(m.sent, next);
+            return new LocalTransfer(m, m.sent, next);
         }
 
         @Override
@@ -272,7 +273,7 @@ public final class InJvmRing {
             if (ready) {
                 ranks[prev].schedule(m, key);
             }
-            return new LocalTransfer(m.received, prev);
+            return new LocalTransfer(m, m.received, prev);
         }
 
         /** Copies on this (sending) rank's progress thread. */
@@ -284,6 +285,7 @@ public final class InJvmRing {
                     m.failAll(e);
                 } else {
                     MemorySegment.copy(m.src, 0, m.dst, 0, m.srcLength);
+                    m.doneNanos = System.nanoTime();
                     m.sent.complete(null);
                     m.received.complete(null);
                 }
@@ -353,12 +355,19 @@ public final class InJvmRing {
         }
 
         private final class LocalTransfer implements Transfer {
+            private final Meeting meeting;
             private final CompletableFuture<Void> future;
             private final int peer;
 
-            LocalTransfer(CompletableFuture<Void> future, int peer) {
+            LocalTransfer(Meeting meeting, CompletableFuture<Void> future, int peer) {
+                this.meeting = meeting;
                 this.future = future;
                 this.peer = peer;
+            }
+
+            @Override
+            public long completedNanos() {
+                return isDone() ? meeting.doneNanos : -1;
             }
 
             @Override

@@ -8,6 +8,15 @@ public interface Transfer {
     boolean isDone();
 
     /**
+     * {@link System#nanoTime()} when the transfer completed, or −1 while it has not (or when the
+     * implementation cannot tell). The ring uses it to measure how long each transfer took, and so
+     * how much of it the compute hid.
+     */
+    default long completedNanos() {
+        return -1;
+    }
+
+    /**
      * Waits for completion.
      *
      * @throws RankFailedException if a rank died or stopped answering within {@code timeout}

@@ -670,6 +670,7 @@ public final class UcxTransport implements RingTransport {
         final CompletableFuture<Void> future = new CompletableFuture<>();
         final int peer;
         final String what;
+        volatile long doneNanos = -1;
 
         UcxTransfer(int peer, String what) {
             this.peer = peer;
@@ -696,6 +697,7 @@ public final class UcxTransport implements RingTransport {
         }
 
         void succeed() {
+            doneNanos = System.nanoTime();
             future.complete(null);
             pending.remove(this);
         }
@@ -708,6 +710,11 @@ public final class UcxTransport implements RingTransport {
         @Override
         public boolean isDone() {
             return future.isDone() && !future.isCompletedExceptionally();
+        }
+
+        @Override
+        public long completedNanos() {
+            return isDone() ? doneNanos : -1;
         }
 
         @Override
