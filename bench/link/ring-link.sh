@@ -2,10 +2,12 @@
 # Where does communication stop hiding? Two ranks in two network namespaces joined by a veth pair
 # shaped with tbf, UCX over TCP, the demo's forward ring at several sequence lengths and link rates.
 # Prints one CSV line per run: rate_gbit,seq,seconds,hidden_comm_fraction,block_tokens,threshold_tokens
-# where threshold_tokens is the published overlap condition for a ring step turned into tokens:
-#   compute per step  = 4 * c^2 * D * H / F     (c = tokens per block, F = measured FLOP/s per rank)
+# where threshold_tokens is the published overlap condition (block size >= FLOP/s / bandwidth) for
+# one ring step, in tokens:
+#   compute per step  = 4 * c^2 * D * H / F      (c = tokens per block, F = one rank's FLOP/s on a
+#                                                 c x c block, measured here by a 1-rank job of c tokens)
 #   transfer per step = 2 * c * Hkv * D * 4 / B  (K and V in fp32, B = link bytes/s)
-#   hidden iff c >= 2 * Hkv * 4 * F / (4 * H * B) = 2 * Hkv * F / (H * B)   (non-causal)
+#   hidden iff c >= 2 * Hkv * F / (H * B)        (non-causal)
 # Needs root (ip netns, tc). Usage: bench/link/ring-link.sh [rates_gbit] [seqs]  e.g. "1 2 5 10" "2048 4096 8192"
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -36,11 +38,21 @@ JAVA=("$JAVA_HOME/bin/java" --module-path "$MP" --add-modules jdk.incubator.vect
       --enable-native-access=ringattn.engine,ringattn.cli,ringattn.cuda,ringattn.transport.ucx,jucx
       -XX:+UseParallelGC -m ringattn.cli/ringattn.cli.Main)
 
-echo "rate_gbit,seq,seconds,hidden_comm_fraction,gflops_per_rank,block_tokens,threshold_tokens"
+# One rank's compute rate on a block of c = S/2 tokens (no communication): F(c).
+declare -A FLOPS
+for seq in $SEQS; do
+  c=$((seq / 2))
+  FLOPS[$seq]=$("${JAVA[@]}" demo --transport local --ranks 1 --threads 1 --seq "$c" --heads "$HEADS" --head-dim "$DIM" \
+      --no-causal --check-rows 4 --repeat 3 --json 2>/dev/null | tail -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["gflops"])')
+done
+echo "rate_gbit,seq,seconds,hidden_comm_fraction,compute_gflops_per_rank,block_tokens,threshold_tokens"
 for rate in $RATES; do
+  # The smallest bucket tbf allows at this rate (rate / HZ, with margin): a large burst would let
+  # the first megabytes of every block through at line rate.
+  burst=$(python3 -c "print(max(32768, int($rate * 1e9 / 8 / 250 * 1.5)))")
   for ns_dev in "$NS0 $V0" "$NS1 $V1"; do
     set -- $ns_dev
-    ip netns exec "$1" tc qdisc replace dev "$2" root tbf rate "${rate}gbit" burst 4mb latency 20ms
+    ip netns exec "$1" tc qdisc replace dev "$2" root tbf rate "${rate}gbit" burst "$burst" latency 50ms
   done
   for seq in $SEQS; do
     port=$((47100 + RANDOM % 500))
@@ -52,13 +64,12 @@ for rate in $RATES; do
     out=$(ip netns exec $NS0 env RINGATTN_RANK=0 RINGATTN_WORLD_SIZE=2 RINGATTN_SECRET=linkbench UCX_TLS=tcp,self UCX_NET_DEVICES=$V0 \
       "${JAVA[@]}" "${common[@]}" --json 2>"$LAUNCH.r0" | tail -1) || { cat "$LAUNCH.r0" "$LAUNCH.r1" >&2; exit 1; }
     wait $r1
-    python3 - "$rate" "$seq" "$HEADS" "$DIM" "$out" <<'PY'
+    python3 - "$rate" "$seq" "$HEADS" "$DIM" "$out" "${FLOPS[$seq]}" <<'PY'
 import json, sys
 rate, seq, heads, dim, line = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 j = json.loads(line)
 ranks = j["ranks"]; block = seq // ranks
-# FLOP/s per rank as measured (non-causal forward: 4*S^2*D*H over all ranks).
-f = j["gflops"] * 1e9 / ranks
+f = float(sys.argv[6]) * 1e9
 b = rate * 1e9 / 8
 threshold = 2 * j["kv_heads"] * f / (heads * b)
 print(f'{rate:g},{seq},{j["seconds"]:.3f},{j["hidden_comm_fraction"]:.3f},{f/1e9:.1f},{block},{threshold:.0f}')
