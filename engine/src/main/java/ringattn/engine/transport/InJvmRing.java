@@ -204,24 +204,10 @@ public final class InJvmRing {
 
         @Override
         public void allocateBuffers(int count, long lengthBytes) {
-            if (count < 1) {
-                throw new IllegalArgumentException("count: must be >= 1, got " + count);
-            }
-            if (lengthBytes < 0) {
-                throw new IllegalArgumentException("lengthBytes: must be >= 0, got " + lengthBytes);
-            }
             if (buffers != null) {
                 throw new IllegalStateException("allocateBuffers: already called on rank " + rank);
             }
-            byte[][] all = allGather((count + ":" + lengthBytes).getBytes(java.nio.charset.StandardCharsets.UTF_8), timeout);
-            for (int r = 0; r < all.length; r++) {
-                String theirs = new String(all[r], java.nio.charset.StandardCharsets.UTF_8);
-                if (!theirs.equals(count + ":" + lengthBytes)) {
-                    throw new TransportException("ranks disagree on buffer sizes: rank " + rank + " has "
-                            + count + " x " + lengthBytes + " bytes, rank " + r + " has "
-                            + theirs.replace(":", " x ") + " bytes");
-                }
-            }
+            BufferAgreement.check(this, count, lengthBytes, timeout);
             buffers = new MemorySegment[count];
             for (int i = 0; i < count; i++) {
                 buffers[i] = arena.allocate(Math.max(lengthBytes, 1), 64).asSlice(0, lengthBytes);

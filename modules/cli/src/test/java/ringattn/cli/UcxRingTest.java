@@ -10,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,12 +39,7 @@ class UcxRingTest {
     Path dir;
 
     static Tensor random(int tokens, int heads, int headDim, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        Tensor t = Tensor.allocate(tokens, heads, headDim, DType.F32);
-        for (long i = 0; i < t.elementCount(); i++) {
-            t.setFlat(i, (float) (r.nextDouble() * 2 - 1));
-        }
-        return t;
+        return RunCommandTest.random(tokens, heads, headDim, DType.F32, seed);
     }
 
     Path npy(String name, Tensor t) {

@@ -29,6 +29,7 @@ import org.openucx.jucx.ucp.UcpTagMessage;
 import org.openucx.jucx.ucp.UcpWorker;
 import org.openucx.jucx.ucp.UcpWorkerParams;
 
+import ringattn.engine.transport.BufferAgreement;
 import ringattn.engine.transport.RankFailedException;
 import ringattn.engine.transport.RingTransport;
 import ringattn.engine.transport.Transfer;
@@ -225,24 +226,10 @@ public final class UcxTransport implements RingTransport {
 
     @Override
     public void allocateBuffers(int count, long lengthBytes) {
-        if (count < 1) {
-            throw new IllegalArgumentException("count: must be >= 1, got " + count);
-        }
-        if (lengthBytes < 0) {
-            throw new IllegalArgumentException("lengthBytes: must be >= 0, got " + lengthBytes);
-        }
         if (buffers != null) {
             throw new IllegalStateException("allocateBuffers: already called on rank " + rank);
         }
-        String mine = count + ":" + lengthBytes;
-        byte[][] all = allGather(mine.getBytes(StandardCharsets.UTF_8), options.timeout());
-        for (int r = 0; r < all.length; r++) {
-            String theirs = new String(all[r], StandardCharsets.UTF_8);
-            if (!theirs.equals(mine)) {
-                throw new TransportException("ranks disagree on buffer sizes: rank " + rank + " has " + count + " x "
-                        + lengthBytes + " bytes, rank " + r + " has " + theirs.replace(":", " x ") + " bytes");
-            }
-        }
+        BufferAgreement.check(this, count, lengthBytes, options.timeout());
         long mapped = Math.max(lengthBytes, 64);
         MemorySegment[] segs = new MemorySegment[count];
         UcpMemory[] mems = new UcpMemory[count];
