@@ -142,7 +142,10 @@ public final class RingAttention implements AutoCloseable {
         int world = transport.worldSize();
         AttentionSpec spec = options.spec();
         int n = plan.steps;
-        int hops = world == 1 ? 0 : world - n + 1; // hops for the last accumulators to reach home
+        // The last accumulator of each block sits n-1 ranks after its owner: it goes home forward
+        // (P-n+1 hops) or, when the transport can, backward (n-1 hops: with a window, the short way).
+        boolean reverse = transport.reverseSupported() && n - 1 < (world - n + 1) % world;
+        int hops = reverse ? 0 : (world - n + 1) % world;
         long[] compute = new long[n];
         long[] wait = new long[n];
         long[] moved = new long[n];
@@ -151,7 +154,7 @@ public final class RingAttention implements AutoCloseable {
         int[] accStep = new int[2];
         stageKv(k, v, transport.buffer(0));
         int base = tag;
-        tag += 2 * (n + hops) + 2;
+        tag += 2 * (n + hops) + 2 + (reverse ? n : 0);
         Transfer[] accSends = new Transfer[2];
         try (BackwardState state = new BackwardState(q, fwd.out(), dOut, fwd.lse(), plan.positions[rank])) {
             for (int s = 0; s < n; s++) {
@@ -189,7 +192,7 @@ public final class RingAttention implements AutoCloseable {
                     MemorySegment.copy(dk.segment(), 0, acc, 0, half);
                     MemorySegment.copy(dv.segment(), 0, acc, half, half);
                 }
-                if (hops > 0 || s < n - 1) {
+                if (s < n - 1 || hops > 0) {
                     accPosted[s % 2] = System.nanoTime();
                     accStep[s % 2] = s;
                     accSends[s % 2] = transport.sendToNext(accIndex, gradBytes(plan, o), base + 2 * s + 1);
@@ -220,6 +223,9 @@ public final class RingAttention implements AutoCloseable {
             }
             awaitAndClear(accSends, 0, accPosted, accStep, moved);
             awaitAndClear(accSends, 1, accPosted, accStep, moved);
+            if (reverse) {
+                homeIndex = sendHomeBackward(plan, homeIndex, base + 2 * (n + hops) + 2, wait, moved, bytes);
+            }
             Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
             Tensor dkOut = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), k.dtype());
             Tensor dvOut = Tensor.allocate(v.tokens(), v.heads(), v.headDim(), v.dtype());
@@ -234,6 +240,33 @@ public final class RingAttention implements AutoCloseable {
             abortPeers(e);
             throw e;
         }
+    }
+
+    /**
+     * Moves every rank's finished dK/dV accumulator n−1 ranks backward, to the block's owner: at hop
+     * j, rank r receives block r−(n−1)+j from the next rank and sends what it held to the previous
+     * one. Returns the buffer index that ends up holding this rank's own gradients. Its time and bytes
+     * count to the last step (nothing overlaps them: they are all exposed).
+     */
+    private int sendHomeBackward(RingPlan plan, int holding, int firstStep, long[] wait, long[] moved, long[] bytes) {
+        int rank = transport.rank();
+        int n = plan.steps;
+        for (int j = 1; j <= n - 1; j++) {
+            int free = holding == 2 ? 3 : 2;
+            int arriving = plan.origin(rank, n - 1 - j);
+            int leaving = plan.origin(rank, n - j);
+            long posted = System.nanoTime();
+            Transfer in = transport.receiveFromNext(free, gradBytes(plan, arriving), firstStep + j);
+            Transfer out = transport.sendToPrevious(holding, gradBytes(plan, leaving), firstStep + j);
+            out.await(options.timeout());
+            in.await(options.timeout());
+            long took = System.nanoTime() - posted;
+            wait[n - 1] += took;
+            moved[n - 1] += took;
+            bytes[n - 1] += gradBytes(plan, leaving);
+            holding = free;
+        }
+        return holding;
     }
 
     /** Awaits the accumulator send in slot {@code i}, charging its duration to the step that posted it. */

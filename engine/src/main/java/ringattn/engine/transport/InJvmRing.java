@@ -222,16 +222,45 @@ public final class InJvmRing {
             return buffers[index];
         }
 
-        private Meeting meeting(int receiver, int step) {
-            return meetings.computeIfAbsent(((long) receiver << 32) | (step & 0xFFFFFFFFL), k -> new Meeting());
+        private Meeting meeting(long key) {
+            return meetings.computeIfAbsent(key, k -> new Meeting());
+        }
+
+        /** Mailbox key: receiver, direction (1 = towards lower ranks) and step. */
+        private static long key(int receiver, boolean reverse, int step) {
+            return ((long) receiver << 33) | (reverse ? 1L << 32 : 0) | (step & 0xFFFFFFFFL);
         }
 
         @Override
         public Transfer sendToNext(int index, long lengthBytes, int step) {
+            return send(index, lengthBytes, step, false);
+        }
+
+        @Override
+        public Transfer sendToPrevious(int index, long lengthBytes, int step) {
+            return send(index, lengthBytes, step, true);
+        }
+
+        @Override
+        public Transfer receiveFromPrevious(int index, long lengthBytes, int step) {
+            return receive(index, lengthBytes, step, false);
+        }
+
+        @Override
+        public Transfer receiveFromNext(int index, long lengthBytes, int step) {
+            return receive(index, lengthBytes, step, true);
+        }
+
+        @Override
+        public boolean reverseSupported() {
+            return true;
+        }
+
+        private Transfer send(int index, long lengthBytes, int step, boolean reverse) {
             MemorySegment src = buffer(index).asSlice(0, lengthBytes);
-            int next = (rank + 1) % worldSize;
-            long key = ((long) next << 32) | (step & 0xFFFFFFFFL);
-            Meeting m = meeting(next, step);
+            int next = reverse ? (rank - 1 + worldSize) % worldSize : (rank + 1) % worldSize;
+            long key = key(next, reverse, step);
+            Meeting m = meeting(key);
             boolean ready;
             synchronized (m) {
                 m.src = src;
@@ -244,12 +273,11 @@ public final class InJvmRing {
             return new LocalTransfer(m, m.sent, next);
         }
 
-        @Override
-        public Transfer receiveFromPrevious(int index, long lengthBytes, int step) {
+        private Transfer receive(int index, long lengthBytes, int step, boolean reverse) {
             MemorySegment dst = buffer(index).asSlice(0, lengthBytes);
-            int prev = (rank - 1 + worldSize) % worldSize;
-            long key = ((long) rank << 32) | (step & 0xFFFFFFFFL);
-            Meeting m = meeting(rank, step);
+            int prev = reverse ? (rank + 1) % worldSize : (rank - 1 + worldSize) % worldSize;
+            long key = key(rank, reverse, step);
+            Meeting m = meeting(key);
             boolean ready;
             synchronized (m) {
                 m.dst = dst;
@@ -267,7 +295,7 @@ public final class InJvmRing {
             progress.execute(() -> {
                 if (m.srcLength != m.dstLength) {
                     TransportException e = new TransportException("ranks disagree on message size: rank "
-                            + rank + " sends " + m.srcLength + " bytes, rank " + (key >>> 32) + " expects " + m.dstLength);
+                            + rank + " sends " + m.srcLength + " bytes, rank " + (key >>> 33) + " expects " + m.dstLength);
                     m.failAll(e);
                 } else {
                     MemorySegment.copy(m.src, 0, m.dst, 0, m.srcLength);

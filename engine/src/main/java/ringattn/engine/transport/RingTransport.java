@@ -11,7 +11,7 @@ import java.time.Duration;
  * {@link #allocateBuffers}, a collective call; every step then moves whole or leading parts of those
  * buffers, so double buffering costs nothing per step. Transfers are non-blocking: each post returns
  * a {@link Transfer} to wait on with a timeout. A rank posts at most one send and one receive per
- * step; steps are numbered from 0 and must be posted in order.
+ * step and direction; a send and a receive meet when they carry the same step number.
  *
  * <p>The transport owns the buffers; they are freed by {@link #close()}. Methods are called by one
  * thread (the rank's ring loop); implementations may progress transfers on their own threads.
@@ -42,6 +42,24 @@ public interface RingTransport extends AutoCloseable {
 
     /** Posts: receive {@code lengthBytes} bytes from the previous rank into buffer {@code index}. */
     Transfer receiveFromPrevious(int index, long lengthBytes, int step);
+
+    /**
+     * Whether this transport also moves data the other way ({@link #sendToPrevious},
+     * {@link #receiveFromNext}). The ring uses it to send gradient accumulators home the short way.
+     */
+    default boolean reverseSupported() {
+        return false;
+    }
+
+    /** Posts: send the first {@code lengthBytes} bytes of buffer {@code index} to the previous rank. */
+    default Transfer sendToPrevious(int index, long lengthBytes, int step) {
+        throw new UnsupportedOperationException("sendToPrevious: this transport moves data one way only");
+    }
+
+    /** Posts: receive {@code lengthBytes} bytes from the next rank into buffer {@code index}. */
+    default Transfer receiveFromNext(int index, long lengthBytes, int step) {
+        throw new UnsupportedOperationException("receiveFromNext: this transport moves data one way only");
+    }
 
     /** Blocks until every rank has entered the barrier, or fails after {@code timeout}. */
     void barrier(Duration timeout);

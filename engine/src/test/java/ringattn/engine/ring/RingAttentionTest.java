@@ -95,6 +95,32 @@ class RingAttentionTest {
     }
 
     @Test
+    void windowedBackwardTrafficDoesNotGrowWithTheRing() {
+        // S = 800 on P = 8 contiguous shards of 100 tokens, causal window 10: each block is seen by
+        // its owner and the next rank only. K/V go one hop, the dK/dV accumulator one hop forward
+        // and one hop back home: 2 x K/V bytes + 2 x gradient bytes per rank, whatever P is.
+        AttentionSpec spec = AttentionSpec.of(8).withCausal(true).withWindow(10);
+        try (Tensor q = TestTensors.normal(1, 800, 1, 8, DType.F32);
+             Tensor k = TestTensors.normal(2, 800, 1, 8, DType.F32);
+             Tensor v = TestTensors.normal(3, 800, 1, 8, DType.F32);
+             Tensor dO = TestTensors.normal(4, 800, 1, 8, DType.F32)) {
+            ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
+            try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, 8,
+                    new RingOptions(spec, ShardLayout.CONTIGUOUS, Duration.ofSeconds(20)), KernelOptions.defaults(1))) {
+                long kvBytes = 2L * 100 * 8 * 4;
+                long gradBytes = 2L * 100 * 8 * 4;
+                for (RingStats s : res.backwardStats()) {
+                    assertEquals(2, s.steps());
+                    assertEquals(kvBytes + 2 * gradBytes, s.totalBytes());
+                }
+                assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
+                assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
+                assertTrue(TestTensors.maxRelError(res.dq(), grads.dq()) <= BWD_TOL, "dQ");
+            }
+        }
+    }
+
+    @Test
     void bf16StorageMatchesReferenceOnRoundedValues() {
         AttentionSpec spec = AttentionSpec.of(32).withCausal(true);
         try (Tensor q = TestTensors.normal(11, 45, 2, 32, DType.BF16);

@@ -52,6 +52,8 @@ public final class UcxTransport implements RingTransport {
     private static final long KIND_DATA = 1L << 56;
     private static final long KIND_READY = 2L << 56;
     private static final long KIND_DONE = 3L << 56;
+    /** Data moving towards lower ranks (always tagged; see {@link #sendToPrevious}). */
+    private static final long KIND_REVERSE = 4L << 56;
     private static final int SLOTS = 64;
     private static final int SLOT_BYTES = 16;
 
@@ -318,39 +320,66 @@ public final class UcxTransport implements RingTransport {
         return t;
     }
 
+    /** Always tagged: the put path's remote keys and ready/done slots serve the forward direction. */
+    @Override
+    public Transfer sendToPrevious(int index, long lengthBytes, int step) {
+        checkPost(index, lengthBytes);
+        UcxTransfer t = new UcxTransfer(prevRank, "reverse send of step " + step + " to rank " + prevRank);
+        long addr = buffers[index].address();
+        loop.execute(() -> track(t, prev.sendTaggedNonBlocking(addr, lengthBytes, KIND_REVERSE | tagStep(step), t.callback())));
+        return t;
+    }
+
+    @Override
+    public Transfer receiveFromNext(int index, long lengthBytes, int step) {
+        checkPost(index, lengthBytes);
+        UcxTransfer t = new UcxTransfer(nextRank, "reverse receive of step " + step + " from rank " + nextRank);
+        receiveTagged(t, buffers[index].address(), lengthBytes, KIND_REVERSE | tagStep(step), nextRank);
+        return t;
+    }
+
+    @Override
+    public boolean reverseSupported() {
+        return true;
+    }
+
+    /** A tagged receive that checks the size; on the loop thread. */
+    private void receiveTagged(UcxTransfer t, long addr, long lengthBytes, long tag, int peer) {
+        // jucx reports no receive size for a receive that completes inside the post (the message
+        // was already here); probing first gives that size. Only this thread progresses the
+        // worker, so nothing can arrive between the probe and the post.
+        loop.execute(() -> {
+            UcpTagMessage early = worker.tagProbeNonBlocking(tag, -1L, false);
+            long known = early == null ? -1 : early.getRecvLength();
+            track(t, worker.recvTaggedNonBlocking(addr, lengthBytes, tag, -1L,
+                new UcxCallback() {
+                    @Override
+                    public void onSuccess(UcpRequest request) {
+                        long got = known >= 0 ? known : request.getRecvSize();
+                        if (got != lengthBytes) {
+                            t.fail(sizeMismatch(peer, got, lengthBytes));
+                        } else {
+                            t.succeed();
+                        }
+                    }
+
+                    @Override
+                    public void onError(int status, String message) {
+                        t.fail(status == -10 // UCS_ERR_MESSAGE_TRUNCATED
+                                ? sizeMismatch(peer, -1, lengthBytes)
+                                : ucxError(peer, status, message));
+                    }
+                }));
+        });
+    }
+
     @Override
     public Transfer receiveFromPrevious(int index, long lengthBytes, int step) {
         checkPost(index, lengthBytes);
         UcxTransfer t = new UcxTransfer(prevRank, "receive of step " + step + " from rank " + prevRank);
         long addr = buffers[index].address();
         if (!receiveByPut) {
-            long tag = KIND_DATA | tagStep(step);
-            // jucx reports no receive size for a receive that completes inside the post (the message
-            // was already here); probing first gives that size. Only this thread progresses the
-            // worker, so nothing can arrive between the probe and the post.
-            loop.execute(() -> {
-                UcpTagMessage early = worker.tagProbeNonBlocking(tag, -1L, false);
-                long known = early == null ? -1 : early.getRecvLength();
-                track(t, worker.recvTaggedNonBlocking(addr, lengthBytes, tag, -1L,
-                    new UcxCallback() {
-                        @Override
-                        public void onSuccess(UcpRequest request) {
-                            long got = known >= 0 ? known : request.getRecvSize();
-                            if (got != lengthBytes) {
-                                t.fail(sizeMismatch(got, lengthBytes));
-                            } else {
-                                t.succeed();
-                            }
-                        }
-
-                        @Override
-                        public void onError(int status, String message) {
-                            t.fail(status == -10 // UCS_ERR_MESSAGE_TRUNCATED
-                                    ? sizeMismatch(-1, lengthBytes)
-                                    : ucxError(prevRank, status, message));
-                        }
-                    }));
-            });
+            receiveTagged(t, addr, lengthBytes, KIND_DATA | tagStep(step), prevRank);
         } else {
             MemorySegment done = slot(3, step);
             MemorySegment ready = slot(2, step);
@@ -447,7 +476,11 @@ public final class UcxTransport implements RingTransport {
     }
 
     private TransportException sizeMismatch(long sent, long expected) {
-        return new TransportException("ranks disagree on message size: rank " + prevRank + " sends "
+        return sizeMismatch(prevRank, sent, expected);
+    }
+
+    private TransportException sizeMismatch(int sender, long sent, long expected) {
+        return new TransportException("ranks disagree on message size: rank " + sender + " sends "
                 + (sent < 0 ? "more than " + expected : Long.toString(sent)) + " bytes, rank " + rank + " expects " + expected);
     }
 
