@@ -40,6 +40,8 @@ public final class RingAttention implements AutoCloseable {
     private int tag;
     private Tensor localDk;
     private Tensor localDv;
+    private Tensor homeDk;
+    private Tensor homeDv;
 
     public RingAttention(RingTransport transport, BlockKernel kernel, RingOptions options) {
         if (transport == null) {
@@ -76,7 +78,12 @@ public final class RingAttention implements AutoCloseable {
         int rank = transport.rank();
         int world = transport.worldSize();
         AttentionSpec spec = options.spec();
-        int n = plan.steps;
+        // Blocks go reachForward ranks forward (buffers 0/1) and, with a two-way transport and a
+        // window that needs later ranks too, reachBackward ranks backward (buffers 2/3).
+        boolean twoWay = transport.reverseSupported() && plan.reachForward + plan.reachBackward < plan.steps - 1;
+        int forwardSteps = twoWay ? plan.reachForward : plan.steps - 1;
+        int backwardSteps = twoWay ? plan.reachBackward : 0;
+        int n = 1 + forwardSteps + backwardSteps;
         long[] compute = new long[n];
         long[] wait = new long[n];
         long[] moved = new long[n];
@@ -85,27 +92,34 @@ public final class RingAttention implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try (ForwardState state = new ForwardState(q, plan.positions[rank])) {
             for (int s = 0; s < n; s++) {
-                int o = plan.origin(rank, s);
-                Transfer send = null;
-                Transfer recv = null;
+                // Step 0: the local block (buffer 0); steps 1..F: block r−s (buffers 0/1);
+                // steps F+1..F+B: block r+t, t = s − F (buffers 2/3).
+                boolean back = s > forwardSteps;
+                int t = s - forwardSteps;
+                int o = back ? plan.originBackward(rank, t) : plan.origin(rank, s);
+                int index = back ? 2 + (t - 1) % 2 : s % 2;
+                Transfer[] posted = new Transfer[4];
+                long postedAt = System.nanoTime();
                 int step = tag++;
-                long posted = System.nanoTime();
-                if (s < n - 1) {
+                if (!back && s < forwardSteps) {
                     int next = plan.origin(rank, s + 1);
-                    recv = transport.receiveFromPrevious((s + 1) % 2, kvBytes(plan, next), step);
-                    send = transport.sendToNext(s % 2, kvBytes(plan, o), step);
-                    bytes[s] = kvBytes(plan, next);
+                    posted[0] = transport.receiveFromPrevious((s + 1) % 2, kvBytes(plan, next), step);
+                    posted[1] = transport.sendToNext(s % 2, kvBytes(plan, o), step);
+                    bytes[s] += kvBytes(plan, next);
+                }
+                if (backwardSteps > 0 && (s == 0 || (back && t < backwardSteps))) {
+                    int distance = s == 0 ? 0 : t;
+                    int next = plan.originBackward(rank, distance + 1);
+                    posted[2] = transport.receiveFromNext(2 + distance % 2, kvBytes(plan, next), step);
+                    posted[3] = transport.sendToPrevious(index, kvBytes(plan, o), step);
+                    bytes[s] += kvBytes(plan, next);
                 }
                 long t0 = System.nanoTime();
                 int tokens = plan.positions[o].size();
-                MemorySegment buf = transport.buffer(s % 2);
+                MemorySegment buf = transport.buffer(index);
                 kernel.forward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], spec);
                 long t1 = System.nanoTime();
-                if (send != null) {
-                    send.await(options.timeout());
-                    recv.await(options.timeout());
-                    moved[s] = took(posted, send, recv);
-                }
+                moved[s] = awaitAll(postedAt, posted);
                 compute[s] = t1 - t0;
                 wait[s] = System.nanoTime() - t1;
             }
@@ -141,15 +155,19 @@ public final class RingAttention implements AutoCloseable {
         int rank = transport.rank();
         int world = transport.worldSize();
         AttentionSpec spec = options.spec();
-        int n = plan.steps;
+        // As in the forward: a leg in which blocks go forward (with the local block), and with a
+        // two-way transport a second leg in which they go backward.
+        boolean twoWay = transport.reverseSupported() && plan.reachForward + plan.reachBackward < plan.steps - 1;
+        int n = twoWay ? plan.reachForward + 1 : plan.steps;
+        int backLeg = twoWay ? plan.reachBackward : 0;
         // The last accumulator of each block sits n-1 ranks after its owner: it goes home forward
         // (P-n+1 hops) or, when the transport can, backward (n-1 hops: with a window, the short way).
         boolean reverse = transport.reverseSupported() && n - 1 < (world - n + 1) % world;
         int hops = reverse ? 0 : (world - n + 1) % world;
-        long[] compute = new long[n];
-        long[] wait = new long[n];
-        long[] moved = new long[n];
-        long[] bytes = new long[n];
+        long[] compute = new long[n + backLeg];
+        long[] wait = new long[n + backLeg];
+        long[] moved = new long[n + backLeg];
+        long[] bytes = new long[n + backLeg];
         long[] accPosted = new long[2];
         int[] accStep = new int[2];
         stageKv(k, v, transport.buffer(0));
@@ -224,14 +242,22 @@ public final class RingAttention implements AutoCloseable {
             awaitAndClear(accSends, 0, accPosted, accStep, moved);
             awaitAndClear(accSends, 1, accPosted, accStep, moved);
             if (reverse) {
-                homeIndex = sendHomeBackward(plan, homeIndex, base + 2 * (n + hops) + 2, wait, moved, bytes);
+                homeIndex = sendHomeBackward(plan, n, homeIndex, base + 2 * (n + hops) + 2, wait, moved, bytes);
+            }
+            MemorySegment home = transport.buffer(homeIndex);
+            long half = gradBytes(plan, rank) / 2;
+            if (backLeg > 0) {
+                // Keep the first leg's sums: the second leg reuses every buffer.
+                MemorySegment.copy(home, 0, homeDk.segment(), 0, half);
+                MemorySegment.copy(home, half, homeDv.segment(), 0, half);
+                home = transport.buffer(backwardLeg(plan, state, k, v, n, compute, wait, moved, bytes));
+                addInto(home, 0, homeDk.tokens(0, k.tokens()).segment());
+                addInto(home, half, homeDv.tokens(0, v.tokens()).segment());
             }
             Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
             Tensor dkOut = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), k.dtype());
             Tensor dvOut = Tensor.allocate(v.tokens(), v.heads(), v.headDim(), v.dtype());
             state.finish(dq);
-            MemorySegment home = transport.buffer(homeIndex);
-            long half = gradBytes(plan, rank) / 2;
             dkOut.copyFrom(Tensor.wrap(home.asSlice(0, half), k.tokens(), k.heads(), k.headDim(), DType.F32));
             dvOut.copyFrom(Tensor.wrap(home.asSlice(half, half), v.tokens(), v.heads(), v.headDim(), DType.F32));
             RingStats stats = new RingStats(compute, wait, moved, bytes, System.nanoTime() - wallStart);
@@ -243,14 +269,108 @@ public final class RingAttention implements AutoCloseable {
     }
 
     /**
+     * The backward pass's second leg (two-way transports): the K/V blocks of the next
+     * {@code reachBackward} ranks come backward, each rank adds its contributions to their dK/dV
+     * accumulators, which follow one step behind and finally go forward to their owners. Stats go
+     * to entries {@code at, at+1, …}. Returns the buffer holding this rank's accumulated gradients.
+     */
+    private int backwardLeg(RingPlan plan, BackwardState state, Tensor k, Tensor v, int at,
+                            long[] compute, long[] wait, long[] moved, long[] bytes) {
+        int rank = transport.rank();
+        int legSteps = plan.reachBackward;
+        AttentionSpec spec = options.spec();
+        int base = tag;
+        tag += 4 * legSteps + 8;
+        stageKv(k, v, transport.buffer(0));
+        Transfer[] accSends = new Transfer[2];
+        for (int t = 0; t <= legSteps; t++) {
+            int o = plan.originBackward(rank, t);
+            int tokens = plan.positions[o].size();
+            int slot = Math.max(0, t - 1) + at;
+            long posted = System.nanoTime();
+            Transfer kvSend = null;
+            Transfer kvRecv = null;
+            if (t < legSteps) {
+                int next = plan.originBackward(rank, t + 1);
+                kvRecv = transport.receiveFromNext((t + 1) % 2, kvBytes(plan, next), base + 3 * t);
+                kvSend = transport.sendToPrevious(t % 2, kvBytes(plan, o), base + 3 * t);
+                bytes[slot] += kvBytes(plan, next);
+            }
+            long waited = 0;
+            long t0 = System.nanoTime();
+            if (t >= 1) {
+                int accIndex = 2 + t % 2;
+                if (accSends[t % 2] != null) {
+                    accSends[t % 2].await(options.timeout());
+                    accSends[t % 2] = null;
+                }
+                Transfer accRecv = t >= 2 ? transport.receiveFromNext(accIndex, gradBytes(plan, o), base + 3 * t + 1) : null;
+                Tensor dk = localDk.tokens(0, tokens);
+                Tensor dv = localDv.tokens(0, tokens);
+                dk.zero();
+                dv.zero();
+                MemorySegment buf = transport.buffer(t % 2);
+                kernel.backward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], dk, dv, spec);
+                MemorySegment acc = transport.buffer(accIndex);
+                long half = gradBytes(plan, o) / 2;
+                if (accRecv != null) {
+                    long w0 = System.nanoTime();
+                    accRecv.await(options.timeout());
+                    waited += System.nanoTime() - w0;
+                    addInto(acc, 0, dk.segment());
+                    addInto(acc, half, dv.segment());
+                } else {
+                    MemorySegment.copy(dk.segment(), 0, acc, 0, half);
+                    MemorySegment.copy(dv.segment(), 0, acc, half, half);
+                }
+                if (t < legSteps) {
+                    accSends[t % 2] = transport.sendToPrevious(accIndex, gradBytes(plan, o), base + 3 * (t + 1) + 1);
+                    bytes[slot] += gradBytes(plan, o);
+                }
+            }
+            long t3 = System.nanoTime();
+            if (kvSend != null) {
+                kvSend.await(options.timeout());
+                kvRecv.await(options.timeout());
+                moved[slot] += took(posted, kvSend, kvRecv);
+            }
+            long t4 = System.nanoTime();
+            wait[slot] += waited + (t4 - t3);
+            compute[slot] += (t4 - t0) - waited - (t4 - t3);
+        }
+        for (int i = 0; i < 2; i++) {
+            if (accSends[i] != null) {
+                accSends[i].await(options.timeout());
+            }
+        }
+        // Rank r holds the finished accumulator of block r + legSteps: forward, legSteps hops, home.
+        int holding = 2 + legSteps % 2;
+        for (int j = 1; j <= legSteps; j++) {
+            int free = holding == 2 ? 3 : 2;
+            int arriving = plan.originBackward(rank, legSteps - j);
+            int leaving = plan.originBackward(rank, legSteps - j + 1);
+            long postedAt = System.nanoTime();
+            Transfer in = transport.receiveFromPrevious(free, gradBytes(plan, arriving), base + 3 * (legSteps + 2) + j);
+            Transfer out = transport.sendToNext(holding, gradBytes(plan, leaving), base + 3 * (legSteps + 2) + j);
+            out.await(options.timeout());
+            in.await(options.timeout());
+            long took = System.nanoTime() - postedAt;
+            wait[at + legSteps - 1] += took;
+            moved[at + legSteps - 1] += took;
+            bytes[at + legSteps - 1] += gradBytes(plan, leaving);
+            holding = free;
+        }
+        return holding;
+    }
+
+    /**
      * Moves every rank's finished dK/dV accumulator n−1 ranks backward, to the block's owner: at hop
      * j, rank r receives block r−(n−1)+j from the next rank and sends what it held to the previous
      * one. Returns the buffer index that ends up holding this rank's own gradients. Its time and bytes
      * count to the last step (nothing overlaps them: they are all exposed).
      */
-    private int sendHomeBackward(RingPlan plan, int holding, int firstStep, long[] wait, long[] moved, long[] bytes) {
+    private int sendHomeBackward(RingPlan plan, int n, int holding, int firstStep, long[] wait, long[] moved, long[] bytes) {
         int rank = transport.rank();
-        int n = plan.steps;
         for (int j = 1; j <= n - 1; j++) {
             int free = holding == 2 ? 3 : 2;
             int arriving = plan.origin(rank, n - 1 - j);
@@ -278,6 +398,19 @@ public final class RingAttention implements AutoCloseable {
             }
             sends[i] = null;
         }
+    }
+
+    /** Awaits the non-null transfers; how long they took (0 when there were none). */
+    private long awaitAll(long postedAt, Transfer... transfers) {
+        long done = -1;
+        for (Transfer t : transfers) {
+            if (t != null) {
+                t.await(options.timeout());
+                long at = t.completedNanos();
+                done = Math.max(done, at < 0 ? System.nanoTime() : at);
+            }
+        }
+        return done < 0 ? 0 : Math.max(0, done - postedAt);
     }
 
     /** How long transfers posted at {@code posted} took: until the last completed (now if unknown). */
@@ -404,6 +537,8 @@ public final class RingAttention implements AutoCloseable {
             transport.allocateBuffers(4, Math.max(kv, grad));
             localDk = Tensor.allocate((int) capacityTokens, kvHeads, headDim, DType.F32);
             localDv = Tensor.allocate((int) capacityTokens, kvHeads, headDim, DType.F32);
+            homeDk = Tensor.allocate((int) capacityTokens, kvHeads, headDim, DType.F32);
+            homeDv = Tensor.allocate((int) capacityTokens, kvHeads, headDim, DType.F32);
         } else if (plan.maxShard > capacityTokens || k.heads() != kvHeads || k.headDim() != headDim || k.dtype() != dtype) {
             throw new TransportException("k: shape " + k.shapeString() + " / shard " + plan.maxShard
                     + " exceeds the buffers this ring allocated on its first call (" + capacityTokens + " tokens, "
@@ -417,6 +552,8 @@ public final class RingAttention implements AutoCloseable {
         if (localDk != null) {
             localDk.close();
             localDv.close();
+            homeDk.close();
+            homeDv.close();
         }
     }
 }

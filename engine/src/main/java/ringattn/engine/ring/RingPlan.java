@@ -20,6 +20,14 @@ final class RingPlan {
     final Positions[] positions;
     final int steps;
     final int maxShard;
+    /**
+     * For a transport that moves data both ways: blocks go {@code reachForward} ranks forward and
+     * {@code reachBackward} ranks backward (a non-causal window needs both neighbours, not the
+     * whole ring). {@code reachForward = steps − 1, reachBackward = 0} when that is no better.
+     */
+    final int reachForward;
+    final int reachBackward;
+    private static final int MAX_TWO_WAY_RANKS = 256;
 
     RingPlan(int worldSize, int seqLen, ShardLayout layout, AttentionSpec spec) {
         this.worldSize = worldSize;
@@ -32,6 +40,45 @@ final class RingPlan {
         }
         this.maxShard = max;
         this.steps = stepsNeeded(spec);
+        int[] reach = twoWayReach(spec);
+        this.reachForward = reach[0];
+        this.reachBackward = reach[1];
+    }
+
+    /** The rank whose block rank {@code rank} holds {@code distance} steps into the backward leg. */
+    int originBackward(int rank, int distance) {
+        return Math.floorMod(rank + distance, worldSize);
+    }
+
+    /** The cheapest (forward, backward) reach that brings every block to every rank that sees it. */
+    private int[] twoWayReach(AttentionSpec spec) {
+        if (worldSize == 1 || steps == 1 || worldSize > MAX_TWO_WAY_RANKS) {
+            return new int[] {steps - 1, 0};
+        }
+        List<int[]>[] runs = runs();
+        boolean[][] needs = new boolean[worldSize][worldSize]; // [r][d]: r sees the block of r − d
+        for (int r = 0; r < worldSize; r++) {
+            for (int d = 1; d < worldSize; d++) {
+                needs[r][d] = sees(spec, runs[r], runs[Math.floorMod(r - d, worldSize)]);
+            }
+        }
+        int bestForward = steps - 1;
+        int bestBackward = 0;
+        for (int forward = 0; forward < steps - 1; forward++) {
+            int backward = 0;
+            for (int r = 0; r < worldSize; r++) {
+                for (int d = forward + 1; d < worldSize; d++) {
+                    if (needs[r][d]) {
+                        backward = Math.max(backward, worldSize - d);
+                    }
+                }
+            }
+            if (forward + backward < bestForward + bestBackward) {
+                bestForward = forward;
+                bestBackward = backward;
+            }
+        }
+        return new int[] {bestForward, bestBackward};
     }
 
     /** The rank whose block rank {@code rank} holds at step {@code step}. */

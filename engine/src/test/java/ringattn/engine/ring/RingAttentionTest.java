@@ -121,6 +121,38 @@ class RingAttentionTest {
     }
 
     @Test
+    void nonCausalWindowSendsBlocksBothWaysOneHop() {
+        // S = 600 on P = 6 contiguous shards of 100 tokens, window 20 without causal: each rank sees
+        // its two neighbours' blocks, so blocks go one hop each way (3 steps), not round the ring.
+        AttentionSpec spec = AttentionSpec.of(8).withWindow(20);
+        try (Tensor q = TestTensors.normal(1, 600, 2, 8, DType.F32);
+             Tensor k = TestTensors.normal(2, 600, 1, 8, DType.F32);
+             Tensor v = TestTensors.normal(3, 600, 1, 8, DType.F32);
+             Tensor dO = TestTensors.normal(4, 600, 2, 8, DType.F32)) {
+            ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
+            ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
+            try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, 6,
+                    new RingOptions(spec, ShardLayout.CONTIGUOUS, Duration.ofSeconds(20)), KernelOptions.defaults(1))) {
+                long block = 2L * 100 * 8 * 4; // K and V (or dK and dV) of one shard
+                for (RingStats s : res.forwardStats()) {
+                    assertEquals(3, s.steps());
+                    assertEquals(2 * block, s.totalBytes(), "one K/V block each way");
+                }
+                for (RingStats s : res.backwardStats()) {
+                    // forward: K/V one hop, the accumulator (which starts at the owner) one hop out
+                    // and one back; backward: K/V one hop, the neighbour's accumulator one hop home
+                    assertEquals(3 * block + 2 * block, s.totalBytes());
+                }
+                assertTrue(TestTensors.maxAbsError(res.out(), ref.out()) <= FWD_TOL, "O");
+                assertTrue(TestTensors.maxLseError(ref, res::lse) <= FWD_TOL, "LSE");
+                assertTrue(TestTensors.maxRelError(res.dq(), grads.dq()) <= BWD_TOL, "dQ");
+                assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
+                assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
+            }
+        }
+    }
+
+    @Test
     void bf16StorageMatchesReferenceOnRoundedValues() {
         AttentionSpec spec = AttentionSpec.of(32).withCausal(true);
         try (Tensor q = TestTensors.normal(11, 45, 2, 32, DType.BF16);
