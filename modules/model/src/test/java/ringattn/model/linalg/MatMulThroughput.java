@@ -2,18 +2,17 @@ package ringattn.model.linalg;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import ringattn.engine.tensor.DType;
 
 /**
- * A quick throughput check of the matmul kernels on the tiny model's MLP shape (not a correctness
- * test; off unless {@code -Dringattn.bench=true}). Prints GFLOP/s per kernel and weight type.
+ * A quick throughput measurement of the matmul kernels on the tiny model's MLP shape (a benchmark
+ * main, not a test): prints GFLOP/s per kernel and weight type. Run it from the test classpath.
  */
-@EnabledIfSystemProperty(named = "ringattn.bench", matches = "true")
-class MatMulSpeedTest {
-    @Test
-    void throughput() {
+final class MatMulThroughput {
+    private MatMulThroughput() {
+    }
+
+    public static void main(String[] args) {
         int n = 1024;
         int k = 256;
         int m = 688;
