@@ -58,12 +58,15 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         ForwardCall call = new ForwardCall(state, k, v, kPositions, qDocs, kDocs, spec, group);
         prepareForward(call);
         int rows = state.q().tokens();
-        int tiles = ceilDiv(rows, options.queryTile());
         int heads = state.q().heads();
+        int taskRows = forwardTaskRows(rows, heads, state.q().headDim());
+        int tiles = ceilDiv(rows, taskRows);
+        // Last rows first: under a causal mask they see the most keys, so the small tasks come last
+        // and the workers finish together (rows are independent: the order changes no result).
         pool.run(heads * tiles, (task, worker) -> {
             int head = task / tiles;
-            int r0 = (task % tiles) * options.queryTile();
-            forwardTask(call, head, r0, Math.min(rows, r0 + options.queryTile()), worker);
+            int r0 = (tiles - 1 - task % tiles) * taskRows;
+            forwardTask(call, head, r0, Math.min(rows, r0 + taskRows), worker);
         });
     }
 
@@ -139,7 +142,18 @@ public abstract class AbstractBlockKernel implements BlockKernel {
     protected void prepareBackward(BackwardCall call) {
     }
 
-    /** Updates rows {@code [r0, r1)} of query head {@code head} with the whole K/V block. */
+    /**
+     * Query rows per forward task, a multiple of {@code options.queryTile()} (the default: one
+     * tile). A kernel may give a task several query tiles to share each K/V tile between them.
+     */
+    protected int forwardTaskRows(int rows, int heads, int headDim) {
+        return options.queryTile();
+    }
+
+    /**
+     * Updates rows {@code [r0, r1)} of query head {@code head} with the whole K/V block; {@code r0}
+     * is a multiple of {@link #forwardTaskRows}.
+     */
     protected abstract void forwardTask(ForwardCall call, int head, int r0, int r1, int worker);
 
     /**

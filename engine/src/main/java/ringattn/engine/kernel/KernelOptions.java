@@ -31,9 +31,12 @@ public record KernelOptions(int threads, int queryTile, int keyTile, String impl
         }
     }
 
-    /** Defaults: the given threads, 64-row query tiles, 256-row key tiles, automatic choice. */
+    /**
+     * Defaults: the given threads, 128-row query tiles, 256-row key tiles, automatic choice (128-row
+     * query tiles measured 5–15% faster than 64 on Zen 5 at S=4096, D=128, backward most).
+     */
     public static KernelOptions defaults(int threads) {
-        return new KernelOptions(threads, 64, 256, "auto", 0);
+        return new KernelOptions(threads, 128, 256, "auto", 0);
     }
 
     public KernelOptions withImpl(String newImpl) {

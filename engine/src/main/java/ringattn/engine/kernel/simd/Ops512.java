@@ -58,6 +58,9 @@ final class Ops512 extends SimdOps {
                 int bo = bOff + (n0 / W) * bPanelStride + k0 * W;
                 if (n0 + W <= n) {
                     int r = 0;
+                    for (; r + 6 <= m; r += 6) {
+                        mk6x4(acc, a, ak + r * aRs, aRs, aCs, kc, b, bo, c, cOff + r * ldc + n0, ldc);
+                    }
                     for (; r + 4 <= m; r += 4) {
                         mk4x4(acc, a, ak + r * aRs, aRs, aCs, kc, b, bo, c, cOff + r * ldc + n0, ldc);
                     }
@@ -77,6 +80,119 @@ final class Ops512 extends SimdOps {
                 }
             }
         }
+    }
+
+    private static void mk6x4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+                              float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        int co4 = co3 + ldc;
+        int co5 = co4 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c02 = FloatVector.fromArray(F, c, co0 + 2 * L);
+            c03 = FloatVector.fromArray(F, c, co0 + 3 * L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c12 = FloatVector.fromArray(F, c, co1 + 2 * L);
+            c13 = FloatVector.fromArray(F, c, co1 + 3 * L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c22 = FloatVector.fromArray(F, c, co2 + 2 * L);
+            c23 = FloatVector.fromArray(F, c, co2 + 3 * L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+            c32 = FloatVector.fromArray(F, c, co3 + 2 * L);
+            c33 = FloatVector.fromArray(F, c, co3 + 3 * L);
+            c40 = FloatVector.fromArray(F, c, co4);
+            c41 = FloatVector.fromArray(F, c, co4 + L);
+            c42 = FloatVector.fromArray(F, c, co4 + 2 * L);
+            c43 = FloatVector.fromArray(F, c, co4 + 3 * L);
+            c50 = FloatVector.fromArray(F, c, co5);
+            c51 = FloatVector.fromArray(F, c, co5 + L);
+            c52 = FloatVector.fromArray(F, c, co5 + 2 * L);
+            c53 = FloatVector.fromArray(F, c, co5 + 3 * L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z; c02 = z; c03 = z;
+            c10 = z; c11 = z; c12 = z; c13 = z;
+            c20 = z; c21 = z; c22 = z; c23 = z;
+            c30 = z; c31 = z; c32 = z; c33 = z;
+            c40 = z; c41 = z; c42 = z; c43 = z;
+            c50 = z; c51 = z; c52 = z; c53 = z;
+        }
+        int a0 = ao;
+        int a1 = a0 + aRs;
+        int a2 = a1 + aRs;
+        int a3 = a2 + aRs;
+        int a4 = a3 + aRs;
+        int a5 = a4 + aRs;
+        for (int k = 0; k < kd; k++) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
+            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(F, a[a1 + ak]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(F, a[a2 + ak]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(F, a[a3 + ak]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
+            x = FloatVector.broadcast(F, a[a4 + ak]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            c42 = x.fma(b2, c42);
+            c43 = x.fma(b3, c43);
+            x = FloatVector.broadcast(F, a[a5 + ak]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+            c52 = x.fma(b2, c52);
+            c53 = x.fma(b3, c53);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c02.intoArray(c, co0 + 2 * L);
+        c03.intoArray(c, co0 + 3 * L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c12.intoArray(c, co1 + 2 * L);
+        c13.intoArray(c, co1 + 3 * L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c22.intoArray(c, co2 + 2 * L);
+        c23.intoArray(c, co2 + 3 * L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+        c32.intoArray(c, co3 + 2 * L);
+        c33.intoArray(c, co3 + 3 * L);
+        c40.intoArray(c, co4);
+        c41.intoArray(c, co4 + L);
+        c42.intoArray(c, co4 + 2 * L);
+        c43.intoArray(c, co4 + 3 * L);
+        c50.intoArray(c, co5);
+        c51.intoArray(c, co5 + L);
+        c52.intoArray(c, co5 + 2 * L);
+        c53.intoArray(c, co5 + 3 * L);
     }
 
     private static void mk4x4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,

@@ -21,16 +21,19 @@ import ringattn.engine.tensor.Tensor;
  * chunks) K is packed transposed into panels of {@code W = 4·lanes} keys ({@code [key / W][dim][W]})
  * and V into panels of W dimensions ({@code [dim / W][key][W]}), fp32, BF16 widened on the way:
  * both are the B operand of {@link SimdOps#gemm}, read with a constant stride. A task
- * (query head, query tile) packs its query rows with the softmax scale folded in, loads its slice of
- * the online-softmax state, and for each key tile of {@code roundUp(keyTile, W)} keys computes
+ * (query head, several query tiles: {@link #forwardTaskRows}) packs its query rows with the softmax
+ * scale folded in, loads its slice of the online-softmax state, and for each key tile of
+ * {@code roundUp(keyTile, W)} keys, for each of its query tiles in turn (the K/V tile stays in L2
+ * between them), computes
  * {@code S = Q·Kᵀ} with the register-blocked outer-product GEMM of {@link SimdOps#gemm}, masks
  * PARTIAL tiles by visible ranges ({@link MaskRanges}), updates max/sum with a vector exp,
  * rescales its output rows and adds {@code P·V} with the same GEMM. Tiles hidden by the
  * mask are skipped before any memory of theirs is read.
  *
  * <p><b>Backward.</b> A task (K/V head, key chunk) packs the chunk's K and V rows and loads its
- * dK/dV rows once; then for each query head of the group and query tile it packs Q and dO (as
- * panels of W rows and of W dimensions), loads the dQ tile, and for each key tile works on the
+ * dK/dV rows once; then for each query head of the group it packs Q and dO of up to 2048 query rows
+ * (as panels of W rows and of W dimensions, tile by tile) and loads their dQ, and for each key tile
+ * (outer, so that its K/V/dK/dV rows stay in L2) and each of those query tiles works on the
  * transposed tile:
  * {@code Sᵀ = K·Qᵀ}, {@code dPᵀ = V·dOᵀ}, {@code Pᵀ = exp(Sᵀ·scale − lse)},
  * {@code dSᵀ = Pᵀ∘(dPᵀ − D)·scale}, then {@code dV += Pᵀ·dO}, {@code dK += dSᵀ·Q} and
@@ -184,6 +187,33 @@ public final class PanamaKernel extends AbstractBlockKernel {
         });
     }
 
+    /**
+     * A forward task takes several query tiles, up to {@link #FWD_TASK_ROWS} rows and {@link #FWD_TASK_FLOATS}
+     * floats of Q and of O (so that they, one K tile and one V tile stay in L2), fewer when that
+     * would leave under 4 tasks per worker: each packed K/V tile, read once from L3, then serves
+     * all of them from L2. The rows of a task are computed tile by tile, each exactly as a task of
+     * one tile would be, so the result does not depend on this choice.
+     */
+    @Override
+    protected int forwardTaskRows(int rows, int heads, int headDim) {
+        int qt = options.queryTile();
+        int target = Math.min(FWD_TASK_ROWS, FWD_TASK_FLOATS / roundUp(headDim, lanes));
+        int per = Math.max(1, target / qt);
+        while (per > 1 && (long) heads * ceilDiv(rows, qt * per) < 4L * options.threads()) {
+            per--;
+        }
+        return qt * per;
+    }
+
+    /** Most query rows per forward task. */
+    private static final int FWD_TASK_ROWS = 256;
+    /** Most floats of packed Q (and of O) per forward task: 128 KiB each. */
+    private static final int FWD_TASK_FLOATS = 32768;
+    /** Query rows packed at a time by a backward task (bounds its scratch). */
+    private static final int BWD_GROUP_ROWS = 2048;
+    /** Most floats of each packed query array (Q, dO as row and column panels, dQ) of a backward task: 1 MiB. */
+    private static final int BWD_GROUP_FLOATS = 2048 * 128;
+
     @Override
     protected void forwardTask(ForwardCall call, int head, int r0, int r1, int worker) {
         ForwardState st = call.state();
@@ -196,16 +226,18 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int g = head / call.group();
         int n = call.k().tokens();
         int nr = r1 - r0;
+        int qtile = options.queryTile();
+        int sub = Math.min(qtile, nr);
         int bc = roundUp(options.keyTile(), panel);
         Scratch w = scratch[worker];
         float[] qt = w.q = grow(w.q, (long) nr * dpad);
         float[] ot = w.o = grow(w.o, (long) nr * dpad);
-        float[] s = w.s = grow(w.s, (long) nr * bc);
+        float[] s = w.s = grow(w.s, (long) sub * bc);
         float[] m = w.m = grow(w.m, nr);
         float[] l = w.l = grow(w.l, nr);
         float[] tmp = w.tmp = grow(w.tmp, lanes);
-        int[] los = w.los = growInts(w.los, nr);
-        int[] his = w.his = growInts(w.his, nr);
+        int[] los = w.los = growInts(w.los, sub);
+        int[] his = w.his = growInts(w.his, sub);
         boolean bf16 = q.dtype() == DType.BF16;
         MemorySegment acc = st.acc();
         MemorySegment rowMax = st.rowMax();
@@ -227,69 +259,14 @@ public final class PanamaKernel extends AbstractBlockKernel {
         Positions kPos = call.kPositions();
         for (int c0 = 0; c0 < n; c0 += bc) {
             int c1 = Math.min(n, c0 + bc);
-            TileVisibility vis = classify(spec, qPos, qDocs, r0, r1, kPos, kDocs, c0, c1);
-            if (vis == TileVisibility.HIDDEN) {
+            if (classify(spec, qPos, qDocs, r0, r1, kPos, kDocs, c0, c1) == TileVisibility.HIDDEN) {
                 continue;
             }
-            int nk = c1 - c0;
-            // Keys [cA, cB) of the tile are computed: all of it, or in a PARTIAL tile the panels
-            // that hold a key visible to some row (the rest is masked for every row).
-            int cA = 0;
-            int cB = roundUp(nk, panel);
-            boolean partial = vis == TileVisibility.PARTIAL;
-            if (partial) {
-                int minLo = nk;
-                int maxHi = 0;
-                for (int r = 0; r < nr; r++) {
-                    long range = MaskRanges.keysOf(spec, qPosArr[r0 + r], qDocs[r0 + r], kPosArr, kDocs, c0, c1);
-                    int lo = MaskRanges.lo(range) - c0;
-                    int hi = MaskRanges.hi(range) - c0;
-                    los[r] = lo;
-                    his[r] = hi;
-                    if (lo < hi) {
-                        minLo = Math.min(minLo, lo);
-                        maxHi = Math.max(maxHi, hi);
-                    }
-                }
-                if (minLo >= maxHi) {
-                    continue;
-                }
-                cA = minLo / panel * panel;
-                cB = roundUp(maxHi, panel);
+            for (int t0 = r0; t0 < r1; t0 += qtile) {
+                int t1 = Math.min(r1, t0 + qtile);
+                forwardTile(spec, qPos, qDocs, kPos, kDocs, t0, t1, t0 - r0, c0, c1, n, d, dpad,
+                        qt, ot, s, m, l, tmp, los, his, kp, vr);
             }
-            int width = cB - cA;
-            ops.gemm(false, qt, 0, dpad, 1, nr, d, kp, (c0 + cA) * d, d * panel, s, 0, width, width);
-            for (int r = 0; r < nr; r++) {
-                int so = r * width;
-                if (partial) {
-                    int lo = los[r] - cA;
-                    int hi = his[r] - cA;
-                    if (lo >= hi) {
-                        Arrays.fill(s, so, so + width, 0f);
-                        continue;
-                    }
-                    Arrays.fill(s, so, so + lo, Float.NEGATIVE_INFINITY);
-                    Arrays.fill(s, so + hi, so + width, Float.NEGATIVE_INFINITY);
-                } else if (nk < cB) {
-                    Arrays.fill(s, so + nk, so + width, Float.NEGATIVE_INFINITY);
-                }
-                float mx = ops.max(s, so, width);
-                if (mx == Float.NEGATIVE_INFINITY) {
-                    Arrays.fill(s, so, so + width, 0f);
-                    continue;
-                }
-                float mOld = m[r];
-                float mNew = Math.max(mOld, mx);
-                // exp(0) = 1 exactly, so skipping it when the max did not move changes nothing.
-                float alpha = mOld == mNew ? 1f : mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                float sum = ops.expSub(s, so, width, mNew, tmp);
-                l[r] = l[r] * alpha + sum;
-                m[r] = mNew;
-                if (alpha != 1f) {
-                    ops.scale(ot, r * dpad, dpad, alpha);
-                }
-            }
-            ops.gemm(true, s, 0, width, 1, nr, Math.min(nk, cB) - cA, vr, (c0 + cA) * panel, n * panel, ot, 0, dpad, dpad);
         }
         for (int r = 0; r < nr; r++) {
             ops.storeRow(ot, r * dpad, acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, d);
@@ -297,6 +274,82 @@ public final class PanamaKernel extends AbstractBlockKernel {
             rowMax.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, m[r]);
             rowSum.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, l[r]);
         }
+    }
+
+    /**
+     * Query rows {@code [t0, t1)} (at row {@code at} of the task's scratch) against key tile
+     * {@code [c0, c1)}: scores, masking, online softmax update, {@code O += P·V}.
+     */
+    private void forwardTile(AttentionSpec spec, Positions qPos, int[] qDocs, Positions kPos, int[] kDocs,
+                             int t0, int t1, int at, int c0, int c1, int n, int d, int dpad,
+                             float[] qt, float[] ot, float[] s, float[] m, float[] l, float[] tmp,
+                             int[] los, int[] his, float[] kp, float[] vr) {
+        TileVisibility vis = classify(spec, qPos, qDocs, t0, t1, kPos, kDocs, c0, c1);
+        if (vis == TileVisibility.HIDDEN) {
+            return;
+        }
+        int nr = t1 - t0;
+        int nk = c1 - c0;
+        // Keys [cA, cB) of the tile are computed: all of it, or in a PARTIAL tile the panels
+        // that hold a key visible to some row (the rest is masked for every row).
+        int cA = 0;
+        int cB = roundUp(nk, panel);
+        boolean partial = vis == TileVisibility.PARTIAL;
+        if (partial) {
+            int minLo = nk;
+            int maxHi = 0;
+            for (int r = 0; r < nr; r++) {
+                long range = MaskRanges.keysOf(spec, qPosArr[t0 + r], qDocs[t0 + r], kPosArr, kDocs, c0, c1);
+                int lo = MaskRanges.lo(range) - c0;
+                int hi = MaskRanges.hi(range) - c0;
+                los[r] = lo;
+                his[r] = hi;
+                if (lo < hi) {
+                    minLo = Math.min(minLo, lo);
+                    maxHi = Math.max(maxHi, hi);
+                }
+            }
+            if (minLo >= maxHi) {
+                return;
+            }
+            cA = minLo / panel * panel;
+            cB = roundUp(maxHi, panel);
+        }
+        int width = cB - cA;
+        ops.gemm(false, qt, at * dpad, dpad, 1, nr, d, kp, (c0 + cA) * d, d * panel, s, 0, width, width);
+        for (int r = 0; r < nr; r++) {
+            int so = r * width;
+            if (partial) {
+                int lo = los[r] - cA;
+                int hi = his[r] - cA;
+                if (lo >= hi) {
+                    Arrays.fill(s, so, so + width, 0f);
+                    continue;
+                }
+                Arrays.fill(s, so, so + lo, Float.NEGATIVE_INFINITY);
+                Arrays.fill(s, so + hi, so + width, Float.NEGATIVE_INFINITY);
+            } else if (nk < cB) {
+                Arrays.fill(s, so + nk, so + width, Float.NEGATIVE_INFINITY);
+            }
+            float mx = ops.max(s, so, width);
+            if (mx == Float.NEGATIVE_INFINITY) {
+                Arrays.fill(s, so, so + width, 0f);
+                continue;
+            }
+            int ri = at + r;
+            float mOld = m[ri];
+            float mNew = Math.max(mOld, mx);
+            // exp(0) = 1 exactly, so skipping it when the max did not move changes nothing.
+            float alpha = mOld == mNew ? 1f : mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
+            float sum = ops.expSub(s, so, width, mNew, tmp);
+            l[ri] = l[ri] * alpha + sum;
+            m[ri] = mNew;
+            if (alpha != 1f) {
+                ops.scale(ot, ri * dpad, dpad, alpha);
+            }
+        }
+        ops.gemm(true, s, 0, width, 1, nr, Math.min(nk, cB) - cA, vr, (c0 + cA) * panel, n * panel, ot, at * dpad,
+                dpad, dpad);
     }
 
     // ---------------------------------------------------------------- backward
@@ -333,16 +386,22 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] dk = w.dk = grow(w.dk, (long) nkc * dpad);
         float[] dv = w.dv = grow(w.dv, (long) nkc * dpad);
         int dPanels = ceilDiv(dpad, panel);
+        int tiles = ceilDiv(rows, br);
+        // Query tiles are packed in groups (BWD_GROUP_ROWS, BWD_GROUP_FLOATS), which bounds the scratch.
+        int slots = Math.min(tiles, Math.max(1, Math.min(BWD_GROUP_ROWS / br, BWD_GROUP_FLOATS / (brp * dpad))));
+        int colFloats = dPanels * brp * panel;
+        int rowFloats = brp * d;
         float[] kc = w.kc = grow(w.kc, (long) dPanels * nkc * panel);
-        float[] qc = w.qr = grow(w.qr, (long) dPanels * brp * panel);
-        float[] doc = w.dor = grow(w.dor, (long) dPanels * brp * panel);
-        float[] qp = w.qp = grow(w.qp, (long) brp * d);
-        float[] dop = w.dop = grow(w.dop, (long) brp * d);
-        float[] dq = w.dq = grow(w.dq, (long) br * dpad);
+        float[] qc = w.qr = grow(w.qr, (long) slots * colFloats);
+        float[] doc = w.dor = grow(w.dor, (long) slots * colFloats);
+        float[] qp = w.qp = grow(w.qp, (long) slots * rowFloats);
+        float[] dop = w.dop = grow(w.dop, (long) slots * rowFloats);
+        float[] dq = w.dq = grow(w.dq, (long) slots * br * dpad);
         float[] sT = w.st = grow(w.st, (long) Math.min(bc, nkc) * brp);
         float[] dpT = w.dpt = grow(w.dpt, (long) Math.min(bc, nkc) * brp);
-        float[] lseCol = w.lse = grow(w.lse, brp);
-        float[] deltaCol = w.delta = grow(w.delta, brp);
+        float[] lseCol = w.lse = grow(w.lse, (long) slots * brp);
+        float[] deltaCol = w.delta = grow(w.delta, (long) slots * brp);
+        int[] seen = w.los = growInts(w.los, slots);
         boolean bf16K = k.dtype() == DType.BF16;
         boolean bf16V = v.dtype() == DType.BF16;
         boolean bf16Q = q.dtype() == DType.BF16;
@@ -365,93 +424,134 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int[] kDocs = call.kDocuments();
         Positions qPos = st.qPositions();
         Positions kPos = call.kPositions();
+        // Per query head: Q, dO, LSE, D and dQ of every query tile that sees the chunk are packed
+        // once; then key tiles run in the outer loop, so the chunk's K/V/dK/dV tile stays in L2
+        // while the query tiles pass. For a given key tile the query tiles still come in
+        // (head, tile) order and dQ of a tile still sums key tiles in order: same bits as query
+        // tiles outside.
         for (int h = g * group; h < (g + 1) * group; h++) {
-            for (int r0 = 0; r0 < rows; r0 += br) {
-                int r1 = Math.min(rows, r0 + br);
-                if (classify(spec, qPos, qDocs, r0, r1, kPos, kDocs, k0, k1) == TileVisibility.HIDDEN) {
+            for (int t0 = 0; t0 < tiles; t0 += slots) {
+                int t1 = Math.min(tiles, t0 + slots);
+                boolean any = false;
+                for (int t = t0; t < t1; t++) {
+                    int u = t - t0;
+                    int r0 = t * br;
+                    int r1 = Math.min(rows, r0 + br);
+                    boolean visible = classify(spec, qPos, qDocs, r0, r1, kPos, kDocs, k0, k1) != TileVisibility.HIDDEN;
+                    seen[u] = visible ? 1 : 0;
+                    if (!visible) {
+                        continue;
+                    }
+                    any = true;
+                    int nr = r1 - r0;
+                    int nrp = roundUp(nr, panel);
+                    packQueryTile(q, bf16Q, r0, nr, nrp, h, d, dpad, brp, qc, u * colFloats, qp, u * rowFloats, w);
+                    packQueryTile(dO, bf16O, r0, nr, nrp, h, d, dpad, brp, doc, u * colFloats, dop, u * rowFloats, w);
+                    int lb = u * brp;
+                    for (int r = 0; r < nrp; r++) {
+                        float rowLse = r < nr ? lse.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + r0 + r)
+                                : Float.NEGATIVE_INFINITY;
+                        boolean empty = rowLse == Float.NEGATIVE_INFINITY;
+                        // exp(s − (+∞)) = 0: rows that see no key (and padding) contribute nothing.
+                        lseCol[lb + r] = empty ? Float.POSITIVE_INFINITY : rowLse;
+                        deltaCol[lb + r] = empty ? 0f : delta.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + r0 + r);
+                    }
+                    int qb = u * br * dpad;
+                    for (int r = 0; r < nr; r++) {
+                        ops.loadRow(dQ, (((long) (r0 + r) * heads + h) * d) * 4, NATIVE, false, d, 1f, dq, qb + r * dpad);
+                        Arrays.fill(dq, qb + r * dpad + d, qb + (r + 1) * dpad, 0f);
+                    }
+                }
+                if (!any) {
                     continue;
-                }
-                int nr = r1 - r0;
-                int nrp = roundUp(nr, panel);
-                packQueryTile(q, bf16Q, r0, nr, nrp, h, d, dpad, brp, qc, qp, w);
-                packQueryTile(dO, bf16O, r0, nr, nrp, h, d, dpad, brp, doc, dop, w);
-                for (int r = 0; r < nrp; r++) {
-                    float rowLse = r < nr ? lse.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + r0 + r)
-                            : Float.NEGATIVE_INFINITY;
-                    boolean empty = rowLse == Float.NEGATIVE_INFINITY;
-                    // exp(s − (+∞)) = 0: rows that see no key (and padding) contribute nothing.
-                    lseCol[r] = empty ? Float.POSITIVE_INFINITY : rowLse;
-                    deltaCol[r] = empty ? 0f : delta.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + r0 + r);
-                }
-                for (int r = 0; r < nr; r++) {
-                    ops.loadRow(dQ, (((long) (r0 + r) * heads + h) * d) * 4, NATIVE, false, d, 1f, dq, r * dpad);
-                    Arrays.fill(dq, r * dpad + d, (r + 1) * dpad, 0f);
                 }
                 for (int c0 = k0; c0 < k1; c0 += bc) {
                     int c1 = Math.min(k1, c0 + bc);
-                    TileVisibility vis = classify(spec, qPos, qDocs, r0, r1, kPos, kDocs, c0, c1);
-                    if (vis == TileVisibility.HIDDEN) {
-                        continue;
-                    }
-                    // Keys [jA, jB) × queries [colA, colB) of the tile are computed: all of it, or
-                    // in a PARTIAL tile the box around what the mask leaves visible.
-                    int jA = 0;
-                    int jB = c1 - c0;
-                    int pA = 0;
-                    int pB = nrp / panel;
-                    boolean partial = vis == TileVisibility.PARTIAL;
-                    if (partial) {
-                        int minLo = jB;
-                        int maxHi = 0;
-                        int rA = nr;
-                        int rB = 0;
-                        for (int r = 0; r < nr; r++) {
-                            long range = MaskRanges.keysOf(spec, qPosArr[r0 + r], qDocs[r0 + r], kPosArr, kDocs, c0, c1);
-                            int lo = MaskRanges.lo(range) - c0;
-                            int hi = MaskRanges.hi(range) - c0;
-                            if (lo < hi) {
-                                minLo = Math.min(minLo, lo);
-                                maxHi = Math.max(maxHi, hi);
-                                rA = Math.min(rA, r);
-                                rB = r + 1;
-                            }
-                        }
-                        if (rB == 0) {
+                    for (int t = t0; t < t1; t++) {
+                        int u = t - t0;
+                        if (seen[u] == 0) {
                             continue;
                         }
-                        jA = minLo;
-                        jB = maxHi;
-                        pA = rA / panel;
-                        pB = ceilDiv(rB, panel);
-                    }
-                    int nj = jB - jA;
-                    int colA = pA * panel;
-                    int colB = Math.min(nr, pB * panel);
-                    int kOff = (c0 - k0 + jA) * dpad;
-                    int cols = (pB - pA) * panel;
-                    ops.gemm(false, kr, kOff, dpad, 1, nj, d, qp, pA * d * panel, d * panel, sT, colA, nrp, cols);
-                    ops.gemm(false, vr, kOff, dpad, 1, nj, d, dop, pA * d * panel, d * panel, dpT, colA, nrp, cols);
-                    for (int j = 0; j < nj; j++) {
-                        int so = j * nrp;
-                        ops.backwardRow(sT, dpT, so + colA, (pB - pA) * panel, scale, lseCol, deltaCol, colA);
-                        if (partial) {
-                            int key = c0 + jA + j;
-                            long range = MaskRanges.queriesOf(spec, kPosArr[key], kDocs[key], qPosArr, qDocs, r0, r1);
-                            int lo = Math.min(Math.max(MaskRanges.lo(range) - r0, colA), colB);
-                            int hi = Math.min(Math.max(MaskRanges.hi(range) - r0, lo), colB);
-                            Arrays.fill(sT, so + colA, so + lo, 0f);
-                            Arrays.fill(dpT, so + colA, so + lo, 0f);
-                            Arrays.fill(sT, so + hi, so + colB, 0f);
-                            Arrays.fill(dpT, so + hi, so + colB, 0f);
+                        int r0 = t * br;
+                        int r1 = Math.min(rows, r0 + br);
+                        TileVisibility vis = classify(spec, qPos, qDocs, r0, r1, kPos, kDocs, c0, c1);
+                        if (vis == TileVisibility.HIDDEN) {
+                            continue;
                         }
+                        int nr = r1 - r0;
+                        int nrp = roundUp(nr, panel);
+                        // Keys [jA, jB) × queries [colA, colB) of the tile are computed: all of it, or
+                        // in a PARTIAL tile the box around what the mask leaves visible.
+                        int jA = 0;
+                        int jB = c1 - c0;
+                        int pA = 0;
+                        int pB = nrp / panel;
+                        boolean partial = vis == TileVisibility.PARTIAL;
+                        if (partial) {
+                            int minLo = jB;
+                            int maxHi = 0;
+                            int rA = nr;
+                            int rB = 0;
+                            for (int r = 0; r < nr; r++) {
+                                long range = MaskRanges.keysOf(spec, qPosArr[r0 + r], qDocs[r0 + r], kPosArr, kDocs, c0, c1);
+                                int lo = MaskRanges.lo(range) - c0;
+                                int hi = MaskRanges.hi(range) - c0;
+                                if (lo < hi) {
+                                    minLo = Math.min(minLo, lo);
+                                    maxHi = Math.max(maxHi, hi);
+                                    rA = Math.min(rA, r);
+                                    rB = r + 1;
+                                }
+                            }
+                            if (rB == 0) {
+                                continue;
+                            }
+                            jA = minLo;
+                            jB = maxHi;
+                            pA = rA / panel;
+                            pB = ceilDiv(rB, panel);
+                        }
+                        int nj = jB - jA;
+                        int colA = pA * panel;
+                        int colB = Math.min(nr, pB * panel);
+                        int kOff = (c0 - k0 + jA) * dpad;
+                        int cols = (pB - pA) * panel;
+                        int rb = u * rowFloats + pA * d * panel;
+                        int cb = u * colFloats + colA * panel;
+                        ops.gemm(false, kr, kOff, dpad, 1, nj, d, qp, rb, d * panel, sT, colA, nrp, cols);
+                        ops.gemm(false, vr, kOff, dpad, 1, nj, d, dop, rb, d * panel, dpT, colA, nrp, cols);
+                        for (int j = 0; j < nj; j++) {
+                            int so = j * nrp;
+                            ops.backwardRow(sT, dpT, so + colA, cols, scale, lseCol, deltaCol, u * brp + colA);
+                            if (partial) {
+                                int key = c0 + jA + j;
+                                long range = MaskRanges.queriesOf(spec, kPosArr[key], kDocs[key], qPosArr, qDocs, r0, r1);
+                                int lo = Math.min(Math.max(MaskRanges.lo(range) - r0, colA), colB);
+                                int hi = Math.min(Math.max(MaskRanges.hi(range) - r0, lo), colB);
+                                Arrays.fill(sT, so + colA, so + lo, 0f);
+                                Arrays.fill(dpT, so + colA, so + lo, 0f);
+                                Arrays.fill(sT, so + hi, so + colB, 0f);
+                                Arrays.fill(dpT, so + hi, so + colB, 0f);
+                            }
+                        }
+                        int nc = colB - colA;
+                        ops.gemm(true, sT, colA, nrp, 1, nj, nc, doc, cb, brp * panel, dv, kOff, dpad, dpad);
+                        ops.gemm(true, dpT, colA, nrp, 1, nj, nc, qc, cb, brp * panel, dk, kOff, dpad, dpad);
+                        ops.gemm(true, dpT, colA, 1, nrp, nc, nj, kc, (c0 - k0 + jA) * panel, nkc * panel, dq,
+                                u * br * dpad + colA * dpad, dpad, dpad);
                     }
-                    int nc = colB - colA;
-                    ops.gemm(true, sT, colA, nrp, 1, nj, nc, doc, colA * panel, brp * panel, dv, kOff, dpad, dpad);
-                    ops.gemm(true, dpT, colA, nrp, 1, nj, nc, qc, colA * panel, brp * panel, dk, kOff, dpad, dpad);
-                    ops.gemm(true, dpT, colA, 1, nrp, nc, nj, kc, (c0 - k0 + jA) * panel, nkc * panel, dq, colA * dpad, dpad, dpad);
                 }
-                for (int r = 0; r < nr; r++) {
-                    ops.storeRow(dq, r * dpad, dQ, (((long) (r0 + r) * heads + h) * d) * 4, NATIVE, d);
+                for (int t = t0; t < t1; t++) {
+                    int u = t - t0;
+                    if (seen[u] == 0) {
+                        continue;
+                    }
+                    int r0 = t * br;
+                    int nr = Math.min(rows, r0 + br) - r0;
+                    int qb = u * br * dpad;
+                    for (int r = 0; r < nr; r++) {
+                        ops.storeRow(dq, qb + r * dpad, dQ, (((long) (r0 + r) * heads + h) * d) * 4, NATIVE, d);
+                    }
                 }
             }
         }
@@ -467,19 +567,19 @@ public final class PanamaKernel extends AbstractBlockKernel {
      * panels of W rows, zero-padded to {@code nrp} rows ({@code rowPanelsOut}, {@code [row / W][dim][W]}).
      */
     private void packQueryTile(Tensor t, boolean bf16, int r0, int nr, int nrp, int h, int d, int dpad, int rowsAlloc,
-                               float[] columnsOut, float[] rowPanelsOut, Scratch w) {
+                               float[] columnsOut, int columnsAt, float[] rowPanelsOut, int rowPanelsAt, Scratch w) {
         float[] row = w.row = grow(w.row, dpad);
         for (int r = 0; r < nr; r++) {
             ops.loadRow(t.segment(), t.offsetBytes(r0 + r, h), LE, bf16, d, 1f, row, 0);
             Arrays.fill(row, d, dpad, 0f);
-            toColumnPanels(row, 0, dpad, columnsOut, r, rowsAlloc);
-            int base = (r / panel) * d * panel + r % panel;
+            toColumnPanels(row, 0, dpad, columnsOut, columnsAt, r, rowsAlloc);
+            int base = rowPanelsAt + (r / panel) * d * panel + r % panel;
             for (int c = 0; c < d; c++) {
                 rowPanelsOut[base + c * panel] = row[c];
             }
         }
         for (int r = nr; r < nrp; r++) {
-            int base = (r / panel) * d * panel + r % panel;
+            int base = rowPanelsAt + (r / panel) * d * panel + r % panel;
             for (int c = 0; c < d; c++) {
                 rowPanelsOut[base + c * panel] = 0f;
             }
@@ -490,13 +590,17 @@ public final class PanamaKernel extends AbstractBlockKernel {
      * Copies {@code src[at, at+dpad)} as row {@code j} of column panels {@code [dim / W][row][W]}
      * with panel stride {@code rowsAlloc·W} (the B layout of {@link SimdOps#gemm}).
      */
-    private void toColumnPanels(float[] src, int at, int dpad, float[] dst, int j, int rowsAlloc) {
+    private void toColumnPanels(float[] src, int at, int dpad, float[] dst, int dstAt, int j, int rowsAlloc) {
         for (int c = 0, q = 0; c < dpad; c += panel, q++) {
-            System.arraycopy(src, at + c, dst, q * rowsAlloc * panel + j * panel, Math.min(panel, dpad - c));
+            System.arraycopy(src, at + c, dst, dstAt + q * rowsAlloc * panel + j * panel, Math.min(panel, dpad - c));
         }
     }
 
+    private void toColumnPanels(float[] src, int at, int dpad, float[] dst, int j, int rowsAlloc) {
+        toColumnPanels(src, at, dpad, dst, 0, j, rowsAlloc);
+    }
+
     private void toColumnPanels(float[] src, int dpad, float[] dst, int j, int rowsAlloc) {
-        toColumnPanels(src, 0, dpad, dst, j, rowsAlloc);
+        toColumnPanels(src, 0, dpad, dst, 0, j, rowsAlloc);
     }
 }
