@@ -44,7 +44,7 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         if (state == null) {
             throw new IllegalArgumentException("state: must not be null");
         }
-        int group = checkBlock(state.q(), k, v, kPositions, spec);
+        int group = BlockArguments.checkBlock(state.q(), k, v, kPositions, spec);
         if (k.tokens() == 0 || state.q().tokens() == 0) {
             return;
         }
@@ -76,9 +76,9 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         if (state == null) {
             throw new IllegalArgumentException("state: must not be null");
         }
-        int group = checkBlock(state.q(), k, v, kPositions, spec);
-        checkGrad("dK", dK, k);
-        checkGrad("dV", dV, k);
+        int group = BlockArguments.checkBlock(state.q(), k, v, kPositions, spec);
+        BlockArguments.checkGrad("dK", dK, k);
+        BlockArguments.checkGrad("dV", dV, k);
         if (k.tokens() == 0 || state.q().tokens() == 0) {
             return;
         }
@@ -176,44 +176,7 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         return (a + b - 1) / b;
     }
 
-    private static int checkBlock(Tensor q, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
-        if (k == null || v == null) {
-            throw new IllegalArgumentException((k == null ? "k" : "v") + ": must not be null");
-        }
-        if (spec == null) {
-            throw new IllegalArgumentException("spec: must not be null");
-        }
-        q.checkOpen("q");
-        k.checkOpen("k");
-        v.checkOpen("v");
-        if (k.headDim() != q.headDim()) {
-            throw new IllegalArgumentException("k: headDim " + k.headDim() + " differs from q's " + q.headDim());
-        }
-        if (v.tokens() != k.tokens() || v.heads() != k.heads() || v.headDim() != k.headDim()) {
-            throw new IllegalArgumentException("v: shape " + v.shapeString() + " differs from k " + k.shapeString());
-        }
-        if (q.heads() % k.heads() != 0) {
-            throw new IllegalArgumentException("k: query heads " + q.heads() + " are not a multiple of K/V heads "
-                    + k.heads());
-        }
-        if (kPositions == null || kPositions.size() != k.tokens()) {
-            throw new IllegalArgumentException("kPositions: " + (kPositions == null ? "null" : kPositions.size())
-                    + " positions for " + k.tokens() + " key tokens");
-        }
-        return q.heads() / k.heads();
-    }
 
-    private static void checkGrad(String name, Tensor grad, Tensor k) {
-        if (grad == null) {
-            throw new IllegalArgumentException(name + ": must not be null");
-        }
-        grad.checkOpen(name);
-        if (grad.dtype() != DType.F32 || grad.tokens() != k.tokens() || grad.heads() != k.heads()
-                || grad.headDim() != k.headDim()) {
-            throw new IllegalArgumentException(name + ": must be F32 shaped like k " + k.shapeString()
-                    + ", got " + grad.shapeString());
-        }
-    }
 
     @Override
     public void close() {

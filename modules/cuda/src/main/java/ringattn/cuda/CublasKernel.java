@@ -10,6 +10,7 @@ import ringattn.cuda.ffm.Cublas;
 import ringattn.cuda.ffm.KernelArgs;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BackwardState;
+import ringattn.engine.kernel.BlockArguments;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.ForwardState;
 import ringattn.engine.kernel.KernelOptions;
@@ -187,7 +188,7 @@ public final class CublasKernel implements BlockKernel {
             throw new IllegalArgumentException("state: must not be null");
         }
         Tensor q = state.q();
-        int group = checkBlock(q, k, v, kPositions, spec);
+        int group = BlockArguments.checkBlock(q, k, v, kPositions, spec);
         if (k.tokens() == 0 || q.tokens() == 0) {
             return;
         }
@@ -467,9 +468,9 @@ public final class CublasKernel implements BlockKernel {
             throw new IllegalArgumentException("state: must not be null");
         }
         Tensor q = state.q();
-        int group = checkBlock(q, k, v, kPositions, spec);
-        checkGrad("dK", dK, k);
-        checkGrad("dV", dV, k);
+        int group = BlockArguments.checkBlock(q, k, v, kPositions, spec);
+        BlockArguments.checkGrad("dK", dK, k);
+        BlockArguments.checkGrad("dV", dV, k);
         if (k.tokens() == 0 || q.tokens() == 0) {
             return;
         }
@@ -596,45 +597,7 @@ public final class CublasKernel implements BlockKernel {
         MemorySegment.copy(pin, vAt, dV.segment(), cLo * kvRowBytes, kvBytes);
     }
 
-    private static void checkGrad(String name, Tensor grad, Tensor k) {
-        if (grad == null) {
-            throw new IllegalArgumentException(name + ": must not be null");
-        }
-        grad.checkOpen(name);
-        if (grad.dtype() != DType.F32 || grad.tokens() != k.tokens() || grad.heads() != k.heads()
-                || grad.headDim() != k.headDim()) {
-            throw new IllegalArgumentException(name + ": must be F32 shaped like k " + k.shapeString()
-                    + ", got " + grad.shapeString());
-        }
-    }
 
-    private static int checkBlock(Tensor q, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
-        if (k == null || v == null) {
-            throw new IllegalArgumentException((k == null ? "k" : "v") + ": must not be null");
-        }
-        if (spec == null) {
-            throw new IllegalArgumentException("spec: must not be null");
-        }
-        q.checkOpen("q");
-        k.checkOpen("k");
-        v.checkOpen("v");
-        if (k.headDim() != q.headDim()) {
-            throw new IllegalArgumentException("k: headDim " + k.headDim() + " differs from q's " + q.headDim());
-        }
-        if (v.tokens() != k.tokens() || v.heads() != k.heads() || v.headDim() != k.headDim()
-                || v.dtype() != k.dtype()) {
-            throw new IllegalArgumentException("v: " + v.shapeString() + " differs from k " + k.shapeString());
-        }
-        if (q.heads() % k.heads() != 0) {
-            throw new IllegalArgumentException("k: query heads " + q.heads() + " are not a multiple of K/V heads "
-                    + k.heads());
-        }
-        if (kPositions == null || kPositions.size() != k.tokens()) {
-            throw new IllegalArgumentException("kPositions: " + (kPositions == null ? "null" : kPositions.size())
-                    + " positions for " + k.tokens() + " key tokens");
-        }
-        return q.heads() / k.heads();
-    }
 
     /** Frees device and pinned memory, the cuBLAS handle, the stream and the module. Idempotent. */
     @Override
