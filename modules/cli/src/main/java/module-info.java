@@ -1,6 +1,6 @@
 /** The ringattn command: demo, run, worker, bench. */
 module ringattn.cli {
-    requires ringattn.engine;
+    requires transitive ringattn.engine;
     requires ringattn.transport.ucx;
     requires ringattn.io;
     requires java.desktop;

@@ -6,7 +6,7 @@
  * exported.
  */
 module ringattn.model {
-    requires ringattn.engine;
+    requires transitive ringattn.engine;
     requires ringattn.transport.ucx;
     requires ringattn.io;
     requires jdk.incubator.vector;

@@ -117,7 +117,7 @@ final class RingPlan {
     }
 
     /** Each shard as a few [first, last] runs (one span when it has many runs). */
-    @SuppressWarnings("unchecked")
+    @SuppressWarnings({"unchecked", "rawtypes"})
     private List<int[]>[] runs() {
         List<int[]>[] out = new List[worldSize];
         for (int r = 0; r < worldSize; r++) {

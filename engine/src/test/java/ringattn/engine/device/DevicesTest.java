@@ -14,6 +14,7 @@ class DevicesTest {
         Devices.Selection s = Devices.select("cpu", KernelOptions.defaults(1));
         try (var k = s.kernel()) {
             assertEquals("cpu", s.device());
+            assertEquals(1, k.threads());
         }
     }
 
@@ -22,6 +23,7 @@ class DevicesTest {
         Devices.Selection s = Devices.select("auto", KernelOptions.defaults(1));
         try (var k = s.kernel()) {
             assertEquals("cpu", s.device());
+            assertTrue(k.name().startsWith("panama") || k.name().equals("scalar"), k.name());
             assertTrue(s.reason().startsWith("auto: no accelerator usable"), s.reason());
         }
     }
