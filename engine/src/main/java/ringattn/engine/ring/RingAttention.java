@@ -175,12 +175,16 @@ public final class RingAttention implements AutoCloseable {
         tag += 2 * (n + hops) + 2 + (reverse ? n : 0);
         Transfer[] accSends = new Transfer[2];
         try (BackwardState state = new BackwardState(q, fwd.out(), dOut, fwd.lse(), plan.positions[rank])) {
+            // This rank's own contributions to its dK/dV stay home (homeDk/homeDv); every other
+            // block's accumulator starts at its first visitor and follows the K/V one step behind.
+            Tensor sumDk = homeDk.tokens(0, k.tokens());
+            Tensor sumDv = homeDv.tokens(0, v.tokens());
             for (int s = 0; s < n; s++) {
                 int o = plan.origin(rank, s);
                 int tokens = plan.positions[o].size();
                 int accIndex = 2 + s % 2;
                 awaitAndClear(accSends, s % 2, accPosted, accStep, moved);
-                Transfer accRecv = s > 0 ? transport.receiveFromPrevious(accIndex, gradBytes(plan, o), base + 2 * s - 1) : null;
+                Transfer accRecv = s > 1 ? transport.receiveFromPrevious(accIndex, gradBytes(plan, o), base + 2 * s - 1) : null;
                 Transfer kvSend = null;
                 Transfer kvRecv = null;
                 long posted = System.nanoTime();
@@ -191,30 +195,32 @@ public final class RingAttention implements AutoCloseable {
                     bytes[s] += kvBytes(plan, next);
                 }
                 long t0 = System.nanoTime();
-                Tensor dk = localDk.tokens(0, tokens);
-                Tensor dv = localDv.tokens(0, tokens);
+                Tensor dk = s == 0 ? sumDk : localDk.tokens(0, tokens);
+                Tensor dv = s == 0 ? sumDv : localDv.tokens(0, tokens);
                 dk.zero();
                 dv.zero();
                 MemorySegment buf = transport.buffer(s % 2);
                 kernel.backward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], dk, dv, spec);
                 long t1 = System.nanoTime();
-                MemorySegment acc = transport.buffer(accIndex);
-                long half = gradBytes(plan, o) / 2;
                 long waited = 0;
-                if (accRecv != null) {
-                    accRecv.await(options.timeout());
-                    waited += System.nanoTime() - t1;
-                    addInto(acc, 0, dk.segment());
-                    addInto(acc, half, dv.segment());
-                } else {
-                    MemorySegment.copy(dk.segment(), 0, acc, 0, half);
-                    MemorySegment.copy(dv.segment(), 0, acc, half, half);
-                }
-                if (s < n - 1 || hops > 0) {
-                    accPosted[s % 2] = System.nanoTime();
-                    accStep[s % 2] = s;
-                    accSends[s % 2] = transport.sendToNext(accIndex, gradBytes(plan, o), base + 2 * s + 1);
-                    bytes[s] += gradBytes(plan, o);
+                if (s > 0) {
+                    MemorySegment acc = transport.buffer(accIndex);
+                    long half = gradBytes(plan, o) / 2;
+                    if (accRecv != null) {
+                        accRecv.await(options.timeout());
+                        waited += System.nanoTime() - t1;
+                        addInto(acc, 0, dk.segment());
+                        addInto(acc, half, dv.segment());
+                    } else {
+                        MemorySegment.copy(dk.segment(), 0, acc, 0, half);
+                        MemorySegment.copy(dv.segment(), 0, acc, half, half);
+                    }
+                    if (s < n - 1 || hops > 0) {
+                        accPosted[s % 2] = System.nanoTime();
+                        accStep[s % 2] = s;
+                        accSends[s % 2] = transport.sendToNext(accIndex, gradBytes(plan, o), base + 2 * s + 1);
+                        bytes[s] += gradBytes(plan, o);
+                    }
                 }
                 long t3 = System.nanoTime();
                 if (kvSend != null) {
@@ -226,40 +232,36 @@ public final class RingAttention implements AutoCloseable {
                 wait[s] = waited + (t4 - t3);
                 compute[s] = (t4 - t0) - wait[s];
             }
-            int homeIndex = 2 + (n - 1) % 2;
-            for (int j = 1; j <= hops; j++) {
-                int vs = n - 1 + j;
-                int o = plan.origin(rank, vs);
-                int index = 2 + vs % 2;
-                awaitAndClear(accSends, vs % 2, accPosted, accStep, moved);
-                Transfer in = transport.receiveFromPrevious(index, gradBytes(plan, o), base + 2 * vs - 1);
-                in.await(options.timeout());
-                if (j < hops) {
-                    accSends[vs % 2] = transport.sendToNext(index, gradBytes(plan, o), base + 2 * vs + 1);
+            if (n > 1) {
+                int homeIndex = 2 + (n - 1) % 2;
+                for (int j = 1; j <= hops; j++) {
+                    int vs = n - 1 + j;
+                    int o = plan.origin(rank, vs);
+                    int index = 2 + vs % 2;
+                    awaitAndClear(accSends, vs % 2, accPosted, accStep, moved);
+                    Transfer in = transport.receiveFromPrevious(index, gradBytes(plan, o), base + 2 * vs - 1);
+                    in.await(options.timeout());
+                    if (j < hops) {
+                        accSends[vs % 2] = transport.sendToNext(index, gradBytes(plan, o), base + 2 * vs + 1);
+                    }
+                    homeIndex = index;
                 }
-                homeIndex = index;
+                awaitAndClear(accSends, 0, accPosted, accStep, moved);
+                awaitAndClear(accSends, 1, accPosted, accStep, moved);
+                if (reverse) {
+                    homeIndex = sendHomeBackward(plan, n, homeIndex, base + 2 * (n + hops) + 2, wait, moved, bytes);
+                }
+                addHome(transport.buffer(homeIndex), sumDk, sumDv);
             }
-            awaitAndClear(accSends, 0, accPosted, accStep, moved);
-            awaitAndClear(accSends, 1, accPosted, accStep, moved);
-            if (reverse) {
-                homeIndex = sendHomeBackward(plan, n, homeIndex, base + 2 * (n + hops) + 2, wait, moved, bytes);
-            }
-            MemorySegment home = transport.buffer(homeIndex);
-            long half = gradBytes(plan, rank) / 2;
             if (backLeg > 0) {
-                // Keep the first leg's sums: the second leg reuses every buffer.
-                MemorySegment.copy(home, 0, homeDk.segment(), 0, half);
-                MemorySegment.copy(home, half, homeDv.segment(), 0, half);
-                home = transport.buffer(backwardLeg(plan, state, k, v, n, compute, wait, moved, bytes));
-                addInto(home, 0, homeDk.tokens(0, k.tokens()).segment());
-                addInto(home, half, homeDv.tokens(0, v.tokens()).segment());
+                addHome(transport.buffer(backwardLeg(plan, state, k, v, n, compute, wait, moved, bytes)), sumDk, sumDv);
             }
             Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
             Tensor dkOut = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), k.dtype());
             Tensor dvOut = Tensor.allocate(v.tokens(), v.heads(), v.headDim(), v.dtype());
             state.finish(dq);
-            dkOut.copyFrom(Tensor.wrap(home.asSlice(0, half), k.tokens(), k.heads(), k.headDim(), DType.F32));
-            dvOut.copyFrom(Tensor.wrap(home.asSlice(half, half), v.tokens(), v.heads(), v.headDim(), DType.F32));
+            dkOut.copyFrom(sumDk);
+            dvOut.copyFrom(sumDv);
             RingStats stats = new RingStats(compute, wait, moved, bytes, System.nanoTime() - wallStart);
             return new Gradients(dq, dkOut, dvOut, stats);
         } catch (RuntimeException | Error e) {
@@ -398,6 +400,13 @@ public final class RingAttention implements AutoCloseable {
             }
             sends[i] = null;
         }
+    }
+
+    /** Adds the dK/dV accumulator in {@code buffer} (dK then dV, fp32) to this rank's sums. */
+    private static void addHome(MemorySegment buffer, Tensor sumDk, Tensor sumDv) {
+        long half = sumDk.segment().byteSize();
+        addInto(sumDk.segment(), 0, buffer.asSlice(0, half));
+        addInto(sumDv.segment(), 0, buffer.asSlice(half, half));
     }
 
     /** Awaits the non-null transfers; how long they took (0 when there were none). */
