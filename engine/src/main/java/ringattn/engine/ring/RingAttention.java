@@ -76,7 +76,6 @@ public final class RingAttention implements AutoCloseable {
         long wallStart = System.nanoTime();
         RingPlan plan = agree("forward", q, k, v, null, seqLen);
         int rank = transport.rank();
-        int world = transport.worldSize();
         AttentionSpec spec = options.spec();
         // Blocks go reachForward ranks forward (buffers 0/1) and, with a two-way transport and a
         // window that needs later ranks too, reachBackward ranks backward (buffers 2/3).
@@ -201,20 +200,9 @@ public final class RingAttention implements AutoCloseable {
                 dv.zero();
                 MemorySegment buf = transport.buffer(s % 2);
                 kernel.backward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], dk, dv, spec);
-                long t1 = System.nanoTime();
                 long waited = 0;
                 if (s > 0) {
-                    MemorySegment acc = transport.buffer(accIndex);
-                    long half = gradBytes(plan, o) / 2;
-                    if (accRecv != null) {
-                        accRecv.await(options.timeout());
-                        waited += System.nanoTime() - t1;
-                        addInto(acc, 0, dk.segment());
-                        addInto(acc, half, dv.segment());
-                    } else {
-                        MemorySegment.copy(dk.segment(), 0, acc, 0, half);
-                        MemorySegment.copy(dv.segment(), 0, acc, half, half);
-                    }
+                    waited += addContribution(accRecv, transport.buffer(accIndex), dk, dv);
                     if (s < n - 1 || hops > 0) {
                         accPosted[s % 2] = System.nanoTime();
                         accStep[s % 2] = s;
@@ -313,18 +301,7 @@ public final class RingAttention implements AutoCloseable {
                 dv.zero();
                 MemorySegment buf = transport.buffer(t % 2);
                 kernel.backward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], dk, dv, spec);
-                MemorySegment acc = transport.buffer(accIndex);
-                long half = gradBytes(plan, o) / 2;
-                if (accRecv != null) {
-                    long w0 = System.nanoTime();
-                    accRecv.await(options.timeout());
-                    waited += System.nanoTime() - w0;
-                    addInto(acc, 0, dk.segment());
-                    addInto(acc, half, dv.segment());
-                } else {
-                    MemorySegment.copy(dk.segment(), 0, acc, 0, half);
-                    MemorySegment.copy(dv.segment(), 0, acc, half, half);
-                }
+                waited += addContribution(accRecv, transport.buffer(accIndex), dk, dv);
                 if (t < legSteps) {
                     accSends[t % 2] = transport.sendToPrevious(accIndex, gradBytes(plan, o), base + 3 * (t + 1) + 1);
                     bytes[slot] += gradBytes(plan, o);
@@ -400,6 +377,26 @@ public final class RingAttention implements AutoCloseable {
             }
             sends[i] = null;
         }
+    }
+
+    /**
+     * Adds this rank's dK/dV contribution to a block's accumulator buffer (dK then dV, fp32): onto
+     * the one arriving through {@code accRecv}, or as its first term when that is null. Returns the
+     * nanoseconds spent waiting for the arrival.
+     */
+    private long addContribution(Transfer accRecv, MemorySegment acc, Tensor dk, Tensor dv) {
+        long half = dk.segment().byteSize();
+        if (accRecv == null) {
+            MemorySegment.copy(dk.segment(), 0, acc, 0, half);
+            MemorySegment.copy(dv.segment(), 0, acc, half, half);
+            return 0;
+        }
+        long w0 = System.nanoTime();
+        accRecv.await(options.timeout());
+        long waited = System.nanoTime() - w0;
+        addInto(acc, 0, dk.segment());
+        addInto(acc, half, dv.segment());
+        return waited;
     }
 
     /** Adds the dK/dV accumulator in {@code buffer} (dK then dV, fp32) to this rank's sums. */
