@@ -14,12 +14,9 @@ import ringattn.engine.tensor.DType;
  * 2 output rows (8 accumulators, one {@code reduceLanes} each at the end), with 4×1, 1×2 and 1×1
  * kernels for the edges; bf16 weights widened in registers ({@code S2I}, {@code << 16}).
  *
- * <p>This file is the template of {@code MatMul512} and {@code MatMul128} (the species must be
- * {@code static final} constants for C2, so each width is its own class). Edit this file, then:
- * <pre>
- * sed -e 's/MatMul256/MatMul512/g; s/SPECIES_256;/SPECIES_512;/g; s/ShortVector.SPECIES_128/ShortVector.SPECIES_256/; s/256-bit vectors (8 floats)/512-bit vectors (16 floats)/; s/"panama-256"/"panama-512"/' MatMul256.java &gt; MatMul512.java
- * sed -e 's/MatMul256/MatMul128/g; s/ShortVector.SPECIES_128/ShortVector.SPECIES_64/; s/SPECIES_256;/SPECIES_128;/g; s/256-bit vectors (8 floats)/128-bit vectors (4 floats)/; s/"panama-256"/"panama-128"/' MatMul256.java &gt; MatMul128.java
- * </pre>
+ * <p>TEMPLATE: {@code MatMul512} and {@code MatMul128} are generated from this file by
+ * {@code gen-matmul.sh} in this directory (the species must be {@code static final} constants for C2,
+ * so each width is its own class). Edit this file, then rerun the script.
  */
 final class MatMul256 extends MatMulKernel {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;

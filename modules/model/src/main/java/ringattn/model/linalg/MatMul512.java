@@ -14,12 +14,9 @@ import ringattn.engine.tensor.DType;
  * 2 output rows (8 accumulators, one {@code reduceLanes} each at the end), with 4×1, 1×2 and 1×1
  * kernels for the edges; bf16 weights widened in registers ({@code S2I}, {@code << 16}).
  *
- * <p>This file is the template of {@code MatMul512} and {@code MatMul128} (the species must be
- * {@code static final} constants for C2, so each width is its own class). Edit this file, then:
- * <pre>
- * sed -e 's/MatMul512/MatMul512/g; s/SPECIES_512;/SPECIES_512;/g; s/ShortVector.SPECIES_256/ShortVector.SPECIES_256/; s/512-bit vectors (16 floats)/512-bit vectors (16 floats)/; s/"panama-512"/"panama-512"/' MatMul512.java &gt; MatMul512.java
- * sed -e 's/MatMul512/MatMul128/g; s/ShortVector.SPECIES_256/ShortVector.SPECIES_64/; s/SPECIES_512;/SPECIES_128;/g; s/512-bit vectors (16 floats)/128-bit vectors (4 floats)/; s/"panama-512"/"panama-128"/' MatMul512.java &gt; MatMul128.java
- * </pre>
+ * <p>GENERATED from {@code MatMul256.java} by {@code gen-matmul.sh}: do not edit; edit the
+ * template and rerun the script (the species must be {@code static final} constants for C2,
+ * so each width is its own class).
  */
 final class MatMul512 extends MatMulKernel {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
