@@ -58,7 +58,12 @@ final class Ops256 extends SimdOps {
                 int bo = bOff + (n0 / W) * bPanelStride + k0 * W;
                 if (n0 + W <= n) {
                     int r = 0;
-                    for (; r + 6 <= m; r += 6) {
+                    int sixes = m / 6;
+                    int rest = m - 6 * sixes;
+                    if ((rest == 2 || rest == 3) && sixes > 0) {
+                        sixes--; // 8 or 9 rows: two 4-row blocks (and one row) rather than 2 or 3 single rows
+                    }
+                    for (; r < 6 * sixes; r += 6) {
                         mk6x4(acc, a, ak + r * aRs, aRs, aCs, kc, b, bo, c, cOff + r * ldc + n0, ldc);
                     }
                     for (; r + 4 <= m; r += 4) {
@@ -378,6 +383,118 @@ final class Ops256 extends SimdOps {
             total += tmp[i];
         }
         return total;
+    }
+
+    @Override
+    void softmaxColumns(float[] s, int off, int ldc, int rows, int cols, float[] m, float[] l, int st,
+                        float[] alpha, int al) {
+        // Three loops in three methods with one exp call site each: a larger method leaves exp out
+        // of line, and then every vector it returns is a heap object.
+        columnMax(s, off, ldc, rows, cols, m, st, alpha, al);
+        expInPlace(alpha, al, cols);
+        expColumns(s, off, ldc, rows, cols, m, l, st, alpha, al);
+    }
+
+    /**
+     * {@code m = max(m, max_j S[j][c])} per column; {@code alpha = mOld − μ} (exponentiated later).
+     * Two column vectors at a time (one cache line of each row), two chains each.
+     */
+    private static void columnMax(float[] s, int off, int ldc, int rows, int cols, float[] m, int st,
+                                  float[] alpha, int al) {
+        FloatVector ninf = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int c = 0;
+        for (; c + 2 * L <= cols; c += 2 * L) {
+            int base = off + c;
+            FloatVector x0 = FloatVector.fromArray(F, m, st + c);
+            FloatVector y0 = FloatVector.fromArray(F, m, st + c + L);
+            FloatVector x1 = ninf;
+            FloatVector y1 = ninf;
+            int j = 0;
+            for (; j + 2 <= rows; j += 2) {
+                int o = base + j * ldc;
+                x0 = x0.max(FloatVector.fromArray(F, s, o));
+                y0 = y0.max(FloatVector.fromArray(F, s, o + L));
+                x1 = x1.max(FloatVector.fromArray(F, s, o + ldc));
+                y1 = y1.max(FloatVector.fromArray(F, s, o + ldc + L));
+            }
+            if (j < rows) {
+                int o = base + j * ldc;
+                x0 = x0.max(FloatVector.fromArray(F, s, o));
+                y0 = y0.max(FloatVector.fromArray(F, s, o + L));
+            }
+            finishMax(x0.max(x1), m, st + c, alpha, al + c);
+            finishMax(y0.max(y1), m, st + c + L, alpha, al + c + L);
+        }
+        for (; c < cols; c += L) {
+            int base = off + c;
+            FloatVector x0 = FloatVector.fromArray(F, m, st + c);
+            for (int j = 0; j < rows; j++) {
+                x0 = x0.max(FloatVector.fromArray(F, s, base + j * ldc));
+            }
+            finishMax(x0, m, st + c, alpha, al + c);
+        }
+    }
+
+    private static void finishMax(FloatVector mNew, float[] m, int at, float[] alpha, int al) {
+        FloatVector.fromArray(F, m, at).sub(mu(mNew)).intoArray(alpha, al);
+        mNew.intoArray(m, at);
+    }
+
+    /** The max to subtract: 0 where it is −∞ (no key seen yet), so that exp(−∞ − μ) = 0, not NaN. */
+    private static FloatVector mu(FloatVector mNew) {
+        return mNew.blend(0f, mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY));
+    }
+
+    /** {@code x[off, off+n) = exp(x)}, {@code n} a multiple of lanes. */
+    private static void expInPlace(float[] x, int off, int n) {
+        for (int i = 0; i < n; i += L) {
+            exp(FloatVector.fromArray(F, x, off + i)).intoArray(x, off + i);
+        }
+    }
+
+    /**
+     * {@code S = exp(S − μ)} in place and {@code l = l·alpha + Σ_j S[j][c]} per column, rows summed
+     * in order. Two column vectors at a time: two independent exps per step keep both FMA pipes
+     * busy (about 1.3× the throughput of one).
+     */
+    private static void expColumns(float[] s, int off, int ldc, int rows, int cols, float[] m, float[] l, int st,
+                                   float[] alpha, int al) {
+        FloatVector zero = FloatVector.zero(F);
+        int c = 0;
+        for (; c + 2 * L <= cols; c += 2 * L) {
+            int base = off + c;
+            FloatVector mx = mu(FloatVector.fromArray(F, m, st + c));
+            FloatVector my = mu(FloatVector.fromArray(F, m, st + c + L));
+            FloatVector sx = zero;
+            FloatVector sy = zero;
+            for (int j = 0; j < rows; j++) {
+                int o = base + j * ldc;
+                FloatVector px = exp(FloatVector.fromArray(F, s, o).sub(mx));
+                FloatVector py = exp(FloatVector.fromArray(F, s, o + L).sub(my));
+                px.intoArray(s, o);
+                py.intoArray(s, o + L);
+                sx = sx.add(px);
+                sy = sy.add(py);
+            }
+            finishSum(sx, l, st + c, alpha, al + c);
+            finishSum(sy, l, st + c + L, alpha, al + c + L);
+        }
+        for (; c < cols; c += L) {
+            int base = off + c;
+            FloatVector mx = mu(FloatVector.fromArray(F, m, st + c));
+            FloatVector sx = zero;
+            for (int j = 0; j < rows; j++) {
+                int o = base + j * ldc;
+                FloatVector px = exp(FloatVector.fromArray(F, s, o).sub(mx));
+                px.intoArray(s, o);
+                sx = sx.add(px);
+            }
+            finishSum(sx, l, st + c, alpha, al + c);
+        }
+    }
+
+    private static void finishSum(FloatVector sum, float[] l, int at, float[] alpha, int al) {
+        FloatVector.fromArray(F, l, at).mul(FloatVector.fromArray(F, alpha, al)).add(sum).intoArray(l, at);
     }
 
     /**

@@ -56,7 +56,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
     private final Scratch[] scratch;
 
     // The packed K/V block of the current forward call (written by prepareForward, read by tasks).
-    private float[][] kPanels = new float[0][];
+    private float[][] kRows = new float[0][];
     private float[][] vRows = new float[0][];
     private int[] qPosArr = new int[0];
     private int[] kPosArr = new int[0];
@@ -144,45 +144,35 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int kvHeads = k.heads();
         int d = k.headDim();
         int dpad = roundUp(d, lanes);
-        int np = roundUp(n, panel);
-        if (kPanels.length < kvHeads) {
-            kPanels = Arrays.copyOf(kPanels, kvHeads);
+        if (kRows.length < kvHeads) {
+            kRows = Arrays.copyOf(kRows, kvHeads);
             vRows = Arrays.copyOf(vRows, kvHeads);
         }
         for (int g = 0; g < kvHeads; g++) {
-            kPanels[g] = grow(kPanels[g], (long) np * d);
+            kRows[g] = grow(kRows[g], (long) n * dpad);
             vRows[g] = grow(vRows[g], (long) ceilDiv(dpad, panel) * n * panel);
         }
         qPosArr = call.state().qPositions().toArray();
         kPosArr = call.kPositions().toArray();
         int chunk = 4 * panel;
-        int chunks = ceilDiv(np, chunk);
+        int chunks = ceilDiv(n, chunk);
         boolean bf16K = k.dtype() == DType.BF16;
         boolean bf16V = v.dtype() == DType.BF16;
         pool.run(kvHeads * chunks, (task, worker) -> {
             int g = task / chunks;
             int j0 = (task % chunks) * chunk;
-            int j1 = Math.min(np, j0 + chunk);
+            int j1 = Math.min(n, j0 + chunk);
             Scratch w = scratch[worker];
             w.row = grow(w.row, dpad);
             float[] row = w.row;
-            float[] kp = kPanels[g];
+            float[] kr = kRows[g];
             float[] vr = vRows[g];
             for (int j = j0; j < j1; j++) {
-                int base = (j / panel) * d * panel + j % panel;
-                if (j < n) {
-                    ops.loadRow(k.segment(), k.offsetBytes(j, g), LE, bf16K, d, 1f, row, 0);
-                    for (int c = 0; c < d; c++) {
-                        kp[base + c * panel] = row[c];
-                    }
-                    ops.loadRow(v.segment(), v.offsetBytes(j, g), LE, bf16V, d, 1f, row, 0);
-                    Arrays.fill(row, d, dpad, 0f);
-                    toColumnPanels(row, dpad, vr, j, n);
-                } else {
-                    for (int c = 0; c < d; c++) {
-                        kp[base + c * panel] = 0f;
-                    }
-                }
+                ops.loadRow(k.segment(), k.offsetBytes(j, g), LE, bf16K, d, 1f, kr, j * dpad);
+                Arrays.fill(kr, j * dpad + d, (j + 1) * dpad, 0f);
+                ops.loadRow(v.segment(), v.offsetBytes(j, g), LE, bf16V, d, 1f, row, 0);
+                Arrays.fill(row, d, dpad, 0f);
+                toColumnPanels(row, dpad, vr, j, n);
             }
         });
     }
@@ -227,31 +217,45 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int n = call.k().tokens();
         int nr = r1 - r0;
         int qtile = options.queryTile();
-        int sub = Math.min(qtile, nr);
-        int bc = roundUp(options.keyTile(), panel);
+        int tiles = ceilDiv(nr, qtile);
+        // Each query tile has a slot of qtp columns (its rows, padded to whole panels) in the
+        // packed Q, the score tile and the m/l arrays.
+        int qtp = roundUp(Math.min(qtile, nr), panel);
+        int bc = options.keyTile();
         Scratch w = scratch[worker];
-        float[] qt = w.q = grow(w.q, (long) nr * dpad);
+        float[] qp = w.q = grow(w.q, (long) tiles * qtp * d);
         float[] ot = w.o = grow(w.o, (long) nr * dpad);
-        float[] s = w.s = grow(w.s, (long) sub * bc);
-        float[] m = w.m = grow(w.m, nr);
-        float[] l = w.l = grow(w.l, nr);
-        float[] tmp = w.tmp = grow(w.tmp, lanes);
-        int[] los = w.los = growInts(w.los, sub);
-        int[] his = w.his = growInts(w.his, sub);
+        // Score rows one vector longer than the slot: a stride of a power of two cache lines would
+        // map a column's rows onto a few L1 sets.
+        int sld = qtp + lanes;
+        float[] s = w.s = grow(w.s, (long) Math.min(bc, n) * sld);
+        float[] m = w.m = grow(w.m, (long) tiles * qtp);
+        float[] l = w.l = grow(w.l, (long) tiles * qtp);
+        float[] alpha = w.tmp = grow(w.tmp, qtp);
+        float[] row = w.row = grow(w.row, dpad);
         boolean bf16 = q.dtype() == DType.BF16;
         MemorySegment acc = st.acc();
         MemorySegment rowMax = st.rowMax();
         MemorySegment rowSum = st.rowSum();
+        // Padding columns (past a tile's rows) hold Q = 0 and a state that is never stored.
+        Arrays.fill(qp, 0, tiles * qtp * d, 0f);
+        Arrays.fill(m, 0, tiles * qtp, Float.NEGATIVE_INFINITY);
+        Arrays.fill(l, 0, tiles * qtp, 0f);
         for (int r = 0; r < nr; r++) {
-            ops.loadRow(q.segment(), q.offsetBytes(r0 + r, head), LE, bf16, d, spec.scale(), qt, r * dpad);
-            Arrays.fill(qt, r * dpad + d, (r + 1) * dpad, 0f);
+            int u = r / qtile;
+            int c = r % qtile;
+            ops.loadRow(q.segment(), q.offsetBytes(r0 + r, head), LE, bf16, d, spec.scale(), row, 0);
+            int base = u * qtp * d + (c / panel) * d * panel + c % panel;
+            for (int k = 0; k < d; k++) {
+                qp[base + k * panel] = row[k];
+            }
             ops.loadRow(acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, false, d, 1f, ot, r * dpad);
             Arrays.fill(ot, r * dpad + d, (r + 1) * dpad, 0f);
             long sIdx = (long) head * rows + r0 + r;
-            m[r] = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
-            l[r] = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
+            m[u * qtp + c] = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
+            l[u * qtp + c] = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
         }
-        float[] kp = kPanels[g];
+        float[] kr = kRows[g];
         float[] vr = vRows[g];
         int[] qDocs = call.qDocuments();
         int[] kDocs = call.kDocuments();
@@ -262,93 +266,90 @@ public final class PanamaKernel extends AbstractBlockKernel {
             if (classify(spec, qPos, qDocs, r0, r1, kPos, kDocs, c0, c1) == TileVisibility.HIDDEN) {
                 continue;
             }
-            for (int t0 = r0; t0 < r1; t0 += qtile) {
+            for (int u = 0; u < tiles; u++) {
+                int t0 = r0 + u * qtile;
                 int t1 = Math.min(r1, t0 + qtile);
-                forwardTile(spec, qPos, qDocs, kPos, kDocs, t0, t1, t0 - r0, c0, c1, n, d, dpad,
-                        qt, ot, s, m, l, tmp, los, his, kp, vr);
+                forwardTile(spec, qPos, qDocs, kPos, kDocs, t0, t1, u * qtile, u * qtp, c0, c1, n, d, dpad, sld,
+                        qp, ot, s, m, l, alpha, kr, vr);
             }
         }
         for (int r = 0; r < nr; r++) {
+            int slot = (r / qtile) * qtp + r % qtile;
             ops.storeRow(ot, r * dpad, acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, d);
             long sIdx = (long) head * rows + r0 + r;
-            rowMax.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, m[r]);
-            rowSum.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, l[r]);
+            rowMax.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, m[slot]);
+            rowSum.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, l[slot]);
         }
     }
 
     /**
-     * Query rows {@code [t0, t1)} (at row {@code at} of the task's scratch) against key tile
-     * {@code [c0, c1)}: scores, masking, online softmax update, {@code O += P·V}.
+     * Query rows {@code [t0, t1)} (row {@code at} of the task's O, column slot {@code slot} of its
+     * packed Q and state) against key tile {@code [c0, c1)}, transposed so that the queries run
+     * along the lanes: {@code Sᵀ = K·Qᵀ} (keys × query columns), masking, the online-softmax step
+     * of {@link SimdOps#softmaxColumns}, rescaling of the O rows whose max moved, {@code O += P·V}.
+     * In a PARTIAL tile only the box around the visible keys × query panels is computed.
      */
     private void forwardTile(AttentionSpec spec, Positions qPos, int[] qDocs, Positions kPos, int[] kDocs,
-                             int t0, int t1, int at, int c0, int c1, int n, int d, int dpad,
-                             float[] qt, float[] ot, float[] s, float[] m, float[] l, float[] tmp,
-                             int[] los, int[] his, float[] kp, float[] vr) {
+                             int t0, int t1, int at, int slot, int c0, int c1, int n, int d, int dpad, int sld,
+                             float[] qp, float[] ot, float[] s, float[] m, float[] l, float[] alpha,
+                             float[] kr, float[] vr) {
         TileVisibility vis = classify(spec, qPos, qDocs, t0, t1, kPos, kDocs, c0, c1);
         if (vis == TileVisibility.HIDDEN) {
             return;
         }
         int nr = t1 - t0;
-        int nk = c1 - c0;
-        // Keys [cA, cB) of the tile are computed: all of it, or in a PARTIAL tile the panels
-        // that hold a key visible to some row (the rest is masked for every row).
-        int cA = 0;
-        int cB = roundUp(nk, panel);
+        int jA = 0;
+        int jB = c1 - c0;
+        int rA = 0;
+        int rB = nr;
         boolean partial = vis == TileVisibility.PARTIAL;
         if (partial) {
-            int minLo = nk;
+            int minLo = jB;
             int maxHi = 0;
+            rA = nr;
+            rB = 0;
             for (int r = 0; r < nr; r++) {
                 long range = MaskRanges.keysOf(spec, qPosArr[t0 + r], qDocs[t0 + r], kPosArr, kDocs, c0, c1);
                 int lo = MaskRanges.lo(range) - c0;
                 int hi = MaskRanges.hi(range) - c0;
-                los[r] = lo;
-                his[r] = hi;
                 if (lo < hi) {
                     minLo = Math.min(minLo, lo);
                     maxHi = Math.max(maxHi, hi);
+                    rA = Math.min(rA, r);
+                    rB = r + 1;
                 }
             }
-            if (minLo >= maxHi) {
+            if (rB == 0) {
                 return;
             }
-            cA = minLo / panel * panel;
-            cB = roundUp(maxHi, panel);
+            jA = minLo;
+            jB = maxHi;
         }
-        int width = cB - cA;
-        ops.gemm(false, qt, at * dpad, dpad, 1, nr, d, kp, (c0 + cA) * d, d * panel, s, 0, width, width);
-        for (int r = 0; r < nr; r++) {
-            int so = r * width;
-            if (partial) {
-                int lo = los[r] - cA;
-                int hi = his[r] - cA;
-                if (lo >= hi) {
-                    Arrays.fill(s, so, so + width, 0f);
-                    continue;
-                }
-                Arrays.fill(s, so, so + lo, Float.NEGATIVE_INFINITY);
-                Arrays.fill(s, so + hi, so + width, Float.NEGATIVE_INFINITY);
-            } else if (nk < cB) {
-                Arrays.fill(s, so + nk, so + width, Float.NEGATIVE_INFINITY);
-            }
-            float mx = ops.max(s, so, width);
-            if (mx == Float.NEGATIVE_INFINITY) {
-                Arrays.fill(s, so, so + width, 0f);
-                continue;
-            }
-            int ri = at + r;
-            float mOld = m[ri];
-            float mNew = Math.max(mOld, mx);
-            // exp(0) = 1 exactly, so skipping it when the max did not move changes nothing.
-            float alpha = mOld == mNew ? 1f : mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-            float sum = ops.expSub(s, so, width, mNew, tmp);
-            l[ri] = l[ri] * alpha + sum;
-            m[ri] = mNew;
-            if (alpha != 1f) {
-                ops.scale(ot, ri * dpad, dpad, alpha);
+        int nj = jB - jA;
+        int colA = rA / panel * panel;
+        int colE = roundUp(rB, panel);
+        int colB = Math.min(nr, colE);
+        int cols = colE - colA;
+        ops.gemm(false, kr, (c0 + jA) * dpad, dpad, 1, nj, d, qp, slot * d + colA * d, d * panel, s, colA, sld, cols);
+        if (partial) {
+            for (int j = 0; j < nj; j++) {
+                int key = c0 + jA + j;
+                long range = MaskRanges.queriesOf(spec, kPosArr[key], kDocs[key], qPosArr, qDocs, t0, t1);
+                int lo = Math.min(Math.max(MaskRanges.lo(range) - t0, colA), colE);
+                int hi = Math.min(Math.max(MaskRanges.hi(range) - t0, lo), colE);
+                int so = j * sld;
+                Arrays.fill(s, so + colA, so + lo, Float.NEGATIVE_INFINITY);
+                Arrays.fill(s, so + hi, so + colE, Float.NEGATIVE_INFINITY);
             }
         }
-        ops.gemm(true, s, 0, width, 1, nr, Math.min(nk, cB) - cA, vr, (c0 + cA) * panel, n * panel, ot, at * dpad,
+        ops.softmaxColumns(s, colA, sld, nj, cols, m, l, slot + colA, alpha, colA);
+        for (int r = colA; r < colB; r++) {
+            float a = alpha[r];
+            if (a != 1f) {
+                ops.scale(ot, (at + r) * dpad, dpad, a);
+            }
+        }
+        ops.gemm(true, s, colA, 1, sld, colB - colA, nj, vr, (c0 + jA) * panel, n * panel, ot, (at + colA) * dpad,
                 dpad, dpad);
     }
 

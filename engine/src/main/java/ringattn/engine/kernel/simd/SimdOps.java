@@ -28,8 +28,8 @@ abstract class SimdOps {
      * k·W + j % W]}, {@code W = panel()}; the constant stride inside a panel lets C2 remove the range
      * checks from the inner loop (about 1.4× faster than a variable row stride). {@code n} must be a
      * multiple of {@link #lanes()}. With {@code accumulate} false C is overwritten. Register-blocked:
-     * 6 rows × 4 vectors of accumulators (about 5% faster than 4 × 4 on Zen 5), then 4-row, 1-row and
-     * 1-vector tails; every block runs the k loop in order with one FMA per element per k,
+     * 6 rows × 4 vectors of accumulators (about 5% faster than 4 × 4 on Zen 5), then 4-row blocks
+     * (two of them instead of a 6-row block and 2 or 3 single rows), 1-row and 1-vector tails; every block runs the k loop in order with one FMA per element per k,
      * so results depend on nothing but the operands.
      */
     abstract void gemm(boolean accumulate, float[] a, int aOff, int aRs, int aCs, int m, int kd,
@@ -49,6 +49,19 @@ abstract class SimdOps {
      * {@code tmp}, at least {@link #lanes()} long).
      */
     abstract float expSub(float[] s, int off, int n, float m, float[] tmp);
+
+    /**
+     * The forward's online-softmax step on a transposed score tile {@code S[j][c] = s[off + j·ldc + c]}
+     * (key rows {@code j ∈ [0, rows)}, query columns {@code c ∈ [0, cols)}, {@code cols} a multiple
+     * of {@link #lanes()}), all queries at once along the lanes. Per column, with the state at
+     * {@code m[st + c]}, {@code l[st + c]}: {@code mNew = max(m, max_j S[j][c])} (NaN propagates),
+     * {@code μ = mNew} or 0 where {@code mNew = −∞}; writes {@code P = exp(S − μ)} over S,
+     * {@code alpha[al + c] = exp(m − μ)} (exactly 1 where the max did not move, 0 where m was −∞),
+     * {@code l = l·alpha + Σ_j P} (rows summed in order, even and odd rows apart, then the two) and
+     * {@code m = mNew}.
+     */
+    abstract void softmaxColumns(float[] s, int off, int ldc, int rows, int cols, float[] m, float[] l, int st,
+                                 float[] alpha, int al);
 
     /** {@code x[off, off+n) *= f}, {@code n} a multiple of {@link #lanes()}. */
     abstract void scale(float[] x, int off, int n, float f);
