@@ -445,6 +445,11 @@ final class Ops128 extends SimdOps {
         return mNew.blend(0f, mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY));
     }
 
+    @Override
+    void exp(float[] x, int off, int n) {
+        expInPlace(x, off, n);
+    }
+
     /** {@code x[off, off+n) = exp(x)}, {@code n} a multiple of lanes. */
     private static void expInPlace(float[] x, int off, int n) {
         for (int i = 0; i < n; i += L) {
@@ -498,31 +503,34 @@ final class Ops128 extends SimdOps {
     }
 
     /**
-     * {@code e^x} per lane, within 2 ulp, from exactly rounded operations only (FMA, add, multiply,
-     * integer shift, compare, blend): Cody–Waite reduction {@code x = n·ln2 + r}, the Cephes
-     * degree-5 polynomial for {@code e^r}, and {@code 2^n} built in the exponent bits. Lanes below
-     * −87.3 give 0 (−∞ included; e^−87.3 ≈ 1.2e−38), above 88.3 give +∞ (e^88.3 ≈ 2.2e38, near
-     * the float range; attention only exponentiates x ≤ ~0), NaN stays NaN.
+     * {@code e^x} per lane from exactly rounded operations only (FMA, add, multiply, integer
+     * shift, compare, blend): {@code e^x = 2^n · 2^f} with {@code n = rint(x·log2 e)} and
+     * {@code f = x·log2 e − n ∈ [−½, ½]} (one FMA), the Cephes degree-6 polynomial for {@code 2^f}
+     * (relative error 1.7e−7) in Horner form, and {@code 2^n} built in the exponent bits: 9 FMA-pipe
+     * operations, about 1.25× the throughput of a Cody–Waite reduction with the Cephes {@code e^r}.
+     * Measured against {@code Math.exp} (ExpTest): ≤ 4.1 ulp on [−16, 0] and ≤ 19 ulp on [−80, 0]
+     * (the rounding of {@code log2 e} times x; those values are below e^−16 of the row's largest).
+     * {@code e^0 = 1} exactly. Lanes below −87.3 give 0 (−∞ included), above 88.3 give +∞, NaN
+     * stays NaN.
      *
      * <p>Not {@code VectorOperators.EXP}: C2 computes that with the SVML stub, the interpreter and C1
      * lane by lane with {@code Math.exp}, and the two differ in the last bit on about 3% of inputs
      * (measured), so a kernel using it gives different bytes before and after JIT compilation.
-     * This one gives the same bits in every tier, at about the same speed.
+     * This one gives the same bits in every tier.
      */
     private static FloatVector exp(FloatVector x) {
         FloatVector t = x.fma(1.44269504088896341f, 12582912.0f); // n + 1.5·2^23: rounds x·log2(e)
         FloatVector n = t.sub(12582912.0f);
-        FloatVector r = n.fma(FloatVector.broadcast(F, -0.693359375f), x);
-        r = n.fma(FloatVector.broadcast(F, 2.12194440e-4f), r);
-        FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
-        p = p.fma(r, FloatVector.broadcast(F, 8.3334519073e-3f));
-        p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
-        p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
-        p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
-        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        FloatVector f = x.fma(FloatVector.broadcast(F, 1.44269504088896341f), n.neg());
+        FloatVector p = f.fma(1.535336188319500e-4f, 1.339887440266574e-3f);
+        p = p.fma(f, FloatVector.broadcast(F, 9.618437357674640e-3f));
+        p = p.fma(f, FloatVector.broadcast(F, 5.550332471162809e-2f));
+        p = p.fma(f, FloatVector.broadcast(F, 2.402264791363012e-1f));
+        p = p.fma(f, FloatVector.broadcast(F, 6.931472028550421e-1f));
+        p = p.fma(f, FloatVector.broadcast(F, 1f));
         FloatVector pow2n = t.reinterpretAsInts().sub(0x4B400000 - 127).lanewise(VectorOperators.LSHL, 23)
                 .reinterpretAsFloats();
-        return y.mul(pow2n)
+        return p.mul(pow2n)
                 .blend(0f, x.compare(VectorOperators.LT, -87.3f))
                 .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.3f));
     }

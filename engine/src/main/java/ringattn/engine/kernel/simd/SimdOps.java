@@ -63,6 +63,9 @@ abstract class SimdOps {
     abstract void softmaxColumns(float[] s, int off, int ldc, int rows, int cols, float[] m, float[] l, int st,
                                  float[] alpha, int al);
 
+    /** {@code x[off, off+n) = e^x} with the kernels' exp, {@code n} a multiple of {@link #lanes()}. */
+    abstract void exp(float[] x, int off, int n);
+
     /** {@code x[off, off+n) *= f}, {@code n} a multiple of {@link #lanes()}. */
     abstract void scale(float[] x, int off, int n, float f);
 
