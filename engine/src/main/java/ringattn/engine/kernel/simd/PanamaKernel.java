@@ -84,6 +84,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] delta;
         float[] row;
         float[] tmp;
+        float[] sum;
         int[] los;
         int[] his;
     }
@@ -232,6 +233,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] m = w.m = grow(w.m, (long) tiles * qtp);
         float[] l = w.l = grow(w.l, (long) tiles * qtp);
         float[] alpha = w.tmp = grow(w.tmp, qtp);
+        float[] sum = w.sum = grow(w.sum, qtp);
         float[] row = w.row = grow(w.row, dpad);
         boolean bf16 = q.dtype() == DType.BF16;
         MemorySegment acc = st.acc();
@@ -270,7 +272,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
                 int t0 = r0 + u * qtile;
                 int t1 = Math.min(r1, t0 + qtile);
                 forwardTile(spec, qPos, qDocs, kPos, kDocs, t0, t1, u * qtile, u * qtp, c0, c1, n, d, dpad, sld,
-                        qp, ot, s, m, l, alpha, kr, vr);
+                        qp, ot, s, m, l, alpha, sum, kr, vr);
             }
         }
         for (int r = 0; r < nr; r++) {
@@ -291,7 +293,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
      */
     private void forwardTile(AttentionSpec spec, Positions qPos, int[] qDocs, Positions kPos, int[] kDocs,
                              int t0, int t1, int at, int slot, int c0, int c1, int n, int d, int dpad, int sld,
-                             float[] qp, float[] ot, float[] s, float[] m, float[] l, float[] alpha,
+                             float[] qp, float[] ot, float[] s, float[] m, float[] l, float[] alpha, float[] sum,
                              float[] kr, float[] vr) {
         TileVisibility vis = classify(spec, qPos, qDocs, t0, t1, kPos, kDocs, c0, c1);
         if (vis == TileVisibility.HIDDEN) {
@@ -330,6 +332,19 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int colE = roundUp(rB, panel);
         int colB = Math.min(nr, colE);
         int cols = colE - colA;
+        if (!partial && finite(m, slot + colA, cols)) {
+            // Lazy softmax: the rows keep their reference unless a score exceeds it by LAZY_LIMIT.
+            Arrays.fill(sum, 0, cols, 0f);
+            if (ops.scoresExp(kr, (c0 + jA) * dpad, dpad, nj, d, qp, slot * d + colA * d, d * panel, s, colA, sld, cols,
+                    m, slot + colA, sum, 0)) {
+                for (int c = 0; c < cols; c++) {
+                    l[slot + colA + c] += sum[c];
+                }
+                ops.gemm(true, s, colA, 1, sld, colB - colA, nj, vr, (c0 + jA) * panel, n * panel, ot,
+                        (at + colA) * dpad, dpad, dpad);
+                return;
+            }
+        }
         ops.gemm(false, kr, (c0 + jA) * dpad, dpad, 1, nj, d, qp, slot * d + colA * d, d * panel, s, colA, sld, cols);
         if (partial) {
             for (int j = 0; j < nj; j++) {
@@ -351,6 +366,16 @@ public final class PanamaKernel extends AbstractBlockKernel {
         }
         ops.gemm(true, s, colA, 1, sld, colB - colA, nj, vr, (c0 + jA) * panel, n * panel, ot, (at + colA) * dpad,
                 dpad, dpad);
+    }
+
+    /** Whether {@code x[off, off+n)} are all finite (no −∞: a row that has seen no key yet; no NaN). */
+    private static boolean finite(float[] x, int off, int n) {
+        for (int i = off; i < off + n; i++) {
+            if (!Float.isFinite(x[i])) {
+                return false;
+            }
+        }
+        return true;
     }
 
     // ---------------------------------------------------------------- backward

@@ -35,6 +35,25 @@ abstract class SimdOps {
     abstract void gemm(boolean accumulate, float[] a, int aOff, int aRs, int aCs, int m, int kd,
                        float[] b, int bOff, int bPanelStride, float[] c, int cOff, int ldc, int n);
 
+    /**
+     * How far (natural-log units) a score may exceed its row's softmax reference in
+     * {@link #scoresExp} before the tile is redone with a new maximum: probabilities stay below
+     * e^16 ≈ 8.9e6, far from the fp32 range for any sum of them.
+     */
+    static final float LAZY_LIMIT = 16f;
+
+    /**
+     * The forward's scores and probabilities of a tile whose rows already have a finite softmax
+     * reference: {@code C = A·B} as {@link #gemm} (not accumulating; {@code aCs = 1}; {@code n} a
+     * multiple of {@link #panel()}), and while each block of C is still in L1, {@code C = exp(C −
+     * ref[refOff + j])} for column j with {@code sum[sumOff + j] += Σ_rows C} (rows in order). The
+     * reference is not raised: returns false (C and sum then undefined) as soon as some
+     * {@code C − ref} exceeds {@link #LAZY_LIMIT}, and the caller redoes the tile with the exact
+     * maximum. Saves the max pass and a pass over C through L2.
+     */
+    abstract boolean scoresExp(float[] a, int aOff, int aRs, int m, int kd, float[] b, int bOff, int bPanelStride,
+                               float[] c, int cOff, int ldc, int n, float[] ref, int refOff, float[] sum, int sumOff);
+
     /** Columns of a B panel of {@link #gemm}: 4 vectors. */
     final int panel() {
         return 4 * lanes();
@@ -65,6 +84,9 @@ abstract class SimdOps {
 
     /** {@code x[off, off+n) = e^x} with the kernels' exp, {@code n} a multiple of {@link #lanes()}. */
     abstract void exp(float[] x, int off, int n);
+
+    /** {@link #exp} for finite {@code x ≤ 88} (the lazy softmax path); −∞ is not handled. */
+    abstract void expFinite(float[] x, int off, int n);
 
     /** {@code x[off, off+n) *= f}, {@code n} a multiple of {@link #lanes()}. */
     abstract void scale(float[] x, int off, int n, float f);
