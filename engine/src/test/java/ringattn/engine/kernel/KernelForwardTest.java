@@ -132,6 +132,43 @@ class KernelForwardTest {
         }
     }
 
+    /**
+     * Keys whose norm grows along the sequence (key j scaled by 1 + j/10), so that each key tile's
+     * scores exceed the maximum of the tiles before them: by less than the lazy-softmax limit (the
+     * tile keeps the old maximum, probabilities up to e^16) and by more (the tile is redone with
+     * the new maximum), in both orders of the blocks. Scores reach ~±100, whose fp32 rounding is
+     * ~1e-5 absolute; hence 1e-4 on O and LSE (a missed rescale gives errors of order 1).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("ringattn.engine.kernel.KernelTestSupport#variants")
+    void growingScoresMatchReference(Variant variant) {
+        int seq = 400;
+        AttentionSpec spec = AttentionSpec.of(64);
+        try (Tensor q = gaussian(seq, 4, 64, DType.F32, 31);
+             Tensor k = gaussian(seq, 2, 64, DType.F32, 32);
+             Tensor v = gaussian(seq, 2, 64, DType.F32, 33);
+             BlockKernel kernel = variant.create(KernelOptions.defaults(2).withTiles(64, 32))) {
+            for (int j = 0; j < seq; j++) {
+                for (int h = 0; h < 2; h++) {
+                    for (int c = 0; c < 64; c++) {
+                        long i = ((long) j * 2 + h) * 64 + c;
+                        k.setFlat(i, k.getFlat(i) * (1 + j / 10f));
+                    }
+                }
+            }
+            ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
+            Positions pos = Positions.range(0, seq);
+            int[] cut = {0, 150, 300, seq};
+            for (int[] order : new int[][] {{0, 1, 2}, {2, 0, 1}}) {
+                try (Forward got = forward(kernel, q, pos, k, v, pos, cut, order, spec)) {
+                    double[] e = forwardErrors(ref, got);
+                    assertBelow(e[0], 1e-4, kernel.name() + " growing scores O");
+                    assertBelow(e[1], 1e-4, kernel.name() + " growing scores LSE");
+                }
+            }
+        }
+    }
+
     static Stream<Arguments> kernelsAndMasks() {
         List<String> masks = List.of("none", "causal", "window", "causal+window", "docs+causal", "docs+window");
         return KernelTestSupport.variants().flatMap(v -> masks.stream().map(m -> Arguments.of(v, m)));
