@@ -104,6 +104,7 @@ final class Ops512 extends SimdOps {
             int bo = bOff + (n0 / W) * bPanelStride;
             int ro = refOff + n0;
             int so = sumOff + n0;
+            boolean fresh = anyNegativeInfinity(ref, ro, W);
             int r = 0;
             int sixes = m / 6;
             int rest = m - 6 * sixes;
@@ -113,6 +114,10 @@ final class Ops512 extends SimdOps {
             for (; r < 6 * sixes; r += 6) {
                 int co = cOff + r * ldc + n0;
                 mk6x4(false, a, aOff + r * aRs, aRs, 1, kd, b, bo, c, co, ldc);
+                if (fresh) {
+                    firstReference(c, co, ldc, 6, ref, ro);
+                    fresh = false;
+                }
                 if (!lazyExp(c, co, ldc, 6, ref, ro, sum, so)) {
                     return false;
                 }
@@ -120,6 +125,10 @@ final class Ops512 extends SimdOps {
             for (; r + 4 <= m; r += 4) {
                 int co = cOff + r * ldc + n0;
                 mk4x4(false, a, aOff + r * aRs, aRs, 1, kd, b, bo, c, co, ldc);
+                if (fresh) {
+                    firstReference(c, co, ldc, 4, ref, ro);
+                    fresh = false;
+                }
                 if (!lazyExp(c, co, ldc, 4, ref, ro, sum, so)) {
                     return false;
                 }
@@ -127,12 +136,40 @@ final class Ops512 extends SimdOps {
             for (; r < m; r++) {
                 int co = cOff + r * ldc + n0;
                 mk1x4(false, a, aOff + r * aRs, 1, kd, b, bo, c, co);
+                if (fresh) {
+                    firstReference(c, co, ldc, 1, ref, ro);
+                    fresh = false;
+                }
                 if (!lazyExp(c, co, ldc, 1, ref, ro, sum, so)) {
                     return false;
                 }
             }
         }
         return true;
+    }
+
+    private static boolean anyNegativeInfinity(float[] x, int off, int n) {
+        for (int i = off; i < off + n; i++) {
+            if (x[i] == Float.NEGATIVE_INFINITY) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Columns whose reference is −∞ (no key seen yet; their l and O are 0) take the maximum of the
+     * first block's rows (NaN propagates): the rest of the tile is then measured against it.
+     */
+    private static void firstReference(float[] c, int co, int ldc, int rows, float[] ref, int ro) {
+        for (int h = 0; h < W; h += L) {
+            FloatVector mx = FloatVector.fromArray(F, c, co + h);
+            for (int r = 1; r < rows; r++) {
+                mx = mx.max(FloatVector.fromArray(F, c, co + r * ldc + h));
+            }
+            FloatVector old = FloatVector.fromArray(F, ref, ro + h);
+            old.blend(mx, old.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY)).intoArray(ref, ro + h);
+        }
     }
 
     /**
@@ -626,10 +663,10 @@ final class Ops512 extends SimdOps {
     }
 
     /**
-     * {@link #exp} for finite {@code x ≤ 88} (the lazy path's {@code S − ref ≤ LAZY_LIMIT}): the
-     * same value where {@code x ≥ −87.3}, and 0 below, by clamping the exponent with one integer
-     * max instead of two compares and blends — four instructions fewer, which matters since the
-     * constants are reloaded around every use. NaN stays NaN; −∞ gives NaN (not for masked scores).
+     * {@link #exp} without the overflow clamp, for {@code x ≤ 88} (the lazy path's
+     * {@code S − ref ≤ LAZY_LIMIT}; a larger x gives a wrong value, and the tile is redone): the
+     * same values otherwise, −∞ included. Its constants come as arguments (see
+     * {@link #EXP_CONSTANTS}).
      */
     private static FloatVector expFinite(FloatVector x) {
         return expFinite(x, FloatVector.broadcast(F, 1.44269504088896341f), FloatVector.broadcast(F, 12582912.0f),
@@ -660,10 +697,8 @@ final class Ops512 extends SimdOps {
         p = p.fma(f, c2);
         p = p.fma(f, c1);
         p = p.fma(f, c0);
-        // n below −126 (x < −87.3) clamps to −127, whose exponent bits 0 make 2^n = +0.
-        FloatVector pow2n = t.reinterpretAsInts().max(bias).sub(bias).lanewise(VectorOperators.LSHL, 23)
-                .reinterpretAsFloats();
-        return p.mul(pow2n);
+        FloatVector pow2n = t.reinterpretAsInts().sub(bias).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return p.mul(pow2n).blend(0f, x.compare(VectorOperators.LT, -87.3f));
     }
 
     @Override

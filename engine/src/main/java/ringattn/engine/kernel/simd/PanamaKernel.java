@@ -332,8 +332,10 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int colE = roundUp(rB, panel);
         int colB = Math.min(nr, colE);
         int cols = colE - colA;
-        if (!partial && finite(m, slot + colA, cols)) {
-            // Lazy softmax: the rows keep their reference unless a score exceeds it by LAZY_LIMIT.
+        if (!partial) {
+            // Lazy softmax: a row keeps its reference (rows that have seen no key take the max of
+            // the first keys) unless a score exceeds it by LAZY_LIMIT; then the tile is redone.
+            System.arraycopy(m, slot + colA, alpha, colA, cols); // the references, if the tile is redone
             Arrays.fill(sum, 0, cols, 0f);
             if (ops.scoresExp(kr, (c0 + jA) * dpad, dpad, nj, d, qp, slot * d + colA * d, d * panel, s, colA, sld, cols,
                     m, slot + colA, sum, 0)) {
@@ -344,6 +346,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
                         (at + colA) * dpad, dpad, dpad);
                 return;
             }
+            System.arraycopy(alpha, colA, m, slot + colA, cols);
         }
         ops.gemm(false, kr, (c0 + jA) * dpad, dpad, 1, nj, d, qp, slot * d + colA * d, d * panel, s, colA, sld, cols);
         if (partial) {
@@ -366,16 +369,6 @@ public final class PanamaKernel extends AbstractBlockKernel {
         }
         ops.gemm(true, s, colA, 1, sld, colB - colA, nj, vr, (c0 + jA) * panel, n * panel, ot, (at + colA) * dpad,
                 dpad, dpad);
-    }
-
-    /** Whether {@code x[off, off+n)} are all finite (no −∞: a row that has seen no key yet; no NaN). */
-    private static boolean finite(float[] x, int off, int n) {
-        for (int i = off; i < off + n; i++) {
-            if (!Float.isFinite(x[i])) {
-                return false;
-            }
-        }
-        return true;
     }
 
     // ---------------------------------------------------------------- backward

@@ -43,13 +43,14 @@ abstract class SimdOps {
     static final float LAZY_LIMIT = 16f;
 
     /**
-     * The forward's scores and probabilities of a tile whose rows already have a finite softmax
-     * reference: {@code C = A·B} as {@link #gemm} (not accumulating; {@code aCs = 1}; {@code n} a
-     * multiple of {@link #panel()}), and while each block of C is still in L1, {@code C = exp(C −
-     * ref[refOff + j])} for column j with {@code sum[sumOff + j] += Σ_rows C} (rows in order). The
-     * reference is not raised: returns false (C and sum then undefined) as soon as some
-     * {@code C − ref} exceeds {@link #LAZY_LIMIT}, and the caller redoes the tile with the exact
-     * maximum. Saves the max pass and a pass over C through L2.
+     * The forward's scores and probabilities of a tile with the lazy softmax step: {@code C = A·B}
+     * as {@link #gemm} (not accumulating; {@code aCs = 1}; {@code n} a multiple of {@link #panel()}),
+     * and while each block of C is still in L1, {@code C = exp(C − ref[refOff + j])} for column j
+     * with {@code sum[sumOff + j] += Σ_rows C} (rows in order). A column whose reference is −∞ (no
+     * key seen yet) takes the maximum of its first block's rows as reference (written to
+     * {@code ref}); other references are kept. Returns false (C, sum and new references then
+     * undefined) as soon as some {@code C − ref} exceeds {@link #LAZY_LIMIT}, and the caller redoes
+     * the tile with the exact maximum. Saves the max pass and a pass over C through L2.
      */
     abstract boolean scoresExp(float[] a, int aOff, int aRs, int m, int kd, float[] b, int bOff, int bPanelStride,
                                float[] c, int cOff, int ldc, int n, float[] ref, int refOff, float[] sum, int sumOff);
