@@ -105,48 +105,42 @@ final class Ops128 extends SimdOps {
             int ro = refOff + n0;
             int so = sumOff + n0;
             boolean fresh = anyNegativeInfinity(ref, ro, W);
-            int r = 0;
             int sixes = m / 6;
             int rest = m - 6 * sixes;
             if ((rest == 2 || rest == 3) && sixes > 0) {
                 sixes--;
             }
-            for (; r < 6 * sixes; r += 6) {
+            // Register blocks of 6 (then 4, then 1) rows; exponentiated EXP_ROWS rows at a time
+            // (still in L1), since a longer loop lets the out-of-order core overlap more exps.
+            int done = 0;
+            for (int r = 0; r < m; ) {
+                int rows = r < 6 * sixes ? 6 : r + 4 <= m ? 4 : 1;
                 int co = cOff + r * ldc + n0;
-                mk6x4(false, a, aOff + r * aRs, aRs, 1, kd, b, bo, c, co, ldc);
+                if (rows == 6) {
+                    mk6x4(false, a, aOff + r * aRs, aRs, 1, kd, b, bo, c, co, ldc);
+                } else if (rows == 4) {
+                    mk4x4(false, a, aOff + r * aRs, aRs, 1, kd, b, bo, c, co, ldc);
+                } else {
+                    mk1x4(false, a, aOff + r * aRs, 1, kd, b, bo, c, co);
+                }
                 if (fresh) {
-                    firstReference(c, co, ldc, 6, ref, ro);
+                    firstReference(c, co, ldc, rows, ref, ro);
                     fresh = false;
                 }
-                if (!lazyExp(c, co, ldc, 6, ref, ro, sum, so)) {
-                    return false;
-                }
-            }
-            for (; r + 4 <= m; r += 4) {
-                int co = cOff + r * ldc + n0;
-                mk4x4(false, a, aOff + r * aRs, aRs, 1, kd, b, bo, c, co, ldc);
-                if (fresh) {
-                    firstReference(c, co, ldc, 4, ref, ro);
-                    fresh = false;
-                }
-                if (!lazyExp(c, co, ldc, 4, ref, ro, sum, so)) {
-                    return false;
-                }
-            }
-            for (; r < m; r++) {
-                int co = cOff + r * ldc + n0;
-                mk1x4(false, a, aOff + r * aRs, 1, kd, b, bo, c, co);
-                if (fresh) {
-                    firstReference(c, co, ldc, 1, ref, ro);
-                    fresh = false;
-                }
-                if (!lazyExp(c, co, ldc, 1, ref, ro, sum, so)) {
-                    return false;
+                r += rows;
+                if (r - done >= EXP_ROWS || r == m) {
+                    if (!lazyExp(c, cOff + done * ldc + n0, ldc, r - done, ref, ro, sum, so)) {
+                        return false;
+                    }
+                    done = r;
                 }
             }
         }
         return true;
     }
+
+    /** Rows of a panel exponentiated per {@link #lazyExp} call in {@link #scoresExp}: 24 rows of W floats, 6 KiB. */
+    private static final int EXP_ROWS = 24;
 
     private static boolean anyNegativeInfinity(float[] x, int off, int n) {
         for (int i = off; i < off + n; i++) {
@@ -705,6 +699,23 @@ final class Ops128 extends SimdOps {
     void expFinite(float[] x, int off, int n) {
         for (int i = 0; i < n; i += L) {
             expFinite(FloatVector.fromArray(F, x, off + i)).intoArray(x, off + i);
+        }
+    }
+
+    @Override
+    void toRowPanels(float[] src, int ld, int rows, int d, int[] index, float[] dst) {
+        for (int i = 0; i < L; i++) {
+            index[i] = i * ld;
+        }
+        for (int p = 0; p < rows; p += W) {
+            int out = p * d;
+            for (int k = 0; k < d; k++) {
+                int in = p * ld + k;
+                FloatVector.fromArray(F, src, in, index, 0).intoArray(dst, out + k * W);
+                FloatVector.fromArray(F, src, in + L * ld, index, 0).intoArray(dst, out + k * W + L);
+                FloatVector.fromArray(F, src, in + 2 * L * ld, index, 0).intoArray(dst, out + k * W + 2 * L);
+                FloatVector.fromArray(F, src, in + 3 * L * ld, index, 0).intoArray(dst, out + k * W + 3 * L);
+            }
         }
     }
 

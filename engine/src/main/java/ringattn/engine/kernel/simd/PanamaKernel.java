@@ -85,8 +85,15 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] row;
         float[] tmp;
         float[] sum;
+        float[] qrow;
+        /** Gather offsets of {@link SimdOps#toRowPanels}, one vector long. */
+        final int[] index;
         int[] los;
         int[] his;
+
+        Scratch(int lanes) {
+            index = new int[lanes];
+        }
     }
 
     /**
@@ -101,7 +108,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         this.panel = 4 * lanes;
         this.scratch = new Scratch[options.threads()];
         for (int i = 0; i < scratch.length; i++) {
-            scratch[i] = new Scratch();
+            scratch[i] = new Scratch(lanes);
         }
     }
 
@@ -234,29 +241,30 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] l = w.l = grow(w.l, (long) tiles * qtp);
         float[] alpha = w.tmp = grow(w.tmp, qtp);
         float[] sum = w.sum = grow(w.sum, qtp);
-        float[] row = w.row = grow(w.row, dpad);
         boolean bf16 = q.dtype() == DType.BF16;
         MemorySegment acc = st.acc();
         MemorySegment rowMax = st.rowMax();
         MemorySegment rowSum = st.rowSum();
-        // Padding columns (past a tile's rows) hold Q = 0 and a state that is never stored.
-        Arrays.fill(qp, 0, tiles * qtp * d, 0f);
+        // Q rows go to their slots (scaled), then into panels by one transposing pass. Padding
+        // columns (past a tile's rows) hold Q = 0 and a state that is never stored.
+        float[] qrow = w.qrow = grow(w.qrow, (long) tiles * qtp * dpad);
+        for (int u = 0; u < tiles; u++) {
+            int inTile = Math.min(qtile, nr - u * qtile);
+            Arrays.fill(qrow, (u * qtp + inTile) * dpad, (u + 1) * qtp * dpad, 0f);
+        }
         Arrays.fill(m, 0, tiles * qtp, Float.NEGATIVE_INFINITY);
         Arrays.fill(l, 0, tiles * qtp, 0f);
         for (int r = 0; r < nr; r++) {
             int u = r / qtile;
             int c = r % qtile;
-            ops.loadRow(q.segment(), q.offsetBytes(r0 + r, head), LE, bf16, d, spec.scale(), row, 0);
-            int base = u * qtp * d + (c / panel) * d * panel + c % panel;
-            for (int k = 0; k < d; k++) {
-                qp[base + k * panel] = row[k];
-            }
+            ops.loadRow(q.segment(), q.offsetBytes(r0 + r, head), LE, bf16, d, spec.scale(), qrow, (u * qtp + c) * dpad);
             ops.loadRow(acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, false, d, 1f, ot, r * dpad);
             Arrays.fill(ot, r * dpad + d, (r + 1) * dpad, 0f);
             long sIdx = (long) head * rows + r0 + r;
             m[u * qtp + c] = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
             l[u * qtp + c] = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
         }
+        ops.toRowPanels(qrow, dpad, tiles * qtp, d, w.index, qp);
         float[] kr = kRows[g];
         float[] vr = vRows[g];
         int[] qDocs = call.qDocuments();

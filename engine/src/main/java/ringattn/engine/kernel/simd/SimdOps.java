@@ -55,6 +55,13 @@ abstract class SimdOps {
     abstract boolean scoresExp(float[] a, int aOff, int aRs, int m, int kd, float[] b, int bOff, int bPanelStride,
                                float[] c, int cOff, int ldc, int n, float[] ref, int refOff, float[] sum, int sumOff);
 
+    /**
+     * Transposes {@code rows} rows ({@code src[r·ld + k]}, {@code k < d}; {@code rows} a multiple of
+     * {@link #panel()}) into B panels of W rows: {@code dst[(r / W)·d·W + k·W + r % W]}. By gathers
+     * of one column per vector ({@code index}: scratch of {@link #lanes()} ints).
+     */
+    abstract void toRowPanels(float[] src, int ld, int rows, int d, int[] index, float[] dst);
+
     /** Columns of a B panel of {@link #gemm}: 4 vectors. */
     final int panel() {
         return 4 * lanes();
