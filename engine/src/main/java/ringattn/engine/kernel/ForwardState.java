@@ -7,10 +7,13 @@ import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 
 /**
- * The online-softmax state of a block of query rows, carried across K/V blocks: per (head, row) the
- * running maximum {@code m} of the scaled scores and the running sum {@code l} of
- * {@code exp(score − m)}, and per (row, head) the unnormalised output accumulator, all fp32.
- * Blocks may be fed in any order; {@link #finish} divides once at the end.
+ * The online-softmax state of a block of query rows, carried across K/V blocks: per (head, row) a
+ * reference {@code m} for the scaled scores and the running sum {@code l} of
+ * {@code exp(score − m)}, and per (row, head) the unnormalised output accumulator
+ * {@code Σ exp(score − m)·v}, all fp32. {@code m} is the running maximum, or (the Vector API
+ * kernel's lazy softmax) a value at most 16 below it that is kept while the maximum moves less; either
+ * way {@code l} and the accumulator are relative to it, and LSE = m + ln l. Blocks may be fed in any
+ * order; {@link #finish} divides once at the end.
  *
  * <p>Layouts (fp32, native order): {@code acc} is {@code [rows, heads, headDim]} like O;
  * {@code rowMax} and {@code rowSum} are {@code [heads, rows]} like LSE. Owns its memory; not
@@ -73,7 +76,10 @@ public final class ForwardState implements AutoCloseable {
         return acc;
     }
 
-    /** {@code [heads, rows]} fp32 running maxima of the scaled scores (−∞ before any visible key). */
+    /**
+     * {@code [heads, rows]} fp32 references of the scaled scores: the running maxima, or up to 16
+     * below them (−∞ before any visible key).
+     */
     public MemorySegment rowMax() {
         return rowMax;
     }

@@ -470,43 +470,6 @@ final class Ops128 extends SimdOps {
     }
 
     @Override
-    float max(float[] s, int off, int n) {
-        FloatVector m0 = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        FloatVector m1 = m0;
-        FloatVector m2 = m0;
-        FloatVector m3 = m0;
-        int i = 0;
-        for (; i + 4 * L <= n; i += 4 * L) { // four chains: Java's max is a multi-instruction sequence
-            m0 = m0.max(FloatVector.fromArray(F, s, off + i));
-            m1 = m1.max(FloatVector.fromArray(F, s, off + i + L));
-            m2 = m2.max(FloatVector.fromArray(F, s, off + i + 2 * L));
-            m3 = m3.max(FloatVector.fromArray(F, s, off + i + 3 * L));
-        }
-        for (; i < n; i += L) {
-            m0 = m0.max(FloatVector.fromArray(F, s, off + i));
-        }
-        return m0.max(m1).max(m2.max(m3)).reduceLanes(VectorOperators.MAX);
-    }
-
-    @Override
-    float expSub(float[] s, int off, int n, float m, float[] tmp) {
-        FloatVector mv = FloatVector.broadcast(F, m);
-        FloatVector sum = FloatVector.zero(F);
-        for (int i = 0; i < n; i += L) {
-            FloatVector p = exp(FloatVector.fromArray(F, s, off + i).sub(mv));
-            p.intoArray(s, off + i);
-            sum = sum.add(p);
-        }
-        // Lanes added in lane order: reduceLanes(ADD) leaves the order unspecified.
-        sum.intoArray(tmp, 0);
-        float total = 0f;
-        for (int i = 0; i < L; i++) {
-            total += tmp[i];
-        }
-        return total;
-    }
-
-    @Override
     void softmaxColumns(float[] s, int off, int ldc, int rows, int cols, float[] m, float[] l, int st,
                         float[] alpha, int al) {
         // Three loops in three methods with one exp call site each: a larger method leaves exp out

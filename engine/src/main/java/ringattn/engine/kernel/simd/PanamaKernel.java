@@ -18,17 +18,20 @@ import ringattn.engine.tensor.Tensor;
  * The Vector API block kernel, FlashAttention-2 style, with the semantics of the scalar kernel.
  *
  * <p><b>Forward.</b> Once per call ({@link #prepareForward}, parallel over K/V heads and key
- * chunks) K is packed transposed into panels of {@code W = 4·lanes} keys ({@code [key / W][dim][W]})
- * and V into panels of W dimensions ({@code [dim / W][key][W]}), fp32, BF16 widened on the way:
- * both are the B operand of {@link SimdOps#gemm}, read with a constant stride. A task
- * (query head, several query tiles: {@link #forwardTaskRows}) packs its query rows with the softmax
- * scale folded in, loads its slice of the online-softmax state, and for each key tile of
- * {@code roundUp(keyTile, W)} keys, for each of its query tiles in turn (the K/V tile stays in L2
- * between them), computes
- * {@code S = Q·Kᵀ} with the register-blocked outer-product GEMM of {@link SimdOps#gemm}, masks
- * PARTIAL tiles by visible ranges ({@link MaskRanges}), updates max/sum with a vector exp,
- * rescales its output rows and adds {@code P·V} with the same GEMM. Tiles hidden by the
- * mask are skipped before any memory of theirs is read.
+ * chunks) K is copied as rows ({@code [key][dim]}) and V into panels of {@code W = 4·lanes}
+ * dimensions ({@code [dim / W][key][W]}), fp32, BF16 widened on the way. A task (query head, several
+ * query tiles: {@link #forwardTaskRows}) packs its query rows, scaled, as B panels of W queries
+ * ({@code [query / W][dim][W]}, one gather pass) and loads its slice of the online-softmax state;
+ * then for each key tile, for each of its query tiles in turn (the K/V tile stays in L2 between
+ * them), it works on the transposed score tile, queries along the lanes: {@code Sᵀ = K·Qᵀ} with the
+ * register-blocked GEMM of {@link SimdOps#gemm}, the softmax step, {@code O += P·V} with the same
+ * GEMM reading Pᵀ with a stride. The softmax step of a FULL tile is lazy
+ * ({@link SimdOps#scoresExp}): each register block of scores is exponentiated against the row's
+ * kept reference while still in L1, without a max pass, and the tile is redone with the exact
+ * maximum only if a score exceeds the reference by {@link SimdOps#LAZY_LIMIT}. PARTIAL tiles are
+ * masked by visible ranges ({@link MaskRanges}) inside the box around what the mask leaves and take
+ * the exact two-pass step ({@link SimdOps#softmaxColumns}), which rescales the O rows whose maximum
+ * moved. Tiles hidden by the mask are skipped before any memory of theirs is read.
  *
  * <p><b>Backward.</b> A task (K/V head, key chunk) packs the chunk's K and V rows and loads its
  * dK/dV rows once; then for each query head of the group it packs Q and dO of up to 2048 query rows

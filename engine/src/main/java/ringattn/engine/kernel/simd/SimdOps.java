@@ -67,16 +67,6 @@ abstract class SimdOps {
         return 4 * lanes();
     }
 
-    /** Maximum of {@code s[off, off+n)}, {@code n} a multiple of {@link #lanes()}; NaN propagates. */
-    abstract float max(float[] s, int off, int n);
-
-    /**
-     * {@code s[i] = exp(s[i] − m)} for {@code i ∈ [off, off+n)} ({@code n} a multiple of
-     * {@link #lanes()}) and returns their sum (lane sums added in lane order, through
-     * {@code tmp}, at least {@link #lanes()} long).
-     */
-    abstract float expSub(float[] s, int off, int n, float m, float[] tmp);
-
     /**
      * The forward's online-softmax step on a transposed score tile {@code S[j][c] = s[off + j·ldc + c]}
      * (key rows {@code j ∈ [0, rows)}, query columns {@code c ∈ [0, cols)}, {@code cols} a multiple

@@ -41,6 +41,28 @@ class ExpTest {
         assertTrue(far <= 20, "ulp on [-80, -16]: " + far);
     }
 
+    /** The lazy path's exp (no overflow clamp) gives the same bits as exp wherever x ≤ 88. */
+    @ParameterizedTest
+    @ValueSource(ints = {128, 256, 512})
+    void expFiniteEqualsExpUpTo88(int bits) {
+        SimdOps ops = SimdOps.forBits(bits);
+        int lanes = ops.lanes();
+        java.util.Random r = new java.util.Random(bits);
+        for (int i = 0; i < 20_000; i++) {
+            float[] x = new float[lanes];
+            for (int k = 0; k < lanes; k++) {
+                x[k] = i == 0 && k == 0 ? Float.NEGATIVE_INFINITY : -100f + 188f * r.nextFloat();
+            }
+            float[] a = x.clone();
+            float[] b = x.clone();
+            ops.exp(a, 0, lanes);
+            ops.expFinite(b, 0, lanes);
+            for (int k = 0; k < lanes; k++) {
+                assertEquals(Float.floatToIntBits(a[k]), Float.floatToIntBits(b[k]), "exp(" + x[k] + ")");
+            }
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {128, 256, 512})
     void specialValues(int bits) {
