@@ -261,11 +261,16 @@ public final class PanamaKernel extends AbstractBlockKernel {
             int u = r / qtile;
             int c = r % qtile;
             ops.loadRow(q.segment(), q.offsetBytes(r0 + r, head), LE, bf16, d, spec.scale(), qrow, (u * qtp + c) * dpad);
-            ops.loadRow(acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, false, d, 1f, ot, r * dpad);
-            Arrays.fill(ot, r * dpad + d, (r + 1) * dpad, 0f);
             long sIdx = (long) head * rows + r0 + r;
-            m[u * qtp + c] = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
+            float rm = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
+            m[u * qtp + c] = rm;
             l[u * qtp + c] = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
+            if (rm == Float.NEGATIVE_INFINITY) { // no key seen yet: the accumulator is 0, not read
+                Arrays.fill(ot, r * dpad, (r + 1) * dpad, 0f);
+            } else {
+                ops.loadRow(acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, false, d, 1f, ot, r * dpad);
+                Arrays.fill(ot, r * dpad + d, (r + 1) * dpad, 0f);
+            }
         }
         ops.toRowPanels(qrow, dpad, tiles * qtp, d, w.index, qp);
         float[] kr = kRows[g];
@@ -298,9 +303,11 @@ public final class PanamaKernel extends AbstractBlockKernel {
     /**
      * Query rows {@code [t0, t1)} (row {@code at} of the task's O, column slot {@code slot} of its
      * packed Q and state) against key tile {@code [c0, c1)}, transposed so that the queries run
-     * along the lanes: {@code Sᵀ = K·Qᵀ} (keys × query columns), masking, the online-softmax step
-     * of {@link SimdOps#softmaxColumns}, rescaling of the O rows whose max moved, {@code O += P·V}.
-     * In a PARTIAL tile only the box around the visible keys × query panels is computed.
+     * along the lanes: {@code Sᵀ = K·Qᵀ} (keys × query columns) and the online-softmax step, lazy
+     * in a FULL tile ({@link SimdOps#scoresExp}; redone exactly if a score outgrows the reference),
+     * else masking, {@link SimdOps#softmaxColumns} and rescaling of the O rows whose max moved; then
+     * {@code O += P·V}. In a PARTIAL tile only the box around the visible keys × query panels is
+     * computed.
      */
     private void forwardTile(AttentionSpec spec, Positions qPos, int[] qDocs, Positions kPos, int[] kDocs,
                              int t0, int t1, int at, int slot, int c0, int c1, int n, int d, int dpad, int sld,
