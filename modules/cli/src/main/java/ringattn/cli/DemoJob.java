@@ -61,7 +61,7 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
                         + "without window, else contiguous)"),
                 Option.value("timeout", "SECONDS", "bound on any wait for another rank (default: 60, or 10x a "
                         + "pessimistic estimate of one ring step when larger)"),
-                Option.value("repeat", "R", "forward passes; the fastest is reported, the last is checked (default 2: the first pass includes JIT compilation)"),
+                Option.value("repeat", "R", "forward passes; the fastest is reported, the last is checked (default 3: the first passes include JIT compilation)"),
                 Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"),
                 Device.OPTION);
     }
@@ -100,7 +100,7 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
         if (bytes / ranks > (1L << 34)) {
             throw new UsageException("--seq", "a shard of Q would need " + bytes / ranks + " bytes; use more ranks");
         }
-        int repeats = o.intValue("repeat", 2, 1, 1000);
+        int repeats = o.intValue("repeat", 3, 1, 1000);
         return new DemoJob(ranks, seq, heads, kvHeads, headDim, causal, window, dtype, seed, threads, checkRows,
                 layout, timeout(o, seq, ranks, heads, headDim, threads), repeats, Device.choice(o));
     }
