@@ -92,7 +92,6 @@ public final class PanamaKernel extends AbstractBlockKernel {
         /** Gather offsets of {@link SimdOps#toRowPanels}, one vector long. */
         final int[] index;
         int[] los;
-        int[] his;
 
         Scratch(int lanes) {
             index = new int[lanes];
