@@ -29,8 +29,9 @@ abstract class SimdOps {
      * checks from the inner loop (about 1.4× faster than a variable row stride). {@code n} must be a
      * multiple of {@link #lanes()}. With {@code accumulate} false C is overwritten. Register-blocked:
      * 6 rows × 4 vectors of accumulators (about 5% faster than 4 × 4 on Zen 5), then 4-row blocks
-     * (two of them instead of a 6-row block and 2 or 3 single rows), 1-row and 1-vector tails; every block runs the k loop in order with one FMA per element per k,
-     * so results depend on nothing but the operands.
+     * (two of them instead of a 6-row block and 2 or 3 single rows), 1-row and 1-vector tails;
+     * every block runs the k loop in order with one FMA per element per k, so results depend on
+     * nothing but the operands.
      */
     abstract void gemm(boolean accumulate, float[] a, int aOff, int aRs, int aCs, int m, int kd,
                        float[] b, int bOff, int bPanelStride, float[] c, int cOff, int ldc, int n);
@@ -74,7 +75,7 @@ abstract class SimdOps {
      * {@code m[st + c]}, {@code l[st + c]}: {@code mNew = max(m, max_j S[j][c])} (NaN propagates),
      * {@code μ = mNew} or 0 where {@code mNew = −∞}; writes {@code P = exp(S − μ)} over S,
      * {@code alpha[al + c] = exp(m − μ)} (exactly 1 where the max did not move, 0 where m was −∞),
-     * {@code l = l·alpha + Σ_j P} (rows summed in order, even and odd rows apart, then the two) and
+     * {@code l = l·alpha + Σ_j P} (rows summed in order) and
      * {@code m = mNew}.
      */
     abstract void softmaxColumns(float[] s, int off, int ldc, int rows, int cols, float[] m, float[] l, int st,
@@ -83,7 +84,7 @@ abstract class SimdOps {
     /** {@code x[off, off+n) = e^x} with the kernels' exp, {@code n} a multiple of {@link #lanes()}. */
     abstract void exp(float[] x, int off, int n);
 
-    /** {@link #exp} for finite {@code x ≤ 88} (the lazy softmax path); −∞ is not handled. */
+    /** {@link #exp} without its overflow clamp (the lazy softmax path): the same bits for {@code x ≤ 88}, −∞ and NaN. */
     abstract void expFinite(float[] x, int off, int n);
 
     /** {@code x[off, off+n) *= f}, {@code n} a multiple of {@link #lanes()}. */
