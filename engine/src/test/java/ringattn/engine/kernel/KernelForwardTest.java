@@ -71,7 +71,9 @@ class KernelForwardTest {
             new Case(300, 8, 2, 80, "docs+causal+window", 24, 40),
             new Case(1000, 8, 2, 128, "causal", 64, 256),
             new Case(1000, 8, 8, 64, "none", 64, 256),
-            new Case(1000, 8, 1, 80, "docs+window", 32, 128));
+            new Case(1000, 8, 1, 80, "docs+window", 32, 128),
+            new Case(300, 4, 2, 256, "none", 64, 128),
+            new Case(300, 4, 1, 256, "causal", 32, 64));
 
     private static final Map<String, Object[]> INPUTS = new ConcurrentHashMap<>();
 

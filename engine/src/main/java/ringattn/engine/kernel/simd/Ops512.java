@@ -475,7 +475,7 @@ final class Ops512 extends SimdOps {
         // Three loops in three methods with one exp call site each: a larger method leaves exp out
         // of line, and then every vector it returns is a heap object.
         columnMax(s, off, ldc, rows, cols, m, st, alpha, al);
-        expInPlace(alpha, al, cols);
+        exp(alpha, al, cols);
         expColumns(s, off, ldc, rows, cols, m, l, st, alpha, al);
     }
 
@@ -486,8 +486,7 @@ final class Ops512 extends SimdOps {
     private static void columnMax(float[] s, int off, int ldc, int rows, int cols, float[] m, int st,
                                   float[] alpha, int al) {
         FloatVector ninf = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        int c = 0;
-        for (; c + 2 * L <= cols; c += 2 * L) {
+        for (int c = 0; c < cols; c += 2 * L) {
             int base = off + c;
             FloatVector x0 = FloatVector.fromArray(F, m, st + c);
             FloatVector y0 = FloatVector.fromArray(F, m, st + c + L);
@@ -509,14 +508,6 @@ final class Ops512 extends SimdOps {
             finishMax(x0.max(x1), m, st + c, alpha, al + c);
             finishMax(y0.max(y1), m, st + c + L, alpha, al + c + L);
         }
-        for (; c < cols; c += L) {
-            int base = off + c;
-            FloatVector x0 = FloatVector.fromArray(F, m, st + c);
-            for (int j = 0; j < rows; j++) {
-                x0 = x0.max(FloatVector.fromArray(F, s, base + j * ldc));
-            }
-            finishMax(x0, m, st + c, alpha, al + c);
-        }
     }
 
     private static void finishMax(FloatVector mNew, float[] m, int at, float[] alpha, int al) {
@@ -531,11 +522,6 @@ final class Ops512 extends SimdOps {
 
     @Override
     void exp(float[] x, int off, int n) {
-        expInPlace(x, off, n);
-    }
-
-    /** {@code x[off, off+n) = exp(x)}, {@code n} a multiple of lanes. */
-    private static void expInPlace(float[] x, int off, int n) {
         for (int i = 0; i < n; i += L) {
             exp(FloatVector.fromArray(F, x, off + i)).intoArray(x, off + i);
         }
@@ -549,8 +535,7 @@ final class Ops512 extends SimdOps {
     private static void expColumns(float[] s, int off, int ldc, int rows, int cols, float[] m, float[] l, int st,
                                    float[] alpha, int al) {
         FloatVector zero = FloatVector.zero(F);
-        int c = 0;
-        for (; c + 2 * L <= cols; c += 2 * L) {
+        for (int c = 0; c < cols; c += 2 * L) {
             int base = off + c;
             FloatVector mx = mu(FloatVector.fromArray(F, m, st + c));
             FloatVector my = mu(FloatVector.fromArray(F, m, st + c + L));
@@ -567,18 +552,6 @@ final class Ops512 extends SimdOps {
             }
             finishSum(sx, l, st + c, alpha, al + c);
             finishSum(sy, l, st + c + L, alpha, al + c + L);
-        }
-        for (; c < cols; c += L) {
-            int base = off + c;
-            FloatVector mx = mu(FloatVector.fromArray(F, m, st + c));
-            FloatVector sx = zero;
-            for (int j = 0; j < rows; j++) {
-                int o = base + j * ldc;
-                FloatVector px = exp(FloatVector.fromArray(F, s, o).sub(mx));
-                px.intoArray(s, o);
-                sx = sx.add(px);
-            }
-            finishSum(sx, l, st + c, alpha, al + c);
         }
     }
 
@@ -603,20 +576,7 @@ final class Ops512 extends SimdOps {
      * This one gives the same bits in every tier.
      */
     private static FloatVector exp(FloatVector x) {
-        FloatVector t = x.fma(1.44269504088896341f, 12582912.0f); // n + 1.5·2^23: rounds x·log2(e)
-        FloatVector n = t.sub(12582912.0f);
-        FloatVector f = x.fma(FloatVector.broadcast(F, 1.44269504088896341f), n.neg());
-        FloatVector p = f.fma(1.535336188319500e-4f, 1.339887440266574e-3f);
-        p = p.fma(f, FloatVector.broadcast(F, 9.618437357674640e-3f));
-        p = p.fma(f, FloatVector.broadcast(F, 5.550332471162809e-2f));
-        p = p.fma(f, FloatVector.broadcast(F, 2.402264791363012e-1f));
-        p = p.fma(f, FloatVector.broadcast(F, 6.931472028550421e-1f));
-        p = p.fma(f, FloatVector.broadcast(F, 1f));
-        FloatVector pow2n = t.reinterpretAsInts().sub(0x4B400000 - 127).lanewise(VectorOperators.LSHL, 23)
-                .reinterpretAsFloats();
-        return p.mul(pow2n)
-                .blend(0f, x.compare(VectorOperators.LT, -87.3f))
-                .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.3f));
+        return expFinite(x).blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.3f));
     }
 
     /**
@@ -626,21 +586,30 @@ final class Ops512 extends SimdOps {
      * {@link #EXP_CONSTANTS}).
      */
     private static FloatVector expFinite(FloatVector x) {
-        return expFinite(x, FloatVector.broadcast(F, 1.44269504088896341f), FloatVector.broadcast(F, 12582912.0f),
-                FloatVector.broadcast(F, 1.535336188319500e-4f), FloatVector.broadcast(F, 1.339887440266574e-3f),
-                FloatVector.broadcast(F, 9.618437357674640e-3f), FloatVector.broadcast(F, 5.550332471162809e-2f),
-                FloatVector.broadcast(F, 2.402264791363012e-1f), FloatVector.broadcast(F, 6.931472028550421e-1f),
-                FloatVector.broadcast(F, 1f), IntVector.broadcast(I, 0x4B400000 - 127));
+        return expFinite(x, FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, MAGIC),
+                FloatVector.broadcast(F, C6), FloatVector.broadcast(F, C5), FloatVector.broadcast(F, C4),
+                FloatVector.broadcast(F, C3), FloatVector.broadcast(F, C2), FloatVector.broadcast(F, C1),
+                FloatVector.broadcast(F, 1f), IntVector.broadcast(I, BIAS));
     }
+
+    /** log2(e); 1.5·2^23, whose addition rounds to an integer; the bits of MAGIC − 127 (2^n's bias). */
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float MAGIC = 12582912.0f;
+    private static final int BIAS = 0x4B400000 - 127;
+    /** Cephes exp2f: 2^f ≈ 1 + f·(C1 + f·(C2 + f·(C3 + f·(C4 + f·(C5 + f·C6))))) on [−½, ½]. */
+    private static final float C6 = 1.535336188319500e-4f;
+    private static final float C5 = 1.339887440266574e-3f;
+    private static final float C4 = 9.618437357674640e-3f;
+    private static final float C3 = 5.550332471162809e-2f;
+    private static final float C2 = 2.402264791363012e-1f;
+    private static final float C1 = 6.931472028550421e-1f;
 
     /**
      * The constants of {@link #expFinite(FloatVector)}, in the order of its arguments, read from an
      * array so that C2 keeps them in registers across a loop instead of reloading each at every use
      * (it rematerializes true constants).
      */
-    private static final float[] EXP_CONSTANTS = {1.44269504088896341f, 12582912.0f, 1.535336188319500e-4f,
-            1.339887440266574e-3f, 9.618437357674640e-3f, 5.550332471162809e-2f, 2.402264791363012e-1f,
-            6.931472028550421e-1f, 1f, Float.intBitsToFloat(0x4B400000 - 127)};
+    private static final float[] EXP_CONSTANTS = {LOG2E, MAGIC, C6, C5, C4, C3, C2, C1, 1f, Float.intBitsToFloat(BIAS)};
 
     private static FloatVector expFinite(FloatVector x, FloatVector log2e, FloatVector magic, FloatVector c6,
                                          FloatVector c5, FloatVector c4, FloatVector c3, FloatVector c2,

@@ -91,6 +91,8 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] qrow;
         /** Gather offsets of {@link SimdOps#toRowPanels}, one vector long. */
         final int[] index;
+        /** The visible box of a PARTIAL tile ({@link #visibleBox}). */
+        final int[] box = new int[4];
         int[] los;
 
         Scratch(int lanes) {
@@ -287,7 +289,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
                 int t0 = r0 + u * qtile;
                 int t1 = Math.min(r1, t0 + qtile);
                 forwardTile(spec, qPos, qDocs, kPos, kDocs, t0, t1, u * qtile, u * qtp, c0, c1, n, d, dpad, sld,
-                        qp, ot, s, m, l, alpha, sum, kr, vr);
+                        qp, ot, s, m, l, alpha, sum, kr, vr, w.box);
             }
         }
         for (int r = 0; r < nr; r++) {
@@ -311,7 +313,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
     private void forwardTile(AttentionSpec spec, Positions qPos, int[] qDocs, Positions kPos, int[] kDocs,
                              int t0, int t1, int at, int slot, int c0, int c1, int n, int d, int dpad, int sld,
                              float[] qp, float[] ot, float[] s, float[] m, float[] l, float[] alpha, float[] sum,
-                             float[] kr, float[] vr) {
+                             float[] kr, float[] vr, int[] box) {
         TileVisibility vis = classify(spec, qPos, qDocs, t0, t1, kPos, kDocs, c0, c1);
         if (vis == TileVisibility.HIDDEN) {
             return;
@@ -323,26 +325,13 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int rB = nr;
         boolean partial = vis == TileVisibility.PARTIAL;
         if (partial) {
-            int minLo = jB;
-            int maxHi = 0;
-            rA = nr;
-            rB = 0;
-            for (int r = 0; r < nr; r++) {
-                long range = MaskRanges.keysOf(spec, qPosArr[t0 + r], qDocs[t0 + r], kPosArr, kDocs, c0, c1);
-                int lo = MaskRanges.lo(range) - c0;
-                int hi = MaskRanges.hi(range) - c0;
-                if (lo < hi) {
-                    minLo = Math.min(minLo, lo);
-                    maxHi = Math.max(maxHi, hi);
-                    rA = Math.min(rA, r);
-                    rB = r + 1;
-                }
-            }
-            if (rB == 0) {
+            if (!visibleBox(spec, qDocs, kDocs, t0, nr, c0, c1, box)) {
                 return;
             }
-            jA = minLo;
-            jB = maxHi;
+            jA = box[0];
+            jB = box[1];
+            rA = box[2];
+            rB = box[3];
         }
         int nj = jB - jA;
         int colA = rA / panel * panel;
@@ -386,6 +375,35 @@ public final class PanamaKernel extends AbstractBlockKernel {
         }
         ops.gemm(true, s, colA, 1, sld, colB - colA, nj, vr, (c0 + jA) * panel, n * panel, ot, (at + colA) * dpad,
                 dpad, dpad);
+    }
+
+    /**
+     * In a PARTIAL tile, the box around what the mask leaves visible of query rows
+     * {@code [r0, r0+nr)} × keys {@code [c0, c1)}: {@code box = {first key, end key, first row, end row}},
+     * keys relative to {@code c0}, rows to {@code r0}. False when nothing is visible.
+     */
+    private boolean visibleBox(AttentionSpec spec, int[] qDocs, int[] kDocs, int r0, int nr, int c0, int c1,
+                               int[] box) {
+        int minLo = c1 - c0;
+        int maxHi = 0;
+        int rA = nr;
+        int rB = 0;
+        for (int r = 0; r < nr; r++) {
+            long range = MaskRanges.keysOf(spec, qPosArr[r0 + r], qDocs[r0 + r], kPosArr, kDocs, c0, c1);
+            int lo = MaskRanges.lo(range) - c0;
+            int hi = MaskRanges.hi(range) - c0;
+            if (lo < hi) {
+                minLo = Math.min(minLo, lo);
+                maxHi = Math.max(maxHi, hi);
+                rA = Math.min(rA, r);
+                rB = r + 1;
+            }
+        }
+        box[0] = minLo;
+        box[1] = maxHi;
+        box[2] = rA;
+        box[3] = rB;
+        return rB > 0;
     }
 
     // ---------------------------------------------------------------- backward
@@ -524,28 +542,13 @@ public final class PanamaKernel extends AbstractBlockKernel {
                         int pB = nrp / panel;
                         boolean partial = vis == TileVisibility.PARTIAL;
                         if (partial) {
-                            int minLo = jB;
-                            int maxHi = 0;
-                            int rA = nr;
-                            int rB = 0;
-                            for (int r = 0; r < nr; r++) {
-                                long range = MaskRanges.keysOf(spec, qPosArr[r0 + r], qDocs[r0 + r], kPosArr, kDocs, c0, c1);
-                                int lo = MaskRanges.lo(range) - c0;
-                                int hi = MaskRanges.hi(range) - c0;
-                                if (lo < hi) {
-                                    minLo = Math.min(minLo, lo);
-                                    maxHi = Math.max(maxHi, hi);
-                                    rA = Math.min(rA, r);
-                                    rB = r + 1;
-                                }
-                            }
-                            if (rB == 0) {
+                            if (!visibleBox(spec, qDocs, kDocs, r0, nr, c0, c1, w.box)) {
                                 continue;
                             }
-                            jA = minLo;
-                            jB = maxHi;
-                            pA = rA / panel;
-                            pB = ceilDiv(rB, panel);
+                            jA = w.box[0];
+                            jB = w.box[1];
+                            pA = w.box[2] / panel;
+                            pB = ceilDiv(w.box[3], panel);
                         }
                         int nj = jB - jA;
                         int colA = pA * panel;

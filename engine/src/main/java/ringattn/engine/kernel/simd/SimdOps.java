@@ -71,7 +71,7 @@ abstract class SimdOps {
     /**
      * The forward's online-softmax step on a transposed score tile {@code S[j][c] = s[off + j·ldc + c]}
      * (key rows {@code j ∈ [0, rows)}, query columns {@code c ∈ [0, cols)}, {@code cols} a multiple
-     * of {@link #lanes()}), all queries at once along the lanes. Per column, with the state at
+     * of {@link #panel()}), all queries at once along the lanes. Per column, with the state at
      * {@code m[st + c]}, {@code l[st + c]}: {@code mNew = max(m, max_j S[j][c])} (NaN propagates),
      * {@code μ = mNew} or 0 where {@code mNew = −∞}; writes {@code P = exp(S − μ)} over S,
      * {@code alpha[al + c] = exp(m − μ)} (exactly 1 where the max did not move, 0 where m was −∞),
