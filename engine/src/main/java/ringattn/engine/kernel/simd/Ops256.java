@@ -176,14 +176,14 @@ final class Ops256 extends SimdOps {
         float[] k = EXP_CONSTANTS;
         FloatVector log2e = FloatVector.broadcast(F, k[0]);
         FloatVector magic = FloatVector.broadcast(F, k[1]);
-        FloatVector c6 = FloatVector.broadcast(F, k[2]);
-        FloatVector c5 = FloatVector.broadcast(F, k[3]);
-        FloatVector c4 = FloatVector.broadcast(F, k[4]);
-        FloatVector c3 = FloatVector.broadcast(F, k[5]);
-        FloatVector c2 = FloatVector.broadcast(F, k[6]);
-        FloatVector c1 = FloatVector.broadcast(F, k[7]);
-        FloatVector c0 = FloatVector.broadcast(F, k[8]);
-        IntVector bias = FloatVector.broadcast(F, k[9]).reinterpretAsInts();
+        FloatVector c5 = FloatVector.broadcast(F, k[2]);
+        FloatVector c4 = FloatVector.broadcast(F, k[3]);
+        FloatVector c3 = FloatVector.broadcast(F, k[4]);
+        FloatVector c2 = FloatVector.broadcast(F, k[5]);
+        FloatVector c1 = FloatVector.broadcast(F, k[6]);
+        FloatVector c0 = FloatVector.broadcast(F, k[7]);
+        IntVector magicBits = FloatVector.broadcast(F, k[1]).reinterpretAsInts();
+        IntVector table = IntVector.fromArray(I, EXP_TABLE, 0);
         FloatVector limit = FloatVector.broadcast(F, LAZY_LIMIT);
         for (int h = 0; h < 4 * L; h += 2 * L) { // two vectors per step: two independent exps
             FloatVector r0 = FloatVector.fromArray(F, ref, ro + h);
@@ -195,8 +195,8 @@ final class Ops256 extends SimdOps {
                 FloatVector x0 = FloatVector.fromArray(F, c, o).sub(r0);
                 FloatVector x1 = FloatVector.fromArray(F, c, o + L).sub(r1);
                 over = over.or(x0.compare(VectorOperators.GT, limit)).or(x1.compare(VectorOperators.GT, limit));
-                FloatVector p0 = expFinite(x0, log2e, magic, c6, c5, c4, c3, c2, c1, c0, bias);
-                FloatVector p1 = expFinite(x1, log2e, magic, c6, c5, c4, c3, c2, c1, c0, bias);
+                FloatVector p0 = expFinite(x0, log2e, magic, c5, c4, c3, c2, c1, c0, magicBits, table);
+                FloatVector p1 = expFinite(x1, log2e, magic, c5, c4, c3, c2, c1, c0, magicBits, table);
                 p0.intoArray(c, o);
                 p1.intoArray(c, o + L);
                 s0 = s0.add(p0);
@@ -560,15 +560,19 @@ final class Ops256 extends SimdOps {
     }
 
     /**
-     * {@code e^x} per lane from exactly rounded operations only (FMA, add, multiply, integer
-     * shift, compare, blend): {@code e^x = 2^n · 2^f} with {@code n = rint(x·log2 e)} and
-     * {@code f = x·log2 e − n ∈ [−½, ½]} (one FMA), the Cephes degree-6 polynomial for {@code 2^f}
-     * (relative error 1.7e−7) in Horner form, and {@code 2^n} built in the exponent bits: 9 FMA-pipe
-     * operations, about 1.25× the throughput of a Cody–Waite reduction with the Cephes {@code e^r}.
-     * Measured against {@code Math.exp} (ExpTest): ≤ 4.1 ulp on [−16, 0] and ≤ 19 ulp on [−80, 0]
-     * (the rounding of {@code log2 e} times x; those values are below e^−16 of the row's largest).
+     * {@code e^x} per lane from exactly rounded operations only (FMA, add, multiply, integer add and
+     * shift, a table lookup inside one register, compare, blend), table-driven:
+     * {@code e^x = 2^(k/L) · 2^(f/L)} with {@code k = rint(x·L·log2 e)} and
+     * {@code f = x·L·log2 e − k ∈ [−½, ½]} (one FMA; {@code L·log2 e} is exact). {@code 2^(k/L)} is
+     * {@code 2^(k mod L / L)} from a table of L entries held in one vector, its exponent raised by
+     * {@code ⌊k / L⌋} with an integer add (always a normal number here, so exact), and
+     * {@code 2^(f/L) = e^y}, {@code |y| ≤ ln 2 / 2L}, is a Taylor polynomial of degree
+     * {@link #EXP_DEGREE} (3 at 16 lanes: truncation ≤ 1e−8). 6 FMA-pipe operations at 512 bits (7
+     * at 256, 8 at 128), where the Cephes {@code 2^n · 2^f} form needed 9. Measured against
+     * {@code Math.exp} (ExpTest): ≤ 4.5 ulp on [−16, 0] and ≤ 20 ulp on [−80, 0] (the rounding of
+     * {@code log2 e} times x; those values are below e^−16 of the row's largest).
      * {@code e^0 = 1} exactly. Lanes below −87.3 give 0 (−∞ included), above 88.3 give +∞, NaN
-     * stays NaN.
+     * stays NaN (the last step is a multiply by the NaN).
      *
      * <p>Not {@code VectorOperators.EXP}: C2 computes that with the SVML stub, the interpreter and C1
      * lane by lane with {@code Math.exp}, and the two differ in the last bit on about 3% of inputs
@@ -586,45 +590,69 @@ final class Ops256 extends SimdOps {
      * {@link #EXP_CONSTANTS}).
      */
     private static FloatVector expFinite(FloatVector x) {
-        return expFinite(x, FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, MAGIC),
-                FloatVector.broadcast(F, C6), FloatVector.broadcast(F, C5), FloatVector.broadcast(F, C4),
-                FloatVector.broadcast(F, C3), FloatVector.broadcast(F, C2), FloatVector.broadcast(F, C1),
-                FloatVector.broadcast(F, 1f), IntVector.broadcast(I, BIAS));
+        float[] k = EXP_CONSTANTS;
+        return expFinite(x, FloatVector.broadcast(F, k[0]), FloatVector.broadcast(F, k[1]),
+                FloatVector.broadcast(F, k[2]), FloatVector.broadcast(F, k[3]), FloatVector.broadcast(F, k[4]),
+                FloatVector.broadcast(F, k[5]), FloatVector.broadcast(F, k[6]), FloatVector.broadcast(F, k[7]),
+                FloatVector.broadcast(F, k[1]).reinterpretAsInts(), IntVector.fromArray(I, EXP_TABLE, 0));
     }
 
-    /** log2(e); 1.5·2^23, whose addition rounds to an integer; the bits of MAGIC − 127 (2^n's bias). */
-    private static final float LOG2E = 1.44269504088896341f;
+    /** log2 L: the table has L = 2^TABLE_BITS entries, one per lane. */
+    private static final int TABLE_BITS = Integer.numberOfTrailingZeros(L);
+    /** Degree of the polynomial for {@code 2^(f/L)}, |f| ≤ ½: its truncation error stays ≤ 1e−8 relative. */
+    static final int EXP_DEGREE = L >= 16 ? 3 : L == 8 ? 4 : 5;
+    /** 1.5·2^23: adding it rounds to an integer, which then sits in the low mantissa bits. */
     private static final float MAGIC = 12582912.0f;
-    private static final int BIAS = 0x4B400000 - 127;
-    /** Cephes exp2f: 2^f ≈ 1 + f·(C1 + f·(C2 + f·(C3 + f·(C4 + f·(C5 + f·C6))))) on [−½, ½]. */
-    private static final float C6 = 1.535336188319500e-4f;
-    private static final float C5 = 1.339887440266574e-3f;
-    private static final float C4 = 9.618437357674640e-3f;
-    private static final float C3 = 5.550332471162809e-2f;
-    private static final float C2 = 2.402264791363012e-1f;
-    private static final float C1 = 6.931472028550421e-1f;
 
     /**
-     * The constants of {@link #expFinite(FloatVector)}, in the order of its arguments, read from an
-     * array so that C2 keeps them in registers across a loop instead of reloading each at every use
-     * (it rematerializes true constants).
+     * The constants of {@link #expFinite(FloatVector)}, in the order of its arguments: {@code L·log2 e},
+     * MAGIC, the Taylor coefficients {@code (ln 2 / L)^i / i!} for i = 5 … 0 (0 above
+     * {@link #EXP_DEGREE}). Read from an array so that C2 keeps them in registers across a loop
+     * instead of reloading each at every use (it rematerializes true constants).
      */
-    private static final float[] EXP_CONSTANTS = {LOG2E, MAGIC, C6, C5, C4, C3, C2, C1, 1f, Float.intBitsToFloat(BIAS)};
+    private static final float[] EXP_CONSTANTS = expConstants();
+    /** The bits of {@code 2^(j/L)}, j = 0 … L−1. */
+    private static final int[] EXP_TABLE = expTable();
 
-    private static FloatVector expFinite(FloatVector x, FloatVector log2e, FloatVector magic, FloatVector c6,
-                                         FloatVector c5, FloatVector c4, FloatVector c3, FloatVector c2,
-                                         FloatVector c1, FloatVector c0, IntVector bias) {
-        FloatVector t = x.fma(log2e, magic);
-        FloatVector n = t.sub(magic);
-        FloatVector f = x.fma(log2e, n.neg());
-        FloatVector p = f.fma(c6, c5);
-        p = p.fma(f, c4);
-        p = p.fma(f, c3);
-        p = p.fma(f, c2);
-        p = p.fma(f, c1);
-        p = p.fma(f, c0);
-        FloatVector pow2n = t.reinterpretAsInts().sub(bias).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        return p.mul(pow2n).blend(0f, x.compare(VectorOperators.LT, -87.3f));
+    private static float[] expConstants() {
+        float[] k = new float[8];
+        k[0] = 1.44269504088896341f * L; // log2 e, times a power of two: exact
+        k[1] = MAGIC;
+        double c = 1;
+        double step = 0.6931471805599453 / L; // ln 2 / L
+        for (int i = 0; i <= 5; i++) {
+            k[7 - i] = i <= EXP_DEGREE ? (float) c : 0f;
+            c = c * step / (i + 1);
+        }
+        return k;
+    }
+
+    private static int[] expTable() {
+        int[] t = new int[L];
+        for (int j = 0; j < L; j++) {
+            t[j] = Float.floatToRawIntBits((float) StrictMath.pow(2.0, (double) j / L));
+        }
+        return t;
+    }
+
+    private static FloatVector expFinite(FloatVector x, FloatVector log2eL, FloatVector magic, FloatVector c5,
+                                         FloatVector c4, FloatVector c3, FloatVector c2, FloatVector c1,
+                                         FloatVector c0, IntVector magicBits, IntVector table) {
+        FloatVector t = x.fma(log2eL, magic);
+        FloatVector f = x.fma(log2eL, magic.sub(t)); // x·L·log2 e − k
+        FloatVector p;
+        if (EXP_DEGREE == 3) {
+            p = f.fma(c3, c2);
+        } else if (EXP_DEGREE == 4) {
+            p = f.fma(c4, c3).fma(f, c2);
+        } else {
+            p = f.fma(c5, c4).fma(f, c3).fma(f, c2);
+        }
+        p = p.fma(f, c1).fma(f, c0);
+        IntVector k = t.reinterpretAsInts().sub(magicBits); // rint(x·L·log2 e), |k| < 2^22
+        IntVector scale = k.and(L - 1).selectFrom(table)
+                .add(k.lanewise(VectorOperators.ASHR, TABLE_BITS).lanewise(VectorOperators.LSHL, 23));
+        return p.mul(scale.reinterpretAsFloats()).blend(0f, x.compare(VectorOperators.LT, -87.3f));
     }
 
     @Override

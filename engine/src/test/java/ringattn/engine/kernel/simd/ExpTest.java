@@ -8,9 +8,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The kernels' vector exp against {@code Math.exp} (fp64), at every width. Tolerances: the
- * Cephes polynomial for 2^f is good to 1.7e−7 relative (≈ 1.5 ulp) and the reduction rounds
- * x·log2(e) once, which adds |x|·2^−24 relative — measured 4.06 ulp on [−16, 0] and 18.3 on
- * [−80, 0]; the bounds below leave a small margin.
+ * reduction rounds x·L·log2(e) once, which adds up to |x|·2^−24 relative, the table entry and the
+ * final product round once each and the polynomial is within 1e−8 — measured 4.79 ulp on
+ * [−16, 0] and 18.3 on [−80, −16]; the bounds below leave a small margin.
  */
 class ExpTest {
     private static double worstUlp(SimdOps ops, float from, float to, int steps) {
@@ -33,11 +33,11 @@ class ExpTest {
 
     @ParameterizedTest
     @ValueSource(ints = {128, 256, 512})
-    void withinFourUlpNearZeroAndTwentyBelow(int bits) {
+    void withinFiveUlpNearZeroAndTwentyBelow(int bits) {
         SimdOps ops = SimdOps.forBits(bits);
         double near = worstUlp(ops, -16f, 0f, 200_000 / ops.lanes());
         double far = worstUlp(ops, -80f, -16f, 200_000 / ops.lanes());
-        assertTrue(near <= 4.5, "ulp on [-16, 0]: " + near);
+        assertTrue(near <= 5.0, "ulp on [-16, 0]: " + near);
         assertTrue(far <= 20, "ulp on [-80, -16]: " + far);
     }
 
@@ -68,8 +68,11 @@ class ExpTest {
     void specialValues(int bits) {
         SimdOps ops = SimdOps.forBits(bits);
         int lanes = ops.lanes();
-        float[] in = {0f, -0f, Float.NEGATIVE_INFINITY, -87.5f, -1000f, Float.NaN, 100f, Float.POSITIVE_INFINITY};
-        float[] want = {1f, 1f, 0f, 0f, 0f, Float.NaN, Float.POSITIVE_INFINITY, Float.POSITIVE_INFINITY};
+        // NaNs with payloads too: the result's exponent bits are never built from the input's bits.
+        float[] in = {0f, -0f, Float.NEGATIVE_INFINITY, -87.5f, -1000f, Float.NaN, Float.intBitsToFloat(0x7FC01234),
+            Float.intBitsToFloat(0xFFFFFFFF), 100f, Float.POSITIVE_INFINITY};
+        float[] want = {1f, 1f, 0f, 0f, 0f, Float.NaN, Float.NaN, Float.NaN, Float.POSITIVE_INFINITY,
+            Float.POSITIVE_INFINITY};
         for (int i = 0; i < in.length; i++) {
             float[] x = new float[lanes];
             java.util.Arrays.fill(x, in[i]);
