@@ -169,10 +169,10 @@ final class Ops128 extends SimdOps {
     /**
      * {@code P = exp(S − ref)} in place over {@code rows} rows of one panel (4 vectors) at
      * {@code c[co + r·ldc]}, just written and still in L1; adds each column's P to {@code sum} (rows
-     * in order). False if some {@code S − ref} exceeds {@link SimdOps#LAZY_LIMIT}.
+     * in order). False if some {@code S − ref} exceeds {@link SimdOps#LAZY_LIMIT} (or is a NaN of
+     * positive sign: the exact path then handles it).
      */
     private static boolean lazyExp(float[] c, int co, int ldc, int rows, float[] ref, int ro, float[] sum, int so) {
-        VectorMask<Float> over = F.maskAll(false);
         float[] k = EXP_CONSTANTS;
         FloatVector log2e = FloatVector.broadcast(F, k[0]);
         FloatVector magic = FloatVector.broadcast(F, k[1]);
@@ -182,9 +182,10 @@ final class Ops128 extends SimdOps {
         FloatVector c2 = FloatVector.broadcast(F, k[5]);
         FloatVector c1 = FloatVector.broadcast(F, k[6]);
         FloatVector c0 = FloatVector.broadcast(F, k[7]);
-        IntVector magicBits = FloatVector.broadcast(F, k[1]).reinterpretAsInts();
         IntVector table = IntVector.fromArray(I, EXP_TABLE, 0);
-        FloatVector limit = FloatVector.broadcast(F, LAZY_LIMIT);
+        // The largest S − ref, kept as int bits: for floats above 0 the order of the bits is the
+        // order of the values (and no NaN rule applies), one integer max per vector.
+        IntVector top = IntVector.broadcast(I, Integer.MIN_VALUE);
         for (int h = 0; h < 4 * L; h += 2 * L) { // two vectors per step: two independent exps
             FloatVector r0 = FloatVector.fromArray(F, ref, ro + h);
             FloatVector r1 = FloatVector.fromArray(F, ref, ro + h + L);
@@ -194,9 +195,9 @@ final class Ops128 extends SimdOps {
                 int o = co + r * ldc + h;
                 FloatVector x0 = FloatVector.fromArray(F, c, o).sub(r0);
                 FloatVector x1 = FloatVector.fromArray(F, c, o + L).sub(r1);
-                over = over.or(x0.compare(VectorOperators.GT, limit)).or(x1.compare(VectorOperators.GT, limit));
-                FloatVector p0 = expFinite(x0, log2e, magic, c5, c4, c3, c2, c1, c0, magicBits, table);
-                FloatVector p1 = expFinite(x1, log2e, magic, c5, c4, c3, c2, c1, c0, magicBits, table);
+                top = top.max(x0.reinterpretAsInts()).max(x1.reinterpretAsInts());
+                FloatVector p0 = expFinite(x0, log2e, magic, c5, c4, c3, c2, c1, c0, table);
+                FloatVector p1 = expFinite(x1, log2e, magic, c5, c4, c3, c2, c1, c0, table);
                 p0.intoArray(c, o);
                 p1.intoArray(c, o + L);
                 s0 = s0.add(p0);
@@ -205,7 +206,7 @@ final class Ops128 extends SimdOps {
             s0.intoArray(sum, so + h);
             s1.intoArray(sum, so + h + L);
         }
-        return !over.anyTrue();
+        return !top.compare(VectorOperators.GT, Float.floatToRawIntBits(LAZY_LIMIT)).anyTrue();
     }
 
     private static void mk6x4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
@@ -594,7 +595,7 @@ final class Ops128 extends SimdOps {
         return expFinite(x, FloatVector.broadcast(F, k[0]), FloatVector.broadcast(F, k[1]),
                 FloatVector.broadcast(F, k[2]), FloatVector.broadcast(F, k[3]), FloatVector.broadcast(F, k[4]),
                 FloatVector.broadcast(F, k[5]), FloatVector.broadcast(F, k[6]), FloatVector.broadcast(F, k[7]),
-                FloatVector.broadcast(F, k[1]).reinterpretAsInts(), IntVector.fromArray(I, EXP_TABLE, 0));
+                IntVector.fromArray(I, EXP_TABLE, 0));
     }
 
     /** log2 L: the table has L = 2^TABLE_BITS entries, one per lane. */
@@ -611,7 +612,11 @@ final class Ops128 extends SimdOps {
      * instead of reloading each at every use (it rematerializes true constants).
      */
     private static final float[] EXP_CONSTANTS = expConstants();
-    /** The bits of {@code 2^(j/L)}, j = 0 … L−1. */
+    /**
+     * {@code bits(2^(j/L)) − j·2^(23 − TABLE_BITS)}, j = 0 … L−1: adding {@code k·2^(23 − TABLE_BITS)}
+     * to entry {@code k mod L} gives {@code bits(2^(j/L)) + ⌊k/L⌋·2^23}, the entry with its exponent
+     * raised by {@code ⌊k/L⌋}.
+     */
     private static final int[] EXP_TABLE = expTable();
 
     private static float[] expConstants() {
@@ -630,15 +635,15 @@ final class Ops128 extends SimdOps {
     private static int[] expTable() {
         int[] t = new int[L];
         for (int j = 0; j < L; j++) {
-            t[j] = Float.floatToRawIntBits((float) StrictMath.pow(2.0, (double) j / L));
+            t[j] = Float.floatToRawIntBits((float) StrictMath.pow(2.0, (double) j / L)) - (j << (23 - TABLE_BITS));
         }
         return t;
     }
 
     private static FloatVector expFinite(FloatVector x, FloatVector log2eL, FloatVector magic, FloatVector c5,
                                          FloatVector c4, FloatVector c3, FloatVector c2, FloatVector c1,
-                                         FloatVector c0, IntVector magicBits, IntVector table) {
-        FloatVector t = x.fma(log2eL, magic);
+                                         FloatVector c0, IntVector table) {
+        FloatVector t = x.fma(log2eL, magic); // MAGIC + k, k = rint(x·L·log2 e), |k| < 2^22
         FloatVector f = x.fma(log2eL, magic.sub(t)); // x·L·log2 e − k
         FloatVector p;
         if (EXP_DEGREE == 3) {
@@ -649,9 +654,10 @@ final class Ops128 extends SimdOps {
             p = f.fma(c5, c4).fma(f, c3).fma(f, c2);
         }
         p = p.fma(f, c1).fma(f, c0);
-        IntVector k = t.reinterpretAsInts().sub(magicBits); // rint(x·L·log2 e), |k| < 2^22
-        IntVector scale = k.and(L - 1).selectFrom(table)
-                .add(k.lanewise(VectorOperators.ASHR, TABLE_BITS).lanewise(VectorOperators.LSHL, 23));
+        // The bits of t are MAGIC's plus k, and MAGIC's bits vanish both mod L (the table index, as
+        // selectFrom wraps it) and shifted left by 23 − TABLE_BITS: no subtraction needed.
+        IntVector tb = t.reinterpretAsInts();
+        IntVector scale = tb.selectFrom(table).add(tb.lanewise(VectorOperators.LSHL, 23 - TABLE_BITS));
         return p.mul(scale.reinterpretAsFloats()).blend(0f, x.compare(VectorOperators.LT, -87.3f));
     }
 
