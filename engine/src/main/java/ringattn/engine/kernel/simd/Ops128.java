@@ -6,7 +6,6 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -570,8 +569,9 @@ final class Ops128 extends SimdOps {
      * {@code 2^(f/L) = e^y}, {@code |y| ≤ ln 2 / 2L}, is a Taylor polynomial of degree
      * {@link #EXP_DEGREE} (3 at 16 lanes: truncation ≤ 1e−8). 6 FMA-pipe operations at 512 bits (7
      * at 256, 8 at 128), where the Cephes {@code 2^n · 2^f} form needed 9. Measured against
-     * {@code Math.exp} (ExpTest): ≤ 5 ulp on [−16, 0] (4.79 measured) and ≤ 20 ulp on [−80, 0] (the rounding of
-     * {@code log2 e} times x; those values are below e^−16 of the row's largest).
+     * {@code Math.exp} (ExpTest): ≤ 5 ulp on [−16, 0] (4.79 measured) and ≤ 20 ulp on [−80, 0]
+     * (mostly the rounding of {@code log2 e} times x; those values are below e^−16 of the row's
+     * largest).
      * {@code e^0 = 1} exactly. Lanes below −87.3 give 0 (−∞ included), above 88.3 give +∞, NaN
      * stays NaN (the last step is a multiply by the NaN).
      *
@@ -601,7 +601,7 @@ final class Ops128 extends SimdOps {
     /** log2 L: the table has L = 2^TABLE_BITS entries, one per lane. */
     private static final int TABLE_BITS = Integer.numberOfTrailingZeros(L);
     /** Degree of the polynomial for {@code 2^(f/L)}, |f| ≤ ½: its truncation error stays ≤ 1e−8 relative. */
-    static final int EXP_DEGREE = L >= 16 ? 3 : L == 8 ? 4 : 5;
+    private static final int EXP_DEGREE = L >= 16 ? 3 : L == 8 ? 4 : 5;
     /** 1.5·2^23: adding it rounds to an integer, which then sits in the low mantissa bits. */
     private static final float MAGIC = 12582912.0f;
 

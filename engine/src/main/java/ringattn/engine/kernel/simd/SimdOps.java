@@ -50,8 +50,9 @@ abstract class SimdOps {
      * with {@code sum[sumOff + j] += Σ_rows C} (rows in order). A column whose reference is −∞ (no
      * key seen yet) takes the maximum of its first block's rows as reference (written to
      * {@code ref}); other references are kept. Returns false (C, sum and new references then
-     * undefined) as soon as some {@code C − ref} exceeds {@link #LAZY_LIMIT}, and the caller redoes
-     * the tile with the exact maximum. Saves the max pass and a pass over C through L2.
+     * undefined) as soon as some {@code C − ref} exceeds {@link #LAZY_LIMIT} (or is a NaN whose sign
+     * bit is clear), and the caller redoes the tile with the exact maximum. Saves the max pass and
+     * a pass over C through L2.
      */
     abstract boolean scoresExp(float[] a, int aOff, int aRs, int m, int kd, float[] b, int bOff, int bPanelStride,
                                float[] c, int cOff, int ldc, int n, float[] ref, int refOff, float[] sum, int sumOff);
