@@ -600,50 +600,17 @@ final class Ops512 extends SimdOps {
 
     /** log2 L: the table has L = 2^TABLE_BITS entries, one per lane. */
     private static final int TABLE_BITS = Integer.numberOfTrailingZeros(L);
-    /** Degree of the polynomial for {@code 2^(f/L)}, |f| ≤ ½: its truncation error stays ≤ 1e−8 relative. */
-    private static final int EXP_DEGREE = L >= 16 ? 3 : L == 8 ? 4 : 5;
-    /** 1.5·2^23: adding it rounds to an integer, which then sits in the low mantissa bits. */
-    private static final float MAGIC = 12582912.0f;
-
-    /**
-     * The constants of {@link #expFinite(FloatVector)}, in the order of its arguments: {@code L·log2 e},
-     * MAGIC, the Taylor coefficients {@code (ln 2 / L)^i / i!} for i = 5 … 0 (0 above
-     * {@link #EXP_DEGREE}). Read from an array so that C2 keeps them in registers across a loop
-     * instead of reloading each at every use (it rematerializes true constants).
-     */
-    private static final float[] EXP_CONSTANTS = expConstants();
-    /**
-     * {@code bits(2^(j/L)) − j·2^(23 − TABLE_BITS)}, j = 0 … L−1: adding {@code k·2^(23 − TABLE_BITS)}
-     * to entry {@code k mod L} gives {@code bits(2^(j/L)) + ⌊k/L⌋·2^23}, the entry with its exponent
-     * raised by {@code ⌊k/L⌋}.
-     */
-    private static final int[] EXP_TABLE = expTable();
-
-    private static float[] expConstants() {
-        float[] k = new float[8];
-        k[0] = 1.44269504088896341f * L; // log2 e, times a power of two: exact
-        k[1] = MAGIC;
-        double c = 1;
-        double step = 0.6931471805599453 / L; // ln 2 / L
-        for (int i = 0; i <= 5; i++) {
-            k[7 - i] = i <= EXP_DEGREE ? (float) c : 0f;
-            c = c * step / (i + 1);
-        }
-        return k;
-    }
-
-    private static int[] expTable() {
-        int[] t = new int[L];
-        for (int j = 0; j < L; j++) {
-            t[j] = Float.floatToRawIntBits((float) StrictMath.pow(2.0, (double) j / L)) - (j << (23 - TABLE_BITS));
-        }
-        return t;
-    }
+    /** Degree of the polynomial for {@code 2^(f/L)} ({@link SimdOps#expDegree}). */
+    private static final int EXP_DEGREE = expDegree(L);
+    /** The constants of {@link #expFinite(FloatVector)}, in the order of its arguments ({@link SimdOps#expConstants}). */
+    private static final float[] EXP_CONSTANTS = expConstants(L);
+    /** The exp's table ({@link SimdOps#expTable}). */
+    private static final int[] EXP_TABLE = expTable(L);
 
     private static FloatVector expFinite(FloatVector x, FloatVector log2eL, FloatVector magic, FloatVector c5,
                                          FloatVector c4, FloatVector c3, FloatVector c2, FloatVector c1,
                                          FloatVector c0, IntVector table) {
-        FloatVector t = x.fma(log2eL, magic); // MAGIC + k, k = rint(x·L·log2 e), |k| < 2^22
+        FloatVector t = x.fma(log2eL, magic); // 1.5·2^23 + k, k = rint(x·L·log2 e), |k| < 2^22
         FloatVector f = x.fma(log2eL, magic.sub(t)); // x·L·log2 e − k
         FloatVector p;
         if (EXP_DEGREE == 3) {
@@ -654,8 +621,8 @@ final class Ops512 extends SimdOps {
             p = f.fma(c5, c4).fma(f, c3).fma(f, c2);
         }
         p = p.fma(f, c1).fma(f, c0);
-        // The bits of t are MAGIC's plus k, and MAGIC's bits vanish both mod L (the table index, as
-        // selectFrom wraps it) and shifted left by 23 − TABLE_BITS: no subtraction needed.
+        // The bits of t are those of 1.5·2^23 plus k, and the former vanish both mod L (the table
+        // index, as selectFrom wraps it) and shifted left by 23 − TABLE_BITS: no subtraction needed.
         IntVector tb = t.reinterpretAsInts();
         IntVector scale = tb.selectFrom(table).add(tb.lanewise(VectorOperators.LSHL, 23 - TABLE_BITS));
         return p.mul(scale.reinterpretAsFloats()).blend(0f, x.compare(VectorOperators.LT, -87.3f));

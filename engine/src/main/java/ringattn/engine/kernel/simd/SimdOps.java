@@ -113,6 +113,50 @@ abstract class SimdOps {
     /** {@code dst[i] += src[i]} for fp32 elements {@code [from, to)} (native order). */
     abstract void addInto(MemorySegment dst, MemorySegment src, long from, long to);
 
+    /**
+     * Degree of the exp's polynomial for {@code 2^(f/L)}, {@code |f| ≤ ½}, with a table of
+     * {@code lanes} entries: its truncation error stays ≤ 1e−8 relative.
+     */
+    static int expDegree(int lanes) {
+        return lanes >= 16 ? 3 : lanes == 8 ? 4 : 5;
+    }
+
+    /**
+     * The exp's constants for {@code lanes}-entry tables: {@code lanes·log2 e} (exact: a power of two
+     * times the float log2 e), {@code 1.5·2^23} (adding it rounds to an integer, which then sits in
+     * the low mantissa bits), the Taylor coefficients {@code (ln 2 / lanes)^i / i!} for i = 5 … 0
+     * (0 above {@link #expDegree}). The kernels read them from this array so that C2 keeps them in
+     * registers across a loop instead of reloading each at every use (it rematerializes true
+     * constants).
+     */
+    static float[] expConstants(int lanes) {
+        float[] k = new float[8];
+        k[0] = 1.44269504088896341f * lanes;
+        k[1] = 12582912.0f;
+        double c = 1;
+        double step = 0.6931471805599453 / lanes; // ln 2 / lanes
+        for (int i = 0; i <= 5; i++) {
+            k[7 - i] = i <= expDegree(lanes) ? (float) c : 0f;
+            c = c * step / (i + 1);
+        }
+        return k;
+    }
+
+    /**
+     * The exp's table for {@code lanes = 2^b} lanes: {@code bits(2^(j/lanes)) − j·2^(23 − b)},
+     * j = 0 … lanes−1. Adding {@code k·2^(23 − b)} to entry {@code k mod lanes} gives
+     * {@code bits(2^(j/lanes)) + ⌊k/lanes⌋·2^23}: the entry with its exponent raised by
+     * {@code ⌊k/lanes⌋}.
+     */
+    static int[] expTable(int lanes) {
+        int b = Integer.numberOfTrailingZeros(lanes);
+        int[] t = new int[lanes];
+        for (int j = 0; j < lanes; j++) {
+            t[j] = Float.floatToRawIntBits((float) StrictMath.pow(2.0, (double) j / lanes)) - (j << (23 - b));
+        }
+        return t;
+    }
+
     /** Bits of {@code FloatVector.SPECIES_PREFERRED} on this machine (at least 128). */
     static int preferredBits() {
         return Math.max(128, FloatVector.SPECIES_PREFERRED.vectorBitSize());
