@@ -2,7 +2,6 @@ package ringattn.engine.kernel;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 
 /**
@@ -175,8 +174,6 @@ public abstract class AbstractBlockKernel implements BlockKernel {
     protected static int ceilDiv(int a, int b) {
         return (a + b - 1) / b;
     }
-
-
 
     @Override
     public void close() {

@@ -58,11 +58,7 @@ final class Ops512 extends SimdOps {
                 int bo = bOff + (n0 / W) * bPanelStride + k0 * W;
                 if (n0 + W <= n) {
                     int r = 0;
-                    int sixes = m / 6;
-                    int rest = m - 6 * sixes;
-                    if ((rest == 2 || rest == 3) && sixes > 0) {
-                        sixes--; // 8 or 9 rows: two 4-row blocks (and one row) rather than 2 or 3 single rows
-                    }
+                    int sixes = sixRowBlocks(m);
                     for (; r < 6 * sixes; r += 6) {
                         mk6x4(acc, a, ak + r * aRs, aRs, aCs, kc, b, bo, c, cOff + r * ldc + n0, ldc);
                     }
@@ -87,6 +83,17 @@ final class Ops512 extends SimdOps {
         }
     }
 
+    /**
+     * How many 6-row register blocks to run over {@code m} rows before the 4-row blocks and single
+     * rows: all that fit, but one fewer when that would leave 2 or 3 rows (8 or 9 rows go as two
+     * 4-row blocks and one row rather than a 6-row block and 2 or 3 single rows).
+     */
+    private static int sixRowBlocks(int m) {
+        int sixes = m / 6;
+        int rest = m - 6 * sixes;
+        return (rest == 2 || rest == 3) && sixes > 0 ? sixes - 1 : sixes;
+    }
+
     @Override
     boolean scoresExp(float[] a, int aOff, int aRs, int m, int kd, float[] b, int bOff, int bPanelStride,
                       float[] c, int cOff, int ldc, int n, float[] ref, int refOff, float[] sum, int sumOff) {
@@ -104,11 +111,7 @@ final class Ops512 extends SimdOps {
             int ro = refOff + n0;
             int so = sumOff + n0;
             boolean fresh = anyNegativeInfinity(ref, ro, W);
-            int sixes = m / 6;
-            int rest = m - 6 * sixes;
-            if ((rest == 2 || rest == 3) && sixes > 0) {
-                sixes--;
-            }
+            int sixes = sixRowBlocks(m);
             // Register blocks of 6 (then 4, then 1) rows; exponentiated EXP_ROWS rows at a time
             // (still in L1), since a longer loop lets the out-of-order core overlap more exps.
             int done = 0;

@@ -173,7 +173,6 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int chunks = ceilDiv(n, PACK_ROWS);
         boolean bf16K = k.dtype() == DType.BF16;
         boolean bf16V = v.dtype() == DType.BF16;
-        long vElem = bf16V ? 2 : 4;
         pool.run(chunks, (task, worker) -> {
             int j1 = Math.min(n, (task + 1) * PACK_ROWS);
             for (int j = task * PACK_ROWS; j < j1; j++) {
@@ -183,19 +182,28 @@ public final class PanamaKernel extends AbstractBlockKernel {
                     Arrays.fill(kr, j * dpad + d, (j + 1) * dpad, 0f);
                 }
                 for (int g = 0; g < kvHeads; g++) {
-                    float[] vr = vRows[g];
-                    long vAt = v.offsetBytes(j, g);
-                    for (int c = 0, q = 0; c < dpad; c += panel, q++) {
-                        int at = q * n * panel + j * panel;
-                        int real = Math.max(0, Math.min(panel, d - c));
-                        if (real > 0) {
-                            ops.loadRow(v.segment(), vAt + vElem * c, LE, bf16V, real, 1f, vr, at);
-                        }
-                        Arrays.fill(vr, at + real, at + Math.min(panel, dpad - c), 0f);
-                    }
+                    loadColumnPanels(v, j, g, bf16V, d, dpad, vRows[g], n);
                 }
             }
         });
+    }
+
+    /**
+     * Loads token {@code j}, head {@code g} of {@code t} (fp32, BF16 widened) straight into row
+     * {@code j} of column panels {@code [dim / W][row][W]} with panel stride {@code rowsAlloc·W},
+     * zero from {@code d} to {@code dpad}: {@link #toColumnPanels} without the row in between.
+     */
+    private void loadColumnPanels(Tensor t, int j, int g, boolean bf16, int d, int dpad, float[] dst, int rowsAlloc) {
+        long at = t.offsetBytes(j, g);
+        long elem = bf16 ? 2 : 4;
+        for (int c = 0, q = 0; c < dpad; c += panel, q++) {
+            int o = q * rowsAlloc * panel + j * panel;
+            int real = Math.max(0, Math.min(panel, d - c));
+            if (real > 0) {
+                ops.loadRow(t.segment(), at + elem * c, LE, bf16, real, 1f, dst, o);
+            }
+            Arrays.fill(dst, o + real, o + Math.min(panel, dpad - c), 0f);
+        }
     }
 
     /** Keys per task of {@link #prepareForward}. */
