@@ -597,8 +597,6 @@ public final class CublasKernel implements BlockKernel {
         MemorySegment.copy(pin, vAt, dV.segment(), cLo * kvRowBytes, kvBytes);
     }
 
-
-
     /** Frees device and pinned memory, the cuBLAS handle, the stream and the module. Idempotent. */
     @Override
     public synchronized void close() {
