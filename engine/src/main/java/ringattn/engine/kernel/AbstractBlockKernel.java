@@ -67,6 +67,7 @@ public abstract class AbstractBlockKernel implements BlockKernel {
             int r0 = (tiles - 1 - task % tiles) * taskRows;
             forwardTask(call, head, r0, Math.min(rows, r0 + taskRows), worker);
         });
+        completeForward(call);
     }
 
     @Override
@@ -139,6 +140,10 @@ public abstract class AbstractBlockKernel implements BlockKernel {
 
     /** Hook run once per backward call before the tasks. */
     protected void prepareBackward(BackwardCall call) {
+    }
+
+    /** Called once per forward call after every {@link #forwardTask} has returned (default: nothing). */
+    protected void completeForward(ForwardCall call) {
     }
 
     /**

@@ -639,14 +639,21 @@ final class Ops128 extends SimdOps {
     }
 
     @Override
-    void toRowPanels(float[] src, int ld, int rows, int d, int[] index, float[] dst) {
+    void toRowPanels(float[] src, int srcOff, int ld, int rows, int d, int[] index, float[] dst, int dstOff) {
         for (int i = 0; i < L; i++) {
             index[i] = i * ld;
         }
+        // At 16 lanes whole 16-column blocks go through registers (Transpose16), the rest by gathers.
+        int blocked = L == 16 ? d / 16 * 16 : 0;
         for (int p = 0; p < rows; p += W) {
-            int out = p * d;
-            for (int k = 0; k < d; k++) {
-                int in = p * ld + k;
+            int out = dstOff + p * d;
+            for (int k = 0; k < blocked; k += 16) {
+                for (int q = 0; q < W; q += 16) {
+                    Transpose16.block(src, srcOff + (p + q) * ld + k, ld, dst, out + k * W + q, W);
+                }
+            }
+            for (int k = blocked; k < d; k++) {
+                int in = srcOff + p * ld + k;
                 FloatVector.fromArray(F, src, in, index, 0).intoArray(dst, out + k * W);
                 FloatVector.fromArray(F, src, in + L * ld, index, 0).intoArray(dst, out + k * W + L);
                 FloatVector.fromArray(F, src, in + 2 * L * ld, index, 0).intoArray(dst, out + k * W + 2 * L);

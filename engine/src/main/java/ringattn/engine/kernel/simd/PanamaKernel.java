@@ -17,12 +17,16 @@ import ringattn.engine.tensor.Tensor;
 /**
  * The Vector API block kernel, FlashAttention-2 style, with the semantics of the scalar kernel.
  *
- * <p><b>Forward.</b> Once per call ({@link #prepareForward}, parallel over chunks of keys, all
- * K/V heads of a key together so that the tensors stream in order) K is copied as rows
- * ({@code [key][dim]}) and V into panels of {@code W = 4·lanes} dimensions
- * ({@code [dim / W][key][W]}), fp32, BF16 widened on the way. A task (query head, several
- * query tiles: {@link #forwardTaskRows}) packs its query rows, scaled, as B panels of W queries
- * ({@code [query / W][dim][W]}, one gather pass) and loads its slice of the online-softmax state;
+ * <p><b>Forward.</b> Once per call ({@link #prepareForward}, parallel over chunks of tokens, all
+ * heads of a token together and one tensor at a time so that each streams in order) K is copied as
+ * rows ({@code [key][dim]}), V into panels of {@code W = 4·lanes} dimensions
+ * ({@code [dim / W][key][W]}), Q (scaled) as rows per head, and the accumulator rows that already
+ * hold a sum as rows per head, fp32, BF16 widened on the way; after the tasks
+ * ({@link #completeForward}) the accumulator rows are stored back token by token. A task (query
+ * head, several query tiles: {@link #forwardTaskRows}) turns its query rows into B panels of W
+ * queries ({@code [query / W][dim][W]}; 16 × 16 register transposes at 512 bits, gathers
+ * otherwise), loads its slice of the online-softmax state and works on its accumulator rows in
+ * place;
  * then for each key tile, for each of its query tiles in turn (the K/V tile stays in L2 between
  * them), it works on the transposed score tile, queries along the lanes: {@code Sᵀ = K·Qᵀ} with the
  * register-blocked GEMM of {@link SimdOps#gemm}, the softmax step, {@code O += P·V} with the same
@@ -44,8 +48,10 @@ import ringattn.engine.tensor.Tensor;
  * {@code dQ += dS·K}. In the transposed layout LSE and D run along the vector lanes. In PARTIAL
  * tiles only the box around the visible keys × queries is computed.
  *
- * <p>Scratch is per worker, heap {@code float[]}, grown when a larger shape arrives and reused
- * after that; nothing is allocated inside the tile loops. Every loop runs in a fixed order and the
+ * <p>Scratch is heap {@code float[]}, grown when a larger shape arrives and reused after that:
+ * per worker for tiles, per kernel for the packed block (K and V, and in the forward Q and the
+ * accumulator: together about twice the fp32 size of Q and of K/V); nothing is allocated inside
+ * the tile loops. Every loop runs in a fixed order and the
  * exp is built from exactly rounded operations (see {@code Ops512.exp}), so a given thread count
  * and tile sizes give the same bytes on every run, interpreted or compiled. Thread-safety as
  * {@link ringattn.engine.kernel.BlockKernel}.
@@ -62,13 +68,16 @@ public final class PanamaKernel extends AbstractBlockKernel {
     // The packed K/V block of the current forward call (written by prepareForward, read by tasks).
     private float[][] kRows = new float[0][];
     private float[][] vRows = new float[0][];
+    // Q (scaled) and the output accumulator of the current forward call, per query head as rows
+    // [row][dpad] (written by prepareForward, used in place by tasks, O stored by completeForward).
+    private float[][] qRows = new float[0][];
+    private float[][] oRows = new float[0][];
     private int[] qPosArr = new int[0];
     private int[] kPosArr = new int[0];
 
     /** Per-worker scratch; arrays grow, never shrink. */
     private static final class Scratch {
         float[] q;
-        float[] o;
         float[] s;
         float[] m;
         float[] l;
@@ -153,8 +162,12 @@ public final class PanamaKernel extends AbstractBlockKernel {
     protected void prepareForward(ForwardCall call) {
         Tensor k = call.k();
         Tensor v = call.v();
+        ForwardState st = call.state();
+        Tensor q = st.q();
         int n = k.tokens();
+        int rows = q.tokens();
         int kvHeads = k.heads();
+        int heads = q.heads();
         int d = k.headDim();
         int dpad = roundUp(d, lanes);
         if (kRows.length < kvHeads) {
@@ -165,24 +178,100 @@ public final class PanamaKernel extends AbstractBlockKernel {
             kRows[g] = grow(kRows[g], (long) n * dpad);
             vRows[g] = grow(vRows[g], (long) ceilDiv(dpad, panel) * n * panel);
         }
-        qPosArr = call.state().qPositions().toArray();
+        if (qRows.length < heads) {
+            qRows = Arrays.copyOf(qRows, heads);
+            oRows = Arrays.copyOf(oRows, heads);
+        }
+        for (int h = 0; h < heads; h++) {
+            qRows[h] = grow(qRows[h], (long) rows * dpad);
+            oRows[h] = grow(oRows[h], (long) rows * dpad);
+        }
+        qPosArr = st.qPositions().toArray();
         kPosArr = call.kPositions().toArray();
-        // Token by token, all K/V heads of a token together: the tensors are read as two
-        // sequential streams, which the hardware prefetches (head by head, the strided rows ran at
-        // under half the memory bandwidth).
-        int chunks = ceilDiv(n, PACK_ROWS);
+        // Token by token, all heads of a token together, one tensor at a time per chunk of tokens
+        // (K, then V; Q, then the accumulator): each tensor is read as one sequential stream, which
+        // the hardware prefetches. Head by head, the strided rows ran at under half the memory
+        // bandwidth, and two tensors token by token at 0.55 of it; tasks copying their own query
+        // and accumulator rows (one head: rows a head apart) cost 1-2% more of the forward.
+        int kChunks = ceilDiv(n, PACK_ROWS);
+        int qChunks = ceilDiv(rows, PACK_ROWS);
         boolean bf16K = k.dtype() == DType.BF16;
         boolean bf16V = v.dtype() == DType.BF16;
-        pool.run(chunks, (task, worker) -> {
-            int j1 = Math.min(n, (task + 1) * PACK_ROWS);
-            for (int j = task * PACK_ROWS; j < j1; j++) {
-                for (int g = 0; g < kvHeads; g++) {
-                    float[] kr = kRows[g];
-                    ops.loadRow(k.segment(), k.offsetBytes(j, g), LE, bf16K, d, 1f, kr, j * dpad);
-                    Arrays.fill(kr, j * dpad + d, (j + 1) * dpad, 0f);
+        pool.run(kChunks + qChunks, (task, worker) -> {
+            if (task < kChunks) {
+                packKeys(k, v, bf16K, bf16V, task * PACK_ROWS, Math.min(n, (task + 1) * PACK_ROWS), d, dpad);
+            } else {
+                int i0 = (task - kChunks) * PACK_ROWS;
+                packQueries(call, i0, Math.min(rows, i0 + PACK_ROWS), d, dpad);
+            }
+        });
+    }
+
+    /** Keys {@code [j0, j1)} of every K/V head: K into {@link #kRows}, then V into {@link #vRows}. */
+    private void packKeys(Tensor k, Tensor v, boolean bf16K, boolean bf16V, int j0, int j1, int d, int dpad) {
+        int kvHeads = k.heads();
+        int n = k.tokens();
+        for (int j = j0; j < j1; j++) {
+            for (int g = 0; g < kvHeads; g++) {
+                float[] kr = kRows[g];
+                ops.loadRow(k.segment(), k.offsetBytes(j, g), LE, bf16K, d, 1f, kr, j * dpad);
+                Arrays.fill(kr, j * dpad + d, (j + 1) * dpad, 0f);
+            }
+        }
+        for (int j = j0; j < j1; j++) {
+            for (int g = 0; g < kvHeads; g++) {
+                loadColumnPanels(v, j, g, bf16V, d, dpad, vRows[g], n);
+            }
+        }
+    }
+
+    /**
+     * Query rows {@code [i0, i1)} of every head: Q, scaled, into {@link #qRows}; then the
+     * accumulator of the rows that have seen a key into {@link #oRows} (a row that has not is zeroed
+     * by its task, which reads it next).
+     */
+    private void packQueries(ForwardCall call, int i0, int i1, int d, int dpad) {
+        ForwardState st = call.state();
+        Tensor q = st.q();
+        int heads = q.heads();
+        int rows = q.tokens();
+        boolean bf16 = q.dtype() == DType.BF16;
+        float scale = call.spec().scale();
+        for (int i = i0; i < i1; i++) {
+            for (int h = 0; h < heads; h++) {
+                float[] qr = qRows[h];
+                ops.loadRow(q.segment(), q.offsetBytes(i, h), LE, bf16, d, scale, qr, i * dpad);
+                Arrays.fill(qr, i * dpad + d, (i + 1) * dpad, 0f);
+            }
+        }
+        MemorySegment acc = st.acc();
+        MemorySegment rowMax = st.rowMax();
+        for (int i = i0; i < i1; i++) {
+            for (int h = 0; h < heads; h++) {
+                if (rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + i) != Float.NEGATIVE_INFINITY) {
+                    float[] or = oRows[h];
+                    ops.loadRow(acc, (((long) i * heads + h) * d) * 4, NATIVE, false, d, 1f, or, i * dpad);
+                    Arrays.fill(or, i * dpad + d, (i + 1) * dpad, 0f);
                 }
-                for (int g = 0; g < kvHeads; g++) {
-                    loadColumnPanels(v, j, g, bf16V, d, dpad, vRows[g], n);
+            }
+        }
+    }
+
+    /** Stores {@link #oRows} into the state's accumulator, token by token (one sequential stream). */
+    @Override
+    protected void completeForward(ForwardCall call) {
+        ForwardState st = call.state();
+        Tensor q = st.q();
+        int rows = q.tokens();
+        int heads = q.heads();
+        int d = q.headDim();
+        int dpad = roundUp(d, lanes);
+        MemorySegment acc = st.acc();
+        pool.run(ceilDiv(rows, PACK_ROWS), (task, worker) -> {
+            int i1 = Math.min(rows, (task + 1) * PACK_ROWS);
+            for (int i = task * PACK_ROWS; i < i1; i++) {
+                for (int h = 0; h < heads; h++) {
+                    ops.storeRow(oRows[h], i * dpad, acc, (((long) i * heads + h) * d) * 4, NATIVE, d);
                 }
             }
         });
@@ -242,7 +331,6 @@ public final class PanamaKernel extends AbstractBlockKernel {
         Tensor q = st.q();
         AttentionSpec spec = call.spec();
         int rows = q.tokens();
-        int heads = q.heads();
         int d = q.headDim();
         int dpad = roundUp(d, lanes);
         int g = head / call.group();
@@ -255,8 +343,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int qtp = roundUp(Math.min(qtile, nr), panel);
         int bc = options.keyTile();
         Scratch w = scratch[worker];
-        float[] qp = w.q = grow(w.q, (long) tiles * qtp * d);
-        float[] ot = w.o = grow(w.o, (long) nr * dpad);
+        float[] ot = oRows[head];
         // Score rows one vector longer than the slot: a stride of a power of two cache lines would
         // map a column's rows onto a few L1 sets.
         int sld = qtp + lanes;
@@ -265,35 +352,23 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] l = w.l = grow(w.l, (long) tiles * qtp);
         float[] alpha = w.tmp = grow(w.tmp, qtp);
         float[] sum = w.sum = grow(w.sum, qtp);
-        boolean bf16 = q.dtype() == DType.BF16;
-        MemorySegment acc = st.acc();
         MemorySegment rowMax = st.rowMax();
         MemorySegment rowSum = st.rowSum();
-        // Q rows go to their slots (scaled), then into panels by one transposing pass. Padding
-        // columns (past a tile's rows) hold Q = 0 and a state that is never stored.
-        float[] qrow = w.qrow = grow(w.qrow, (long) tiles * qtp * dpad);
-        for (int u = 0; u < tiles; u++) {
-            int inTile = Math.min(qtile, nr - u * qtile);
-            Arrays.fill(qrow, (u * qtp + inTile) * dpad, (u + 1) * qtp * dpad, 0f);
-        }
+        // Padding columns (past a tile's rows) hold Q = 0 and a state that is never stored.
         Arrays.fill(m, 0, tiles * qtp, Float.NEGATIVE_INFINITY);
         Arrays.fill(l, 0, tiles * qtp, 0f);
         for (int r = 0; r < nr; r++) {
-            int u = r / qtile;
-            int c = r % qtile;
-            ops.loadRow(q.segment(), q.offsetBytes(r0 + r, head), LE, bf16, d, spec.scale(), qrow, (u * qtp + c) * dpad);
+            int slot = (r / qtile) * qtp + r % qtile;
             long sIdx = (long) head * rows + r0 + r;
             float rm = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
-            m[u * qtp + c] = rm;
-            l[u * qtp + c] = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
-            if (rm == Float.NEGATIVE_INFINITY) { // no key seen yet: the accumulator is 0, not read
-                Arrays.fill(ot, r * dpad, (r + 1) * dpad, 0f);
-            } else {
-                ops.loadRow(acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, false, d, 1f, ot, r * dpad);
-                Arrays.fill(ot, r * dpad + d, (r + 1) * dpad, 0f);
+            m[slot] = rm;
+            l[slot] = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
+            if (rm == Float.NEGATIVE_INFINITY) { // no key seen yet: the accumulator is 0 (not loaded)
+                Arrays.fill(ot, (r0 + r) * dpad, (r0 + r + 1) * dpad, 0f);
             }
         }
-        ops.toRowPanels(qrow, dpad, tiles * qtp, d, w.index, qp);
+        float[] qp = w.q = grow(w.q, (long) tiles * qtp * d);
+        packQueryPanels(qRows[head], r0, nr, qtile, qtp, d, dpad, w, qp);
         float[] kr = kRows[g];
         float[] vr = vRows[g];
         int[] qDocs = call.qDocuments();
@@ -308,16 +383,39 @@ public final class PanamaKernel extends AbstractBlockKernel {
             for (int u = 0; u < tiles; u++) {
                 int t0 = r0 + u * qtile;
                 int t1 = Math.min(r1, t0 + qtile);
-                forwardTile(spec, qPos, qDocs, kPos, kDocs, t0, t1, u * qtile, u * qtp, c0, c1, n, d, dpad, sld,
+                forwardTile(spec, qPos, qDocs, kPos, kDocs, t0, t1, t0, u * qtp, c0, c1, n, d, dpad, sld,
                         qp, ot, s, m, l, alpha, sum, kr, vr, w.box);
             }
         }
         for (int r = 0; r < nr; r++) {
             int slot = (r / qtile) * qtp + r % qtile;
-            ops.storeRow(ot, r * dpad, acc, (((long) (r0 + r) * heads + head) * d) * 4, NATIVE, d);
             long sIdx = (long) head * rows + r0 + r;
             rowMax.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, m[slot]);
             rowSum.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, l[slot]);
+        }
+    }
+
+    /**
+     * The task's query rows {@code [r0, r0 + nr)} of {@code qr} ({@code [row][dpad]}) as B panels,
+     * tile by tile, each in its slot of {@code qtp} columns: whole panels straight from {@code qr},
+     * a tile's last partial panel through a zero-padded copy, panels past its rows zero.
+     */
+    private void packQueryPanels(float[] qr, int r0, int nr, int qtile, int qtp, int d, int dpad, Scratch w,
+                                 float[] qp) {
+        for (int u = 0, t0 = 0; t0 < nr; u++, t0 += qtile) {
+            int inTile = Math.min(qtile, nr - t0);
+            int full = inTile / panel * panel;
+            int out = u * qtp * d;
+            ops.toRowPanels(qr, (r0 + t0) * dpad, dpad, full, d, w.index, qp, out);
+            if (full < inTile) {
+                float[] pad = w.qrow = grow(w.qrow, (long) panel * dpad);
+                int real = inTile - full;
+                System.arraycopy(qr, (r0 + t0 + full) * dpad, pad, 0, real * dpad);
+                Arrays.fill(pad, real * dpad, panel * dpad, 0f);
+                ops.toRowPanels(pad, 0, dpad, panel, d, w.index, qp, out + full * d);
+                full += panel;
+            }
+            Arrays.fill(qp, out + full * d, out + qtp * d, 0f);
         }
     }
 

@@ -58,11 +58,11 @@ abstract class SimdOps {
                                float[] c, int cOff, int ldc, int n, float[] ref, int refOff, float[] sum, int sumOff);
 
     /**
-     * Transposes {@code rows} rows ({@code src[r·ld + k]}, {@code k < d}; {@code rows} a multiple of
-     * {@link #panel()}) into B panels of W rows: {@code dst[(r / W)·d·W + k·W + r % W]}. By gathers
-     * of one column per vector ({@code index}: scratch of {@link #lanes()} ints).
+     * Transposes {@code rows} rows ({@code src[srcOff + r·ld + k]}, {@code k < d}; {@code rows} a
+     * multiple of {@link #panel()}) into B panels of W rows: {@code dst[dstOff + (r / W)·d·W + k·W + r % W]}.
+     * By gathers of one column per vector ({@code index}: scratch of {@link #lanes()} ints).
      */
-    abstract void toRowPanels(float[] src, int ld, int rows, int d, int[] index, float[] dst);
+    abstract void toRowPanels(float[] src, int srcOff, int ld, int rows, int d, int[] index, float[] dst, int dstOff);
 
     /** Columns of a B panel of {@link #gemm}: 4 vectors. */
     final int panel() {
