@@ -295,7 +295,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         }
     }
 
-    /** Keys per task of {@link #prepareForward}. */
+    /** Tokens per task of {@link #prepareForward} and {@link #completeForward}. */
     private static final int PACK_ROWS = 64;
 
     /**

@@ -60,7 +60,8 @@ abstract class SimdOps {
     /**
      * Transposes {@code rows} rows ({@code src[srcOff + r·ld + k]}, {@code k < d}; {@code rows} a
      * multiple of {@link #panel()}) into B panels of W rows: {@code dst[dstOff + (r / W)·d·W + k·W + r % W]}.
-     * By gathers of one column per vector ({@code index}: scratch of {@link #lanes()} ints).
+     * At 16 lanes whole 16-column blocks by register transposes ({@link Transpose16}), other columns
+     * and widths by gathers of one column per vector ({@code index}: scratch of {@link #lanes()} ints).
      */
     abstract void toRowPanels(float[] src, int srcOff, int ld, int rows, int d, int[] index, float[] dst, int dstOff);
 
