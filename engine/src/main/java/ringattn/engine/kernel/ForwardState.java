@@ -11,9 +11,10 @@ import ringattn.engine.tensor.Tensor;
  * reference {@code m} for the scaled scores and the running sum {@code l} of
  * {@code exp(score − m)}, and per (row, head) the unnormalised output accumulator
  * {@code Σ exp(score − m)·v}, all fp32. {@code m} is the running maximum, or (the Vector API
- * kernel's lazy softmax) a value at most 16 below it that is kept while the maximum moves less; either
- * way {@code l} and the accumulator are relative to it, and LSE = m + ln l. Blocks may be fed in any
- * order; {@link #finish} divides once at the end.
+ * kernel) a reference near it: that kernel keeps m at a multiple of {@code ln 2 / L} (L = its
+ * lanes: 16 at 512 bits), within {@code ln 2 / 2L} of the maximum, and its lazy softmax keeps m while
+ * the maximum moves less than 16 above it; either way {@code l} and the accumulator are relative
+ * to m, and LSE = m + ln l. Blocks may be fed in any order; {@link #finish} divides once at the end.
  *
  * <p>Layouts (fp32, native order): {@code acc} is {@code [rows, heads, headDim]} like O;
  * {@code rowMax} and {@code rowSum} are {@code [heads, rows]} like LSE. Owns its memory; not
@@ -77,8 +78,8 @@ public final class ForwardState implements AutoCloseable {
     }
 
     /**
-     * {@code [heads, rows]} fp32 references of the scaled scores: the running maxima, or up to 16
-     * below them (−∞ before any visible key).
+     * {@code [heads, rows]} fp32 references of the scaled scores: the running maxima, or near them
+     * (up to 16 below; see the class comment), −∞ before any visible key.
      */
     public MemorySegment rowMax() {
         return rowMax;

@@ -100,6 +100,9 @@ final class Ops256 extends SimdOps {
         if (kd > KC) { // the block would leave the registers between k chunks: exponentiate after
             gemm(false, a, aOff, aRs, 1, m, kd, b, bOff, bPanelStride, c, cOff, ldc, n);
             for (int n0 = 0; n0 < n; n0 += W) {
+                if (anyNegativeInfinity(ref, refOff + n0, W)) {
+                    firstReference(c, cOff + n0, ldc, m, ref, refOff + n0);
+                }
                 if (!lazyExp(c, cOff + n0, ldc, m, ref, refOff + n0, sum, sumOff + n0)) {
                     return false;
                 }
@@ -155,28 +158,42 @@ final class Ops256 extends SimdOps {
 
     /**
      * Columns whose reference is −∞ (no key seen yet; their l and O are 0) take the maximum of the
-     * first block's rows (NaN propagates): the rest of the tile is then measured against it.
+     * first block's rows, rounded to an integer ({@link #integral}; NaN propagates): the rest of
+     * the tile is then measured against it.
      */
     private static void firstReference(float[] c, int co, int ldc, int rows, float[] ref, int ro) {
+        FloatVector magic = FloatVector.broadcast(F, MAGIC);
         for (int h = 0; h < W; h += L) {
             FloatVector mx = FloatVector.fromArray(F, c, co + h);
             for (int r = 1; r < rows; r++) {
                 mx = mx.max(FloatVector.fromArray(F, c, co + r * ldc + h));
             }
             FloatVector old = FloatVector.fromArray(F, ref, ro + h);
-            old.blend(mx, old.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY)).intoArray(ref, ro + h);
+            old.blend(integral(mx, magic), old.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY)).intoArray(ref, ro + h);
         }
     }
 
     /**
-     * {@code P = exp(S − ref)} in place over {@code rows} rows of one panel (4 vectors) at
-     * {@code c[co + r·ldc]}, just written and still in L1; adds each column's P to {@code sum} (rows
-     * in order). False if some {@code S − ref} exceeds {@link SimdOps#LAZY_LIMIT} (or is a NaN of
-     * positive sign: the exact path then handles it).
+     * {@code x} rounded to an integer-valued float, {@code (x + 1.5·2^23) − 1.5·2^23}: the nearest
+     * integer for {@code |x| < 2^22}, an integer within an ulp of x beyond; ±∞ and NaN unchanged.
+     */
+    private static FloatVector integral(FloatVector x, FloatVector magic) {
+        return x.add(magic).sub(magic);
+    }
+
+    /**
+     * {@code P = 2^((S − ref)/L)} (scores in units, {@link SimdOps#unitsPerNat}) in place over
+     * {@code rows} rows of one panel (4 vectors) at {@code c[co + r·ldc]}, just written and still in
+     * L1; adds each column's P to {@code sum} (rows in order). The references are integers of
+     * magnitude below 2^21, so that {@code R = 1.5·2^23 − ref} is exact: then {@code t = S + R}
+     * holds {@code k = rint(S − ref)} in its low bits, {@code t − R = ref + k} and
+     * {@code f = S − (ref + k)} are exact, and one vector operation fewer than
+     * {@link #expU} on {@code S − ref} remains per 16 scores. False if a reference is not such an
+     * integer (the exact path then handles the tile), or if some {@code S − ref} exceeds
+     * {@link SimdOps#LAZY_LIMIT} (or is a NaN of positive sign).
      */
     private static boolean lazyExp(float[] c, int co, int ldc, int rows, float[] ref, int ro, float[] sum, int so) {
         float[] k = EXP_CONSTANTS;
-        FloatVector log2e = FloatVector.broadcast(F, k[0]);
         FloatVector magic = FloatVector.broadcast(F, k[1]);
         FloatVector c5 = FloatVector.broadcast(F, k[2]);
         FloatVector c4 = FloatVector.broadcast(F, k[3]);
@@ -184,22 +201,30 @@ final class Ops256 extends SimdOps {
         FloatVector c2 = FloatVector.broadcast(F, k[5]);
         FloatVector c1 = FloatVector.broadcast(F, k[6]);
         FloatVector c0 = FloatVector.broadcast(F, k[7]);
+        FloatVector under = FloatVector.broadcast(F, k[1] + UNDERFLOW_UNITS);
         IntVector table = IntVector.fromArray(I, EXP_TABLE, 0);
-        // The largest S − ref, kept as int bits: for floats above 0 the order of the bits is the
-        // order of the values (and no NaN rule applies), one integer max per vector.
+        // The largest t = 1.5·2^23 + k, kept as int bits: for floats above 0 the order of the bits
+        // is the order of the values (and no NaN rule applies), one integer max per vector.
         IntVector top = IntVector.broadcast(I, Integer.MIN_VALUE);
         for (int h = 0; h < 4 * L; h += 2 * L) { // two vectors per step: two independent exps
-            FloatVector r0 = FloatVector.fromArray(F, ref, ro + h);
-            FloatVector r1 = FloatVector.fromArray(F, ref, ro + h + L);
+            FloatVector f0 = FloatVector.fromArray(F, ref, ro + h);
+            FloatVector f1 = FloatVector.fromArray(F, ref, ro + h + L);
+            if (f0.abs().max(f1.abs()).compare(VectorOperators.LT, MAX_REFERENCE).not().anyTrue()) {
+                return false; // NaN or too large: not an exact R
+            }
+            FloatVector r0 = magic.sub(f0);
+            FloatVector r1 = magic.sub(f1);
             FloatVector s0 = FloatVector.fromArray(F, sum, so + h);
             FloatVector s1 = FloatVector.fromArray(F, sum, so + h + L);
             for (int r = 0; r < rows; r++) {
                 int o = co + r * ldc + h;
-                FloatVector x0 = FloatVector.fromArray(F, c, o).sub(r0);
-                FloatVector x1 = FloatVector.fromArray(F, c, o + L).sub(r1);
-                top = top.max(x0.reinterpretAsInts()).max(x1.reinterpretAsInts());
-                FloatVector p0 = expFinite(x0, log2e, magic, c5, c4, c3, c2, c1, c0, table);
-                FloatVector p1 = expFinite(x1, log2e, magic, c5, c4, c3, c2, c1, c0, table);
+                FloatVector x0 = FloatVector.fromArray(F, c, o);
+                FloatVector x1 = FloatVector.fromArray(F, c, o + L);
+                FloatVector t0 = x0.add(r0);
+                FloatVector t1 = x1.add(r1);
+                top = top.max(t0.reinterpretAsInts()).max(t1.reinterpretAsInts());
+                FloatVector p0 = lazyP(x0, t0, r0, under, c5, c4, c3, c2, c1, c0, table);
+                FloatVector p1 = lazyP(x1, t1, r1, under, c5, c4, c3, c2, c1, c0, table);
                 p0.intoArray(c, o);
                 p1.intoArray(c, o + L);
                 s0 = s0.add(p0);
@@ -208,7 +233,18 @@ final class Ops256 extends SimdOps {
             s0.intoArray(sum, so + h);
             s1.intoArray(sum, so + h + L);
         }
-        return !top.compare(VectorOperators.GT, Float.floatToRawIntBits(LAZY_LIMIT)).anyTrue();
+        return !top.compare(VectorOperators.GT, LAZY_TOP_BITS).anyTrue();
+    }
+
+    /**
+     * One vector of {@link #lazyExp}: {@code 2^((x − ref)/L)} from {@code t = x + R},
+     * {@code R = 1.5·2^23 − ref}; 0 below {@link #UNDERFLOW_UNITS}.
+     */
+    private static FloatVector lazyP(FloatVector x, FloatVector t, FloatVector r, FloatVector under, FloatVector c5,
+                                     FloatVector c4, FloatVector c3, FloatVector c2, FloatVector c1, FloatVector c0,
+                                     IntVector table) {
+        FloatVector f = x.sub(t.sub(r)); // x − ref − k, exact
+        return scaled(poly(f, c5, c4, c3, c2, c1, c0), t, table).blend(0f, t.compare(VectorOperators.LT, under));
     }
 
     private static void mk6x4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
@@ -478,12 +514,13 @@ final class Ops256 extends SimdOps {
         // Three loops in three methods with one exp call site each: a larger method leaves exp out
         // of line, and then every vector it returns is a heap object.
         columnMax(s, off, ldc, rows, cols, m, st, alpha, al);
-        exp(alpha, al, cols);
+        expUnits(alpha, al, cols);
         expColumns(s, off, ldc, rows, cols, m, l, st, alpha, al);
     }
 
     /**
-     * {@code m = max(m, max_j S[j][c])} per column; {@code alpha = mOld − μ} (exponentiated later).
+     * {@code m = integral(max(m, max_j S[j][c]))} per column ({@link #integral}, so that the lazy
+     * path can take it as its reference); {@code alpha = mOld − μ} (exponentiated later).
      * Two column vectors at a time (one cache line of each row), two chains each.
      */
     private static void columnMax(float[] s, int off, int ldc, int rows, int cols, float[] m, int st,
@@ -513,7 +550,8 @@ final class Ops256 extends SimdOps {
         }
     }
 
-    private static void finishMax(FloatVector mNew, float[] m, int at, float[] alpha, int al) {
+    private static void finishMax(FloatVector max, float[] m, int at, float[] alpha, int al) {
+        FloatVector mNew = integral(max, FloatVector.broadcast(F, MAGIC));
         FloatVector.fromArray(F, m, at).sub(mu(mNew)).intoArray(alpha, al);
         mNew.intoArray(m, at);
     }
@@ -531,7 +569,7 @@ final class Ops256 extends SimdOps {
     }
 
     /**
-     * {@code S = exp(S − μ)} in place and {@code l = l·alpha + Σ_j S[j][c]} per column, rows summed
+     * {@code S = 2^((S − μ)/L)} in place (units) and {@code l = l·alpha + Σ_j S[j][c]} per column, rows summed
      * in order. Two column vectors at a time: two independent exps per step keep both FMA pipes
      * busy (about 1.3× the throughput of one).
      */
@@ -546,8 +584,8 @@ final class Ops256 extends SimdOps {
             FloatVector sy = zero;
             for (int j = 0; j < rows; j++) {
                 int o = base + j * ldc;
-                FloatVector px = exp(FloatVector.fromArray(F, s, o).sub(mx));
-                FloatVector py = exp(FloatVector.fromArray(F, s, o + L).sub(my));
+                FloatVector px = expU(FloatVector.fromArray(F, s, o).sub(mx));
+                FloatVector py = expU(FloatVector.fromArray(F, s, o + L).sub(my));
                 px.intoArray(s, o);
                 py.intoArray(s, o + L);
                 sx = sx.add(px);
@@ -576,7 +614,8 @@ final class Ops256 extends SimdOps {
      * (mostly the rounding of {@code log2 e} times x; those values are below e^−16 of the row's
      * largest).
      * {@code e^0 = 1} exactly. Lanes below −87.3 give 0 (−∞ included), above 88.3 give +∞, NaN
-     * stays NaN (the last step is a multiply by the NaN).
+     * stays NaN (the last step is a multiply by the NaN). The backward's exp; the forward works in
+     * units ({@link #expU}).
      *
      * <p>Not {@code VectorOperators.EXP}: C2 computes that with the SVML stub, the interpreter and C1
      * lane by lane with {@code Math.exp}, and the two differ in the last bit on about 3% of inputs
@@ -584,37 +623,44 @@ final class Ops256 extends SimdOps {
      * This one gives the same bits in every tier.
      */
     private static FloatVector exp(FloatVector x) {
-        return expFinite(x).blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.3f));
+        float[] k = EXP_CONSTANTS;
+        FloatVector log2eL = FloatVector.broadcast(F, k[0]);
+        FloatVector magic = FloatVector.broadcast(F, k[1]);
+        FloatVector t = x.fma(log2eL, magic); // 1.5·2^23 + k, k = rint(x·L·log2 e), |k| < 2^22
+        FloatVector f = x.fma(log2eL, magic.sub(t)); // x·L·log2 e − k
+        FloatVector p = poly(f, FloatVector.broadcast(F, k[2]), FloatVector.broadcast(F, k[3]),
+                FloatVector.broadcast(F, k[4]), FloatVector.broadcast(F, k[5]), FloatVector.broadcast(F, k[6]),
+                FloatVector.broadcast(F, k[7]));
+        return scaled(p, t, IntVector.fromArray(I, EXP_TABLE, 0))
+                .blend(0f, x.compare(VectorOperators.LT, -87.3f))
+                .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.3f));
     }
 
     /**
-     * {@link #exp} without the overflow clamp, for {@code x ≤ 88} (the lazy path's
-     * {@code S − ref ≤ LAZY_LIMIT}; a larger x gives a wrong value, and the tile is redone): the
-     * same values otherwise, −∞ included. Its constants come as arguments (see
-     * {@link #EXP_CONSTANTS}).
+     * {@code 2^(x/L)} per lane: the forward's exp, on scores in units of {@code ln 2 / L}
+     * ({@link SimdOps#unitsPerNat}; Q is scaled by it). The same table and polynomial as
+     * {@link #exp}, with no multiply in the reduction: {@code t = x + 1.5·2^23} holds
+     * {@code k = rint(x)} in its low bits, and {@code f = x − (t − 1.5·2^23)} is exact, so the
+     * error is the polynomial's, the table entry's and the last product's rounding (ExpTest: ≤ 2
+     * ulp against {@code StrictMath.pow}). {@code 2^0 = 1} exactly. Lanes below
+     * {@link #UNDERFLOW_UNITS} give 0 (−∞ included), above 88.3 natural units +∞, NaN stays NaN.
      */
-    private static FloatVector expFinite(FloatVector x) {
+    private static FloatVector expU(FloatVector x) {
         float[] k = EXP_CONSTANTS;
-        return expFinite(x, FloatVector.broadcast(F, k[0]), FloatVector.broadcast(F, k[1]),
-                FloatVector.broadcast(F, k[2]), FloatVector.broadcast(F, k[3]), FloatVector.broadcast(F, k[4]),
-                FloatVector.broadcast(F, k[5]), FloatVector.broadcast(F, k[6]), FloatVector.broadcast(F, k[7]),
-                IntVector.fromArray(I, EXP_TABLE, 0));
+        FloatVector magic = FloatVector.broadcast(F, k[1]);
+        FloatVector t = x.add(magic);
+        FloatVector f = x.sub(t.sub(magic));
+        FloatVector p = poly(f, FloatVector.broadcast(F, k[2]), FloatVector.broadcast(F, k[3]),
+                FloatVector.broadcast(F, k[4]), FloatVector.broadcast(F, k[5]), FloatVector.broadcast(F, k[6]),
+                FloatVector.broadcast(F, k[7]));
+        return scaled(p, t, IntVector.fromArray(I, EXP_TABLE, 0))
+                .blend(0f, x.compare(VectorOperators.LT, UNDERFLOW_UNITS))
+                .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, OVERFLOW_UNITS));
     }
 
-    /** log2 L: the table has L = 2^TABLE_BITS entries, one per lane. */
-    private static final int TABLE_BITS = Integer.numberOfTrailingZeros(L);
-    /** Degree of the polynomial for {@code 2^(f/L)} ({@link SimdOps#expDegree}). */
-    private static final int EXP_DEGREE = expDegree(L);
-    /** The constants of {@link #expFinite(FloatVector)}, in the order of its arguments ({@link SimdOps#expConstants}). */
-    private static final float[] EXP_CONSTANTS = expConstants(L);
-    /** The exp's table ({@link SimdOps#expTable}). */
-    private static final int[] EXP_TABLE = expTable(L);
-
-    private static FloatVector expFinite(FloatVector x, FloatVector log2eL, FloatVector magic, FloatVector c5,
-                                         FloatVector c4, FloatVector c3, FloatVector c2, FloatVector c1,
-                                         FloatVector c0, IntVector table) {
-        FloatVector t = x.fma(log2eL, magic); // 1.5·2^23 + k, k = rint(x·L·log2 e), |k| < 2^22
-        FloatVector f = x.fma(log2eL, magic.sub(t)); // x·L·log2 e − k
+    /** {@code 2^(f/L)}, {@code |f| ≤ ½}: the Taylor polynomial of {@code e^y}, {@code y = f·ln 2 / L}, by Horner. */
+    private static FloatVector poly(FloatVector f, FloatVector c5, FloatVector c4, FloatVector c3, FloatVector c2,
+                                    FloatVector c1, FloatVector c0) {
         FloatVector p;
         if (EXP_DEGREE == 3) {
             p = f.fma(c3, c2);
@@ -623,18 +669,49 @@ final class Ops256 extends SimdOps {
         } else {
             p = f.fma(c5, c4).fma(f, c3).fma(f, c2);
         }
-        p = p.fma(f, c1).fma(f, c0);
-        // The bits of t are those of 1.5·2^23 plus k, and the former vanish both mod L (the table
-        // index, as selectFrom wraps it) and shifted left by 23 − TABLE_BITS: no subtraction needed.
-        IntVector tb = t.reinterpretAsInts();
-        IntVector scale = tb.selectFrom(table).add(tb.lanewise(VectorOperators.LSHL, 23 - TABLE_BITS));
-        return p.mul(scale.reinterpretAsFloats()).blend(0f, x.compare(VectorOperators.LT, -87.3f));
+        return p.fma(f, c1).fma(f, c0);
     }
 
+    /**
+     * {@code p · 2^(k/L)} for {@code t = 1.5·2^23 + k}: the bits of t are those of 1.5·2^23 plus
+     * k, and the former vanish both mod L (the table index, as selectFrom wraps it) and shifted
+     * left by 23 − TABLE_BITS, so no subtraction is needed. A normal number for
+     * {@code −126·L ≤ k < 128·L}; callers blend outside that.
+     */
+    private static FloatVector scaled(FloatVector p, FloatVector t, IntVector table) {
+        IntVector tb = t.reinterpretAsInts();
+        IntVector scale = tb.selectFrom(table).add(tb.lanewise(VectorOperators.LSHL, 23 - TABLE_BITS));
+        return p.mul(scale.reinterpretAsFloats());
+    }
+
+    /** log2 L: the table has L = 2^TABLE_BITS entries, one per lane. */
+    private static final int TABLE_BITS = Integer.numberOfTrailingZeros(L);
+    /** Degree of the polynomial for {@code 2^(f/L)} ({@link SimdOps#expDegree}). */
+    private static final int EXP_DEGREE = expDegree(L);
+    /**
+     * The exp's constants ({@link SimdOps#expConstants}); read from this array so that C2 keeps
+     * them in registers across a loop.
+     */
+    private static final float[] EXP_CONSTANTS = expConstants(L);
+    /** The exp's table ({@link SimdOps#expTable}). */
+    private static final int[] EXP_TABLE = expTable(L);
+    /** Units per natural-log unit, {@code L·log2 e} (exact: a power of two times the float log2 e). */
+    private static final float UNITS = EXP_CONSTANTS[0];
+    /** {@code 1.5·2^23}: adding it rounds to an integer, which then sits in the low mantissa bits. */
+    private static final float MAGIC = EXP_CONSTANTS[1];
+    /** Below this (−87.3 natural units) {@link #expU} gives 0: {@code 2^(k/L)} stays a normal number above it. */
+    private static final float UNDERFLOW_UNITS = -87.3f * UNITS;
+    /** Above this (88.3 natural units) {@link #expU} gives +∞. */
+    private static final float OVERFLOW_UNITS = 88.3f * UNITS;
+    /** The reference bound of {@link #lazyExp}: {@code |ref| < 2^21}. */
+    private static final float MAX_REFERENCE = 0x1p21f;
+    /** Bits of {@code t = 1.5·2^23 + k} at {@code k = LAZY_LIMIT} in units. */
+    private static final int LAZY_TOP_BITS = Float.floatToRawIntBits(MAGIC + LAZY_LIMIT * UNITS);
+
     @Override
-    void expFinite(float[] x, int off, int n) {
+    void expUnits(float[] x, int off, int n) {
         for (int i = 0; i < n; i += L) {
-            expFinite(FloatVector.fromArray(F, x, off + i)).intoArray(x, off + i);
+            expU(FloatVector.fromArray(F, x, off + i)).intoArray(x, off + i);
         }
     }
 

@@ -20,13 +20,16 @@ import ringattn.engine.tensor.Tensor;
  * <p><b>Forward.</b> Once per call ({@link #prepareForward}, parallel over chunks of tokens, all
  * heads of a token together and one tensor at a time so that each streams in order) K is copied as
  * rows ({@code [key][dim]}), V into panels of {@code W = 4·lanes} dimensions
- * ({@code [dim / W][key][W]}), Q (scaled) as rows per head, and the accumulator rows that already
+ * ({@code [dim / W][key][W]}), Q (scaled by the softmax scale times {@link SimdOps#unitsPerNat},
+ * so that scores are in units of {@code ln 2 / L} and their exp is {@code 2^(x/L)}, the reduction of
+ * the table exp without a multiply) as rows per head, and the accumulator rows that already
  * hold a sum as rows per head, fp32, BF16 widened on the way; after the tasks
  * ({@link #completeForward}) the accumulator rows are stored back token by token. A task (query
  * head, several query tiles: {@link #forwardTaskRows}) turns its query rows into B panels of W
  * queries ({@code [query / W][dim][W]}; 16 × 16 register transposes at 512 bits, gathers
- * otherwise), loads its slice of the online-softmax state and works on its accumulator rows in
- * place;
+ * otherwise), loads its slice of the online-softmax state (m converted to units and rounded to an
+ * integer, l and O rescaled to match: the lazy path needs integer references) and works on its
+ * accumulator rows in place;
  * then for each key tile, for each of its query tiles in turn (the K/V tile stays in L2 between
  * them), it works on the transposed score tile, queries along the lanes: {@code Sᵀ = K·Qᵀ} with the
  * register-blocked GEMM of {@link SimdOps#gemm}, the softmax step, {@code O += P·V} with the same
@@ -63,6 +66,8 @@ public final class PanamaKernel extends AbstractBlockKernel {
     private final SimdOps ops;
     private final int lanes;
     private final int panel;
+    /** {@link SimdOps#unitsPerNat}: the forward's scores, m and exps are in these units. */
+    private final float units;
     private final Scratch[] scratch;
 
     // The packed K/V block of the current forward call (written by prepareForward, read by tasks).
@@ -99,6 +104,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] tmp;
         float[] sum;
         float[] qrow;
+        float[] snap;
         /** Gather offsets of {@link SimdOps#toRowPanels}, one vector long. */
         final int[] index;
         /** The visible box of a PARTIAL tile ({@link #visibleBox}). */
@@ -120,6 +126,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         this.ops = SimdOps.forBits(bits);
         this.lanes = ops.lanes();
         this.panel = 4 * lanes;
+        this.units = ops.unitsPerNat();
         this.scratch = new Scratch[options.threads()];
         for (int i = 0; i < scratch.length; i++) {
             scratch[i] = new Scratch(lanes);
@@ -236,7 +243,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int heads = q.heads();
         int rows = q.tokens();
         boolean bf16 = q.dtype() == DType.BF16;
-        float scale = call.spec().scale();
+        float scale = call.spec().scale() * units;
         for (int i = i0; i < i1; i++) {
             for (int h = 0; h < heads; h++) {
                 float[] qr = qRows[h];
@@ -357,16 +364,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
         // Padding columns (past a tile's rows) hold Q = 0 and a state that is never stored.
         Arrays.fill(m, 0, tiles * qtp, Float.NEGATIVE_INFINITY);
         Arrays.fill(l, 0, tiles * qtp, 0f);
-        for (int r = 0; r < nr; r++) {
-            int slot = (r / qtile) * qtp + r % qtile;
-            long sIdx = (long) head * rows + r0 + r;
-            float rm = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
-            m[slot] = rm;
-            l[slot] = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
-            if (rm == Float.NEGATIVE_INFINITY) { // no key seen yet: the accumulator is 0 (not loaded)
-                Arrays.fill(ot, (r0 + r) * dpad, (r0 + r + 1) * dpad, 0f);
-            }
-        }
+        loadState(st, head, r0, nr, qtile, qtp, dpad, m, l, ot, w);
         float[] qp = w.q = grow(w.q, (long) tiles * qtp * d);
         packQueryPanels(qRows[head], r0, nr, qtile, qtp, d, dpad, w, qp);
         float[] kr = kRows[g];
@@ -390,10 +388,51 @@ public final class PanamaKernel extends AbstractBlockKernel {
         for (int r = 0; r < nr; r++) {
             int slot = (r / qtile) * qtp + r % qtile;
             long sIdx = (long) head * rows + r0 + r;
-            rowMax.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, m[slot]);
+            rowMax.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, m[slot] / units);
             rowSum.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, l[slot]);
         }
     }
+
+    /**
+     * The task's slice of the online-softmax state, m converted to units and rounded to an integer
+     * (the lazy path's references must be integers): a row that has seen keys has its l and O
+     * rescaled by {@code 2^((m·units − mInt)/L)}, the exponent computed with one rounding
+     * ({@link Math#fma}); a row that has not gets O = 0 (its accumulator was not loaded).
+     */
+    private void loadState(ForwardState st, int head, int r0, int nr, int qtile, int qtp, int dpad, float[] m,
+                           float[] l, float[] ot, Scratch w) {
+        int rows = st.q().tokens();
+        MemorySegment rowMax = st.rowMax();
+        MemorySegment rowSum = st.rowSum();
+        int padded = roundUp(nr, lanes);
+        float[] snap = w.snap = grow(w.snap, padded);
+        for (int r = 0; r < nr; r++) {
+            int slot = (r / qtile) * qtp + r % qtile;
+            long sIdx = (long) head * rows + r0 + r;
+            float rm = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
+            l[slot] = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
+            float mu = rm * units;
+            float mi = (mu + SNAP_MAGIC) - SNAP_MAGIC; // an integer near mu; ±∞ and NaN unchanged
+            m[slot] = mi;
+            snap[r] = Float.isFinite(mi) ? Math.fma(rm, units, -mi) : 0f;
+            if (rm == Float.NEGATIVE_INFINITY) { // no key seen yet: the accumulator is 0 (not loaded)
+                Arrays.fill(ot, (r0 + r) * dpad, (r0 + r + 1) * dpad, 0f);
+            }
+        }
+        Arrays.fill(snap, nr, padded, 0f);
+        ops.expUnits(snap, 0, padded);
+        for (int r = 0; r < nr; r++) {
+            float a = snap[r];
+            if (a != 1f) {
+                int slot = (r / qtile) * qtp + r % qtile;
+                l[slot] *= a;
+                ops.scale(ot, (r0 + r) * dpad, dpad, a);
+            }
+        }
+    }
+
+    /** {@code 1.5·2^23}: {@code (x + it) − it} rounds x to an integer. */
+    private static final float SNAP_MAGIC = 12582912f;
 
     /**
      * The task's query rows {@code [r0, r0 + nr)} of {@code qr} ({@code [row][dpad]}) as B panels,

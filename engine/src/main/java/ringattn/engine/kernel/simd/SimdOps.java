@@ -37,6 +37,17 @@ abstract class SimdOps {
                        float[] b, int bOff, int bPanelStride, float[] c, int cOff, int ldc, int n);
 
     /**
+     * The forward's score units per natural-log unit, {@code L·log2 e} with {@code L} =
+     * {@link #lanes()}: Q is scaled by it (with the softmax scale), so that the exp of a score
+     * {@code x} in units is {@code 2^(x/L)} and its table reduction needs no multiply
+     * ({@link #scoresExp}, {@link #softmaxColumns}, {@link #expUnits}). Exact: a power of two times
+     * the float nearest log2 e.
+     */
+    final float unitsPerNat() {
+        return expConstants(lanes())[0];
+    }
+
+    /**
      * How far (natural-log units) a score may exceed its row's softmax reference in
      * {@link #scoresExp} before the tile is redone with a new maximum: probabilities stay below
      * e^16 ≈ 8.9e6, far from the fp32 range for any sum of them.
@@ -46,13 +57,15 @@ abstract class SimdOps {
     /**
      * The forward's scores and probabilities of a tile with the lazy softmax step: {@code C = A·B}
      * as {@link #gemm} (not accumulating; {@code aCs = 1}; {@code n} a multiple of {@link #panel()}),
-     * and while each block of C is still in L1, {@code C = exp(C − ref[refOff + j])} for column j
-     * with {@code sum[sumOff + j] += Σ_rows C} (rows in order). A column whose reference is −∞ (no
-     * key seen yet) takes the maximum of its first block's rows as reference (written to
-     * {@code ref}); other references are kept. Returns false (C, sum and new references then
-     * undefined) as soon as some {@code C − ref} exceeds {@link #LAZY_LIMIT} (or is a NaN whose sign
-     * bit is clear), and the caller redoes the tile with the exact maximum. Saves the max pass and
-     * a pass over C through L2.
+     * and while each block of C is still in L1, {@code C = 2^((C − ref[refOff + j])/L)} for column j
+     * (scores in units, {@link #unitsPerNat}) with {@code sum[sumOff + j] += Σ_rows C} (rows in
+     * order). A column whose reference is −∞ (no key seen yet) takes the maximum of its first
+     * block's rows, rounded to an integer, as reference (written to {@code ref}); other references
+     * are kept, and must be integers (as {@link #softmaxColumns} leaves them). Returns false (C, sum
+     * and new references then undefined) as soon as some {@code C − ref} exceeds {@link #LAZY_LIMIT}
+     * natural units (or is a NaN whose sign bit is clear), or a reference is not an integer of
+     * magnitude below 2^21 (NaN, ±∞, huge scores), and the caller redoes the tile with the exact
+     * maximum. Saves the max pass and a pass over C through L2.
      */
     abstract boolean scoresExp(float[] a, int aOff, int aRs, int m, int kd, float[] b, int bOff, int bPanelStride,
                                float[] c, int cOff, int ldc, int n, float[] ref, int refOff, float[] sum, int sumOff);
@@ -73,12 +86,13 @@ abstract class SimdOps {
     /**
      * The forward's online-softmax step on a transposed score tile {@code S[j][c] = s[off + j·ldc + c]}
      * (key rows {@code j ∈ [0, rows)}, query columns {@code c ∈ [0, cols)}, {@code cols} a multiple
-     * of {@link #panel()}), all queries at once along the lanes. Per column, with the state at
-     * {@code m[st + c]}, {@code l[st + c]}: {@code mNew = max(m, max_j S[j][c])} (NaN propagates),
-     * {@code μ = mNew} or 0 where {@code mNew = −∞}; writes {@code P = exp(S − μ)} over S,
-     * {@code alpha[al + c] = exp(m − μ)} (exactly 1 where the max did not move, 0 where m was −∞),
-     * {@code l = l·alpha + Σ_j P} (rows summed in order) and
-     * {@code m = mNew}.
+     * of {@link #panel()}), all queries at once along the lanes, scores and m in units
+     * ({@link #unitsPerNat}). Per column, with the state at {@code m[st + c]}, {@code l[st + c]}:
+     * {@code mNew = max(m, max_j S[j][c])} rounded to an integer (so that {@link #scoresExp} can
+     * take it as its reference; NaN propagates), {@code μ = mNew} or 0 where {@code mNew = −∞};
+     * writes {@code P = 2^((S − μ)/L)} over S, {@code alpha[al + c] = 2^((m − μ)/L)} (exactly 1
+     * where an integer m did not move, 0 where m was −∞), {@code l = l·alpha + Σ_j P} (rows summed
+     * in order) and {@code m = mNew}.
      */
     abstract void softmaxColumns(float[] s, int off, int ldc, int rows, int cols, float[] m, float[] l, int st,
                                  float[] alpha, int al);
@@ -86,8 +100,12 @@ abstract class SimdOps {
     /** {@code x[off, off+n) = e^x} with the kernels' exp, {@code n} a multiple of {@link #lanes()}. */
     abstract void exp(float[] x, int off, int n);
 
-    /** {@link #exp} without its overflow clamp (the lazy softmax path): the same bits for {@code x ≤ 88}, −∞ and NaN. */
-    abstract void expFinite(float[] x, int off, int n);
+    /**
+     * {@code x[off, off+n) = 2^(x/L)}, the forward's exp on units ({@link #unitsPerNat}), {@code n}
+     * a multiple of {@link #lanes()}: 0 below −87.3 natural units (−∞ included), +∞ above 88.3,
+     * {@code 2^0 = 1} exactly, NaN stays NaN.
+     */
+    abstract void expUnits(float[] x, int off, int n);
 
     /** {@code x[off, off+n) *= f}, {@code n} a multiple of {@link #lanes()}. */
     abstract void scale(float[] x, int off, int n, float f);
