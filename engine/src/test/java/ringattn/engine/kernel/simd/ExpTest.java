@@ -3,6 +3,7 @@ package ringattn.engine.kernel.simd;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.function.DoubleUnaryOperator;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -13,8 +14,13 @@ import org.junit.jupiter.params.provider.ValueSource;
  * [−16, 0] and 18.5 on [−80, −16]; the bounds below leave a small margin.
  */
 class ExpTest {
-    private static double worstUlp(SimdOps ops, float from, float to, int steps) {
-        int lanes = ops.lanes();
+    /** An exp of the kernels, in place on {@code x[0, lanes)}. */
+    private interface VectorExp {
+        void apply(float[] x);
+    }
+
+    /** The largest error in ulp of {@code exp} against {@code exact} on {@code steps·lanes + lanes} points of [from, to]. */
+    private static double worstUlp(int lanes, VectorExp exp, DoubleUnaryOperator exact, float from, float to, int steps) {
         float[] x = new float[lanes];
         double worst = 0;
         for (int i = 0; i <= steps; i++) {
@@ -22,13 +28,17 @@ class ExpTest {
                 x[k] = from + (to - from) * (float) (i * lanes + k) / (float) (steps * lanes + lanes - 1);
             }
             float[] y = x.clone();
-            ops.exp(y, 0, lanes);
+            exp.apply(y);
             for (int k = 0; k < lanes; k++) {
-                double e = Math.exp(x[k]);
+                double e = exact.applyAsDouble(x[k]);
                 worst = Math.max(worst, Math.abs(y[k] - e) / Math.ulp((float) e));
             }
         }
         return worst;
+    }
+
+    private static double worstUlp(SimdOps ops, float from, float to, int steps) {
+        return worstUlp(ops.lanes(), y -> ops.exp(y, 0, ops.lanes()), Math::exp, from, to, steps);
     }
 
     @ParameterizedTest
@@ -52,21 +62,8 @@ class ExpTest {
     void unitsExpWithinTwoUlp(int bits) {
         SimdOps ops = SimdOps.forBits(bits);
         int lanes = ops.lanes();
-        float from = -80f * ops.unitsPerNat();
-        int steps = 400_000 / lanes;
-        float[] x = new float[lanes];
-        double worst = 0;
-        for (int i = 0; i <= steps; i++) {
-            for (int k = 0; k < lanes; k++) {
-                x[k] = from - from * (float) (i * lanes + k) / (float) (steps * lanes + lanes - 1);
-            }
-            float[] y = x.clone();
-            ops.expUnits(y, 0, lanes);
-            for (int k = 0; k < lanes; k++) {
-                double e = StrictMath.pow(2.0, (double) x[k] / lanes);
-                worst = Math.max(worst, Math.abs(y[k] - e) / Math.ulp((float) e));
-            }
-        }
+        double worst = worstUlp(lanes, y -> ops.expUnits(y, 0, lanes), x -> StrictMath.pow(2.0, x / lanes),
+                -80f * ops.unitsPerNat(), 0f, 400_000 / lanes);
         assertTrue(worst <= 2.0, "ulp of 2^(x/L) on [-80, 0] natural: " + worst);
     }
 

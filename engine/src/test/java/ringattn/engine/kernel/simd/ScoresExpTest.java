@@ -87,7 +87,8 @@ class ScoresExpTest {
         float[] a = random(r, m * kd, 1f);
         float[] b = random(r, kd * n, 1f);
         float limit = 16f * ops.unitsPerNat();
-        float[][] refs = {{0x1p21f}, {Float.NaN}, {-3e7f}, {-limit - 40f}};
+        float above = -(float) Math.ceil(limit) - 40f; // an integer reference that every score exceeds by more than the limit
+        float[][] refs = {{0x1p21f}, {Float.NaN}, {-3e7f}, {above}};
         for (float[] one : refs) {
             float[] ref = new float[n];
             java.util.Arrays.fill(ref, one[0]);
