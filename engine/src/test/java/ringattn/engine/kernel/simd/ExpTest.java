@@ -77,14 +77,7 @@ class ExpTest {
             Float.intBitsToFloat(0xFFFFFFFF), 100f * u, 1e30f, Float.POSITIVE_INFINITY, lanes, -lanes};
         float[] want = {1f, 1f, 0f, 0f, 0f, Float.NaN, Float.NaN, Float.POSITIVE_INFINITY, Float.POSITIVE_INFINITY,
             Float.POSITIVE_INFINITY, 2f, 0.5f};
-        for (int i = 0; i < in.length; i++) {
-            float[] x = new float[lanes];
-            java.util.Arrays.fill(x, in[i]);
-            ops.expUnits(x, 0, lanes);
-            for (int k = 0; k < lanes; k++) {
-                assertEquals(want[i], x[k], "2^(" + in[i] + "/L)"); // exact: alpha == 1 skips a rescale
-            }
-        }
+        assertExactly(lanes, y -> ops.expUnits(y, 0, lanes), in, want, "2^(x/L)");
     }
 
     @ParameterizedTest
@@ -97,12 +90,17 @@ class ExpTest {
             Float.intBitsToFloat(0xFFFFFFFF), 100f, Float.POSITIVE_INFINITY};
         float[] want = {1f, 1f, 0f, 0f, 0f, Float.NaN, Float.NaN, Float.NaN, Float.POSITIVE_INFINITY,
             Float.POSITIVE_INFINITY};
+        assertExactly(lanes, y -> ops.exp(y, 0, lanes), in, want, "exp(x)");
+    }
+
+    /** {@code exp} of each {@code in[i]} in every lane is exactly {@code want[i]} (exact: alpha == 1 skips a rescale). */
+    private static void assertExactly(int lanes, VectorExp exp, float[] in, float[] want, String name) {
         for (int i = 0; i < in.length; i++) {
             float[] x = new float[lanes];
             java.util.Arrays.fill(x, in[i]);
-            ops.exp(x, 0, lanes);
+            exp.apply(x);
             for (int k = 0; k < lanes; k++) {
-                assertEquals(want[i], x[k], "exp(" + in[i] + ")"); // exact: alpha == 1 skips a rescale
+                assertEquals(want[i], x[k], name + " at x = " + in[i]);
             }
         }
     }
