@@ -141,6 +141,12 @@ abstract class SimdOps {
     }
 
     /**
+     * {@code 1.5·2^23}: {@code (x + it) − it} rounds x to an integer (for {@code |x| < 2^22}), and
+     * {@code x + it} holds that integer in its low mantissa bits.
+     */
+    static final float ROUNDING_MAGIC = 12582912.0f;
+
+    /**
      * The exp's constants for {@code lanes}-entry tables: {@code lanes·log2 e} (exact: a power of two
      * times the float log2 e), {@code 1.5·2^23} (adding it rounds to an integer, which then sits in
      * the low mantissa bits), the Taylor coefficients {@code (ln 2 / lanes)^i / i!} for i = 5 … 0
@@ -151,7 +157,7 @@ abstract class SimdOps {
     static float[] expConstants(int lanes) {
         float[] k = new float[8];
         k[0] = 1.44269504088896341f * lanes;
-        k[1] = 12582912.0f;
+        k[1] = ROUNDING_MAGIC;
         double c = 1;
         double step = 0.6931471805599453 / lanes; // ln 2 / lanes
         for (int i = 0; i <= 5; i++) {
