@@ -7,6 +7,9 @@
 module ringattn.engine {
     requires static jdk.incubator.vector;
     requires java.logging;
+    // Optional: read HotSpot's UseAVX to tell AVX2 (16 vector registers) from AVX-512 (32).
+    requires static java.management;
+    requires static jdk.management;
 
     exports ringattn.engine.tensor;
     exports ringattn.engine.kernel;

@@ -13,7 +13,7 @@ import ringattn.engine.tensor.Tensor;
  * count and block size.
  */
 public interface BlockKernel extends AutoCloseable {
-    /** A short name for logs ({@code panama-512}, {@code scalar}, …). */
+    /** A short name for logs ({@code panama-512r32}: Vector API width and register file; {@code scalar}, …). */
     String name();
 
     /** Worker threads used inside a call. */

@@ -11,8 +11,11 @@ package ringattn.engine.kernel;
  *                   property {@code ringattn.kernel}
  * @param simdBits   0 for the preferred species, else 128, 256 or 512 (also set by the system
  *                   property {@code ringattn.simd.bits})
+ * @param simdRegisters 0 for this machine's vector register file (probed once), else 16 (AVX2,
+ *                   SSE) or 32 (AVX-512, NEON): picks the register blocking of the Vector API
+ *                   kernels (also set by the system property {@code ringattn.simd.registers})
  */
-public record KernelOptions(int threads, int queryTile, int keyTile, String impl, int simdBits) {
+public record KernelOptions(int threads, int queryTile, int keyTile, String impl, int simdBits, int simdRegisters) {
     public KernelOptions {
         if (threads < 1) {
             throw new IllegalArgumentException("threads: must be >= 1, got " + threads);
@@ -29,6 +32,17 @@ public record KernelOptions(int threads, int queryTile, int keyTile, String impl
         if (simdBits != 0 && simdBits != 128 && simdBits != 256 && simdBits != 512) {
             throw new IllegalArgumentException("simdBits: expected 0, 128, 256 or 512, got " + simdBits);
         }
+        if (simdRegisters != 0 && simdRegisters != 16 && simdRegisters != 32) {
+            throw new IllegalArgumentException("simdRegisters: expected 0, 16 or 32, got " + simdRegisters);
+        }
+        if (simdBits == 512 && simdRegisters == 16) {
+            throw new IllegalArgumentException("simdRegisters: 512-bit vectors come with 32 registers, got 16");
+        }
+    }
+
+    /** Options with the machine's register file (simdRegisters 0). */
+    public KernelOptions(int threads, int queryTile, int keyTile, String impl, int simdBits) {
+        this(threads, queryTile, keyTile, impl, simdBits, 0);
     }
 
     /**
@@ -36,22 +50,27 @@ public record KernelOptions(int threads, int queryTile, int keyTile, String impl
      * query tiles measured 5–15% faster than 64 on Zen 5 at S=4096, D=128, backward most).
      */
     public static KernelOptions defaults(int threads) {
-        return new KernelOptions(threads, 128, 256, "auto", 0);
+        return new KernelOptions(threads, 128, 256, "auto", 0, 0);
     }
 
     public KernelOptions withImpl(String newImpl) {
-        return new KernelOptions(threads, queryTile, keyTile, newImpl, simdBits);
+        return new KernelOptions(threads, queryTile, keyTile, newImpl, simdBits, simdRegisters);
     }
 
     public KernelOptions withSimdBits(int bits) {
-        return new KernelOptions(threads, queryTile, keyTile, impl, bits);
+        return new KernelOptions(threads, queryTile, keyTile, impl, bits, simdRegisters);
     }
 
     public KernelOptions withTiles(int newQueryTile, int newKeyTile) {
-        return new KernelOptions(threads, newQueryTile, newKeyTile, impl, simdBits);
+        return new KernelOptions(threads, newQueryTile, newKeyTile, impl, simdBits, simdRegisters);
     }
 
     public KernelOptions withThreads(int newThreads) {
-        return new KernelOptions(newThreads, queryTile, keyTile, impl, simdBits);
+        return new KernelOptions(newThreads, queryTile, keyTile, impl, simdBits, simdRegisters);
+    }
+
+    /** These options with the register blocking for {@code registers} (0: this machine's, 16 or 32). */
+    public KernelOptions withSimdRegisters(int registers) {
+        return new KernelOptions(threads, queryTile, keyTile, impl, simdBits, registers);
     }
 }

@@ -169,14 +169,23 @@ class KernelContractTest {
     @Test
     void providerHonoursImplAndWidth() {
         for (int bits : new int[] {128, 256, 512}) {
-            try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(1).withImpl("simd").withSimdBits(bits))) {
-                assertEquals("panama-" + bits, kernel.name());
+            for (int registers : bits == 512 ? new int[] {32} : new int[] {16, 32}) {
+                try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(1).withImpl("simd").withSimdBits(bits)
+                        .withSimdRegisters(registers))) {
+                    assertEquals("panama-" + bits + "r" + registers, kernel.name());
+                }
             }
+        }
+        try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(1).withImpl("simd").withSimdBits(512))) {
+            assertEquals("panama-512r32", kernel.name(), "512-bit vectors always come with 32 registers");
         }
         try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(1).withImpl("scalar"))) {
             assertEquals("scalar", kernel.name());
         }
         assertTrue(Kernels.probe().simdAvailable(), Kernels.probe().reason());
         expect(IllegalArgumentException.class, "simdBits", () -> KernelOptions.defaults(1).withSimdBits(64));
+        expect(IllegalArgumentException.class, "simdRegisters", () -> KernelOptions.defaults(1).withSimdRegisters(8));
+        expect(IllegalArgumentException.class, "simdRegisters",
+                () -> KernelOptions.defaults(1).withSimdBits(512).withSimdRegisters(16));
     }
 }

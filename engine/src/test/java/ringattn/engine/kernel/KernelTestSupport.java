@@ -18,20 +18,24 @@ final class KernelTestSupport {
     private KernelTestSupport() {
     }
 
-    /** A kernel variant under test: the Vector API kernel at each forced width, and the scalar kernel. */
-    record Variant(String impl, int bits) {
+    /**
+     * A kernel variant under test: the Vector API kernel at each forced width and register blocking
+     * (for 32 registers: AVX-512, NEON; for 16: AVX2, SSE), and the scalar kernel.
+     */
+    record Variant(String impl, int bits, int registers) {
         BlockKernel create(KernelOptions options) {
-            return Kernels.create(options.withImpl(impl).withSimdBits(bits));
+            return Kernels.create(options.withImpl(impl).withSimdBits(bits).withSimdRegisters(registers));
         }
 
         @Override
         public String toString() {
-            return impl.equals("scalar") ? "scalar" : "panama-" + bits;
+            return impl.equals("scalar") ? "scalar" : "panama-" + bits + "r" + registers;
         }
     }
 
     static final List<Variant> VARIANTS = List.of(
-            new Variant("simd", 512), new Variant("simd", 256), new Variant("simd", 128), new Variant("scalar", 0));
+            new Variant("simd", 512, 32), new Variant("simd", 256, 32), new Variant("simd", 256, 16),
+            new Variant("simd", 128, 32), new Variant("simd", 128, 16), new Variant("scalar", 0, 0));
 
     static Stream<Variant> variants() {
         return VARIANTS.stream();

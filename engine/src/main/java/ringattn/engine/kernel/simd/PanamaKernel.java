@@ -55,7 +55,7 @@ import ringattn.engine.tensor.Tensor;
  * per worker for tiles, per kernel for the packed block (K and V, and in the forward Q and the
  * accumulator: together about twice the fp32 size of Q and of K/V); nothing is allocated inside
  * the tile loops. Every loop runs in a fixed order and the
- * exp is built from exactly rounded operations (see {@code Ops512.exp}), so a given thread count
+ * exp is built from exactly rounded operations (see {@code exp} in the generated {@code Ops*} classes), so a given thread count
  * and tile sizes give the same bytes on every run, interpreted or compiled. Thread-safety as
  * {@link ringattn.engine.kernel.BlockKernel}.
  */
@@ -123,7 +123,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
     public PanamaKernel(KernelOptions options) {
         super(options, "ringattn-panama");
         int bits = options.simdBits() == 0 ? SimdOps.preferredBits() : options.simdBits();
-        this.ops = SimdOps.forBits(bits);
+        this.ops = SimdOps.forShape(bits, VectorShape.registersFor(bits, options.simdRegisters()));
         this.lanes = ops.lanes();
         this.panel = 4 * lanes;
         this.units = ops.unitsPerNat();
@@ -133,14 +133,24 @@ public final class PanamaKernel extends AbstractBlockKernel {
         }
     }
 
-    /** The preferred species of this machine, for the provider's log line. */
+    /**
+     * This machine's vector shape and the register blocking it gets, for the provider's log line:
+     * {@code 256-bit vectors, 16 registers (UseAVX=2): 6 × 2 register blocks}.
+     */
     public static String preferredSpecies() {
-        return "FloatVector " + SimdOps.preferredBits() + "-bit";
+        VectorShape shape = VectorShape.machine();
+        SimdOps ops = SimdOps.forShape(shape.bits(), VectorShape.registersFor(shape.bits(), 0));
+        return shape.describe() + ": 6 × " + ops.blockVectors() + " register blocks";
+    }
+
+    /** The register file this kernel is blocked for (16 or 32 vector registers). */
+    public int simdRegisters() {
+        return ops.registers();
     }
 
     @Override
     public String name() {
-        return "panama-" + ops.bits();
+        return "panama-" + ops.bits() + "r" + ops.registers();
     }
 
     private static float[] grow(float[] a, long n) {

@@ -5,10 +5,12 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * The vector primitives of {@link PanamaKernel} for one vector width. Each implementation
- * ({@link Ops512}, {@link Ops256}, {@link Ops128}) holds its species in a {@code static final}
- * field, which is what lets C2 turn the Vector API calls into machine vectors; a species held in an
- * instance field would not be constant-folded. No Vector API type appears in these signatures.
+ * The vector primitives of {@link PanamaKernel} for one vector width and register file. Each
+ * implementation ({@code Ops<bits>R<registers>}, generated from one template by
+ * {@code engine/codegen/GenerateOps.java}) holds its species in a {@code static final} field, which is
+ * what lets C2 turn the Vector API calls into machine vectors (a species held in an instance field
+ * would not be constant-folded), and register-blocks its GEMM for its register file
+ * ({@link #blockVectors}). No Vector API type appears in these signatures.
  *
  * <p>All operands are heap {@code float[]} scratch (packed tiles) except the row loads and stores,
  * which read and write the tensors' off-heap memory. Offsets and lengths count elements.
@@ -21,6 +23,12 @@ abstract class SimdOps {
     /** Vector width in bits. */
     abstract int bits();
 
+    /** Vector registers of the register file this class is blocked for (16 or 32). */
+    abstract int registers();
+
+    /** Vectors per register block of {@link #gemm} (its blocks are 6 rows × this many vectors). */
+    abstract int blockVectors();
+
     /**
      * {@code C[m × n] (+)= A[m × kd] · B[kd × n]} in fp32, where {@code A[r][k] = a[aOff + r·aRs + k·aCs]}
      * (so A may be stored row- or column-major) and C is row-major with stride {@code ldc}. B is
@@ -28,8 +36,9 @@ abstract class SimdOps {
      * k·W + j % W]}, {@code W = panel()}; the constant stride inside a panel lets C2 remove the range
      * checks from the inner loop (about 1.4× faster than a variable row stride). {@code n} must be a
      * multiple of {@link #lanes()}. With {@code accumulate} false C is overwritten. Register-blocked:
-     * 6 rows × 4 vectors of accumulators (about 5% faster than 4 × 4 on Zen 5), then 4-row blocks
-     * (two of them instead of a 6-row block and 2 or 3 single rows), 1-row and 1-vector tails;
+     * 6 rows × {@link #blockVectors} vectors of accumulators (a panel is 4 vectors wide, so 1 or 2
+     * blocks across it), then 4-row blocks (two of them instead of a 6-row block and 2 or 3 single
+     * rows), 1-row and 1-vector tails;
      * every block runs the k loop in order with one FMA per element per k, so results depend on
      * nothing but the operands.
      */
@@ -187,12 +196,23 @@ abstract class SimdOps {
         return Math.max(128, FloatVector.SPECIES_PREFERRED.vectorBitSize());
     }
 
-    /** The implementation for {@code bits} (128, 256 or 512). */
-    static SimdOps forBits(int bits) {
+    /**
+     * The implementation for {@code bits} (128, 256 or 512) and {@code registers} (16 or 32) vector
+     * registers; 512 bits implies 32.
+     */
+    static SimdOps forShape(int bits, int registers) {
+        if (registers != 16 && registers != 32) {
+            throw new IllegalArgumentException("simdRegisters: expected 16 or 32, got " + registers);
+        }
         return switch (bits) {
-            case 512 -> new Ops512();
-            case 256 -> new Ops256();
-            case 128 -> new Ops128();
+            case 512 -> {
+                if (registers != 32) {
+                    throw new IllegalArgumentException("simdRegisters: 512-bit vectors come with 32 registers, got " + registers);
+                }
+                yield new Ops512R32();
+            }
+            case 256 -> registers == 32 ? new Ops256R32() : new Ops256R16();
+            case 128 -> registers == 32 ? new Ops128R32() : new Ops128R16();
             default -> throw new IllegalArgumentException("simdBits: expected 128, 256 or 512, got " + bits);
         };
     }

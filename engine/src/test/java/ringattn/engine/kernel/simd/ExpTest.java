@@ -44,7 +44,7 @@ class ExpTest {
     @ParameterizedTest
     @ValueSource(ints = {128, 256, 512})
     void withinFiveUlpNearZeroAndTwentyBelow(int bits) {
-        SimdOps ops = SimdOps.forBits(bits);
+        SimdOps ops = SimdOps.forShape(bits, 32);
         double near = worstUlp(ops, -16f, 0f, 200_000 / ops.lanes());
         double far = worstUlp(ops, -80f, -16f, 200_000 / ops.lanes());
         assertTrue(near <= 5.0, "ulp on [-16, 0]: " + near);
@@ -60,7 +60,7 @@ class ExpTest {
     @ParameterizedTest
     @ValueSource(ints = {128, 256, 512})
     void unitsExpWithinTwoUlp(int bits) {
-        SimdOps ops = SimdOps.forBits(bits);
+        SimdOps ops = SimdOps.forShape(bits, 32);
         int lanes = ops.lanes();
         double worst = worstUlp(lanes, y -> ops.expUnits(y, 0, lanes), x -> StrictMath.pow(2.0, x / lanes),
                 -80f * ops.unitsPerNat(), 0f, 400_000 / lanes);
@@ -70,7 +70,7 @@ class ExpTest {
     @ParameterizedTest
     @ValueSource(ints = {128, 256, 512})
     void unitsExpSpecialValues(int bits) {
-        SimdOps ops = SimdOps.forBits(bits);
+        SimdOps ops = SimdOps.forShape(bits, 32);
         int lanes = ops.lanes();
         float u = ops.unitsPerNat();
         float[] in = {0f, -0f, Float.NEGATIVE_INFINITY, -87.5f * u, -1e30f, Float.NaN,
@@ -83,7 +83,7 @@ class ExpTest {
     @ParameterizedTest
     @ValueSource(ints = {128, 256, 512})
     void specialValues(int bits) {
-        SimdOps ops = SimdOps.forBits(bits);
+        SimdOps ops = SimdOps.forShape(bits, 32);
         int lanes = ops.lanes();
         // NaNs with payloads too: the result's exponent bits are never built from the input's bits.
         float[] in = {0f, -0f, Float.NEGATIVE_INFINITY, -87.5f, -1000f, Float.NaN, Float.intBitsToFloat(0x7FC01234),

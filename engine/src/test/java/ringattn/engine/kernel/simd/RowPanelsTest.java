@@ -16,7 +16,7 @@ class RowPanelsTest {
     @CsvSource({"512,64,16", "512,128,64", "512,64,33", "512,192,80", "512,64,7", "256,64,64", "256,96,33",
             "128,32,80", "128,48,5"})
     void matchesThePlainTransposition(int bits, int rows, int d) {
-        SimdOps ops = SimdOps.forBits(bits);
+        SimdOps ops = SimdOps.forShape(bits, 32);
         int w = ops.panel();
         int rowsPadded = (rows + w - 1) / w * w;
         int ld = d + 3; // a row stride that is not the width

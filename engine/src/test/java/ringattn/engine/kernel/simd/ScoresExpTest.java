@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The forward's lazy softmax step ({@link SimdOps#scoresExp}) on scores in units: its exps
@@ -34,9 +33,10 @@ class ScoresExpTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"512,200,64", "512,7,64", "512,130,160", "256,61,48", "128,25,80"})
-    void probabilitiesAndSumsAgainstFp64(int bits, int m, int kd) {
-        SimdOps ops = SimdOps.forBits(bits);
+    @CsvSource({"512,32,200,64", "512,32,7,64", "512,32,130,160", "256,32,61,48", "128,32,25,80",
+            "256,16,200,64", "256,16,7,64", "256,16,130,160", "256,16,61,48", "128,16,25,80"})
+    void probabilitiesAndSumsAgainstFp64(int bits, int registers, int m, int kd) {
+        SimdOps ops = SimdOps.forShape(bits, registers);
         int n = 2 * ops.panel();
         int lanes = ops.lanes();
         Random r = new Random(bits * 1000L + m);
@@ -77,9 +77,9 @@ class ScoresExpTest {
 
     /** References that are not exact integers below 2^21, and scores far above them, go to the exact path. */
     @ParameterizedTest
-    @ValueSource(ints = {128, 256, 512})
-    void handsTheTileToTheExactPath(int bits) {
-        SimdOps ops = SimdOps.forBits(bits);
+    @CsvSource({"512,32", "256,32", "256,16", "128,32", "128,16"})
+    void handsTheTileToTheExactPath(int bits, int registers) {
+        SimdOps ops = SimdOps.forShape(bits, registers);
         int n = ops.panel();
         int kd = 8;
         int m = 6;
