@@ -122,14 +122,59 @@ public final class GenerateOps {
         return sb.toString();
     }
 
+    /** How a micro-kernel indexes A: the layout decides which strides are compile-time constants. */
+    enum ALayout {
+        /** {@code aCs = 1}: each row of A contiguous (the forward's K·Qᵀ, the backward's K·Qᵀ and V·dOᵀ). */
+        ROWS("Rows", "A's rows contiguous (aCs = 1)"),
+        /** {@code aRs = 1}: A column-major, the rows of one k adjacent (the forward's P·V). */
+        COLUMNS("Columns", "A column-major (aRs = 1)"),
+        /** Any strides. */
+        ANY("Any", "any strides");
+
+        final String suffix;
+        final String doc;
+
+        ALayout(String suffix, String doc) {
+            this.suffix = suffix;
+            this.doc = doc;
+        }
+    }
+
     /**
-     * One micro-kernel: {@code C[rows × vecs·L] (+)= A[rows × kd] · B[kd × vecs·L]} with
+     * One micro-kernel, as a dispatcher on A's layout and three variants:
+     * {@code C[rows × vecs·L] (+)= A[rows × kd] · B[kd × vecs·L]} with
      * {@code A[r][k] = a[ao + r·aRs + k·aCs]}, {@code B[k][j] = b[bo + k·W + j]},
-     * {@code C[r][j] = c[co + r·ldc + j]}; one FMA per element per k, in k order.
+     * {@code C[r][j] = c[co + r·ldc + j]}; one FMA per element per k, in k order. In the variants a
+     * stride of 1 is a constant, so that C2 can take the range checks of A's loads out of the k
+     * loop (ROWS: {@code a[a_r + k]}) or merge them ({@code COLUMNS}: {@code a[ak + r]}), and no
+     * multiply by a variable stride is left in it: the k loop is then the B loads, the broadcasts and
+     * the FMAs, which is what keeps the FMA pipes fed.
      */
     static void block(StringBuilder sb, String name, int rows, int vecs, String doc) {
-        sb.append("    /** ").append(doc).append(" (generated). */\n");
+        sb.append("    /** ").append(doc).append(" (generated): dispatches on A's layout. */\n");
         sb.append("    private static void ").append(name).append("(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,\n");
+        sb.append("            float[] b, int bo, float[] c, int co, int ldc) {\n");
+        sb.append("        if (aCs == 1) {\n");
+        sb.append("            ").append(name).append("Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);\n");
+        sb.append("        } else if (aRs == 1) {\n");
+        sb.append("            ").append(name).append("Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);\n");
+        sb.append("        } else {\n");
+        sb.append("            ").append(name).append("Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);\n");
+        sb.append("        }\n");
+        sb.append("    }\n\n");
+        for (ALayout layout : ALayout.values()) {
+            variant(sb, name, rows, vecs, layout);
+        }
+    }
+
+    private static void variant(StringBuilder sb, String name, int rows, int vecs, ALayout layout) {
+        sb.append("    /** {@link #").append(name).append("} for ").append(layout.doc).append(" (generated). */\n");
+        sb.append("    private static void ").append(name).append(layout.suffix).append("(boolean accumulate, float[] a, int ao, ")
+                .append(switch (layout) {
+                    case ROWS -> "int aRs, ";
+                    case COLUMNS -> "int aCs, ";
+                    case ANY -> "int aRs, int aCs, ";
+                }).append("int kd,\n");
         sb.append("            float[] b, int bo, float[] c, int co, int ldc) {\n");
         List<String> acc = new ArrayList<>();
         for (int r = 0; r < rows; r++) {
@@ -158,17 +203,27 @@ public final class GenerateOps {
             sb.append("\n");
         }
         sb.append("        }\n");
-        for (int r = 0; r < rows; r++) {
-            sb.append("        int a").append(r).append(" = ").append(r == 0 ? "ao" : "a" + (r - 1) + " + aRs").append(";\n");
+        if (layout != ALayout.COLUMNS) {
+            for (int r = 0; r < rows; r++) {
+                sb.append("        int a").append(r).append(" = ").append(r == 0 ? "ao" : "a" + (r - 1) + " + aRs").append(";\n");
+            }
         }
-        sb.append("        for (int k = 0; k < kd; k++) {\n");
+        switch (layout) {
+            case ROWS -> sb.append("        for (int k = 0; k < kd; k++) {\n");
+            case COLUMNS -> sb.append("        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {\n");
+            case ANY -> sb.append("        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {\n");
+        }
         sb.append("            int bk = bo + k * W;\n");
         for (int v = 0; v < vecs; v++) {
             sb.append("            FloatVector b").append(v).append(" = FloatVector.fromArray(F, b, bk").append(offset(v)).append(");\n");
         }
-        sb.append("            int ak = k * aCs;\n");
         for (int r = 0; r < rows; r++) {
-            sb.append("            ").append(r == 0 ? "FloatVector x" : "x").append(" = FloatVector.broadcast(F, a[a").append(r).append(" + ak]);\n");
+            String index = switch (layout) {
+                case ROWS -> "a" + r + " + k";
+                case COLUMNS -> r == 0 ? "ak" : "ak + " + r;
+                case ANY -> "a" + r + " + ak";
+            };
+            sb.append("            ").append(r == 0 ? "FloatVector x" : "x").append(" = FloatVector.broadcast(F, a[").append(index).append("]);\n");
             for (int v = 0; v < vecs; v++) {
                 sb.append("            c").append(r).append(v).append(" = x.fma(b").append(v).append(", c").append(r).append(v).append(");\n");
             }

@@ -92,4 +92,40 @@ public final class Kernels {
             throw new IllegalStateException("kernel simd: " + e, e);
         }
     }
+
+    private static final String GEMM_CLASS = "ringattn.engine.kernel.simd.PanamaGemm";
+
+    /**
+     * The Vector API matrix multiply ({@link Gemm}) for {@code bits}-bit vectors (0: the system
+     * property {@code ringattn.simd.bits}, else the preferred width) and {@code registers} vector
+     * registers (0: this machine's register file, else 16 or 32): the attention kernel's register
+     * blocks, for other modules' dense layers.
+     *
+     * @throws IllegalStateException when the Vector API is unavailable (the message says why and
+     *                               what to pass)
+     * @throws IllegalArgumentException naming the argument, for an unsupported width or register count
+     */
+    public static Gemm gemm(int bits, int registers) {
+        if (bits != 0 && bits != 128 && bits != 256 && bits != 512) {
+            throw new IllegalArgumentException("bits: expected 0, 128, 256 or 512, got " + bits);
+        }
+        if (registers != 0 && registers != 16 && registers != 32) {
+            throw new IllegalArgumentException("registers: expected 0, 16 or 32, got " + registers);
+        }
+        Probe p = probe();
+        if (!p.simdAvailable()) {
+            throw new IllegalStateException("gemm: Vector API unavailable, " + p.reason());
+        }
+        int b = bits == 0 ? Integer.getInteger("ringattn.simd.bits", 0) : bits;
+        try {
+            return (Gemm) Class.forName(GEMM_CLASS).getConstructor(int.class, int.class).newInstance(b, registers);
+        } catch (InvocationTargetException e) {
+            if (e.getCause() instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IllegalStateException("gemm: " + e.getCause(), e.getCause());
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("gemm: " + e, e);
+        }
+    }
 }

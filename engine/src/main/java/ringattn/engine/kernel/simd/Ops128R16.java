@@ -316,8 +316,20 @@ final class Ops128R16 extends SimdOps {
         return scaled(poly(f, c5, c4, c3, c2, c1, c0), t, table).blend(0f, t.compare(VectorOperators.LT, under));
     }
 
-    /** 6 rows × 2 vectors: the main register block (generated). */
+    /** 6 rows × 2 vectors: the main register block (generated): dispatches on A's layout. */
     private static void block6(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            block6Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            block6Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            block6Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #block6} for A's rows contiguous (aCs = 1) (generated). */
+    private static void block6Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         int co0 = co;
@@ -358,7 +370,150 @@ final class Ops128R16 extends SimdOps {
             int bk = bo + k * W;
             FloatVector b0 = FloatVector.fromArray(F, b, bk);
             FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, a[a1 + k]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, a[a2 + k]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, a[a3 + k]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(F, a[a4 + k]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(F, a[a5 + k]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+        c40.intoArray(c, co4);
+        c41.intoArray(c, co4 + L);
+        c50.intoArray(c, co5);
+        c51.intoArray(c, co5 + L);
+    }
+
+    /** {@link #block6} for A column-major (aRs = 1) (generated). */
+    private static void block6Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        int co4 = co3 + ldc;
+        int co5 = co4 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+            c40 = FloatVector.fromArray(F, c, co4);
+            c41 = FloatVector.fromArray(F, c, co4 + L);
+            c50 = FloatVector.fromArray(F, c, co5);
+            c51 = FloatVector.fromArray(F, c, co5 + L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z;
+            c10 = z; c11 = z;
+            c20 = z; c21 = z;
+            c30 = z; c31 = z;
+            c40 = z; c41 = z;
+            c50 = z; c51 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, a[ak + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, a[ak + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, a[ak + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(F, a[ak + 4]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(F, a[ak + 5]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+        c40.intoArray(c, co4);
+        c41.intoArray(c, co4 + L);
+        c50.intoArray(c, co5);
+        c51.intoArray(c, co5 + L);
+    }
+
+    /** {@link #block6} for any strides (generated). */
+    private static void block6Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        int co4 = co3 + ldc;
+        int co5 = co4 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+            c40 = FloatVector.fromArray(F, c, co4);
+            c41 = FloatVector.fromArray(F, c, co4 + L);
+            c50 = FloatVector.fromArray(F, c, co5);
+            c51 = FloatVector.fromArray(F, c, co5 + L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z;
+            c10 = z; c11 = z;
+            c20 = z; c21 = z;
+            c30 = z; c31 = z;
+            c40 = z; c41 = z;
+            c50 = z; c51 = z;
+        }
+        int a0 = ao;
+        int a1 = a0 + aRs;
+        int a2 = a1 + aRs;
+        int a3 = a2 + aRs;
+        int a4 = a3 + aRs;
+        int a5 = a4 + aRs;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
             c01 = x.fma(b1, c01);
@@ -392,8 +547,20 @@ final class Ops128R16 extends SimdOps {
         c51.intoArray(c, co5 + L);
     }
 
-    /** 4 rows × 2 vectors: rows left over by the 6-row blocks (generated). */
+    /** 4 rows × 2 vectors: rows left over by the 6-row blocks (generated): dispatches on A's layout. */
     private static void block4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            block4Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            block4Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            block4Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #block4} for A's rows contiguous (aCs = 1) (generated). */
+    private static void block4Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
         int co0 = co;
@@ -424,7 +591,112 @@ final class Ops128R16 extends SimdOps {
             int bk = bo + k * W;
             FloatVector b0 = FloatVector.fromArray(F, b, bk);
             FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, a[a1 + k]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, a[a2 + k]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, a[a3 + k]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+    }
+
+    /** {@link #block4} for A column-major (aRs = 1) (generated). */
+    private static void block4Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z;
+            c10 = z; c11 = z;
+            c20 = z; c21 = z;
+            c30 = z; c31 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, a[ak + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, a[ak + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, a[ak + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+    }
+
+    /** {@link #block4} for any strides (generated). */
+    private static void block4Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z;
+            c10 = z; c11 = z;
+            c20 = z; c21 = z;
+            c30 = z; c31 = z;
+        }
+        int a0 = ao;
+        int a1 = a0 + aRs;
+        int a2 = a1 + aRs;
+        int a3 = a2 + aRs;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
             c01 = x.fma(b1, c01);
@@ -448,8 +720,20 @@ final class Ops128R16 extends SimdOps {
         c31.intoArray(c, co3 + L);
     }
 
-    /** 1 row × 2 vectors: the last rows (generated). */
+    /** 1 row × 2 vectors: the last rows (generated): dispatches on A's layout. */
     private static void block1(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            block1Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            block1Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            block1Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #block1} for A's rows contiguous (aCs = 1) (generated). */
+    private static void block1Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00, c01;
         int co0 = co;
@@ -465,7 +749,55 @@ final class Ops128R16 extends SimdOps {
             int bk = bo + k * W;
             FloatVector b0 = FloatVector.fromArray(F, b, bk);
             FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+    }
+
+    /** {@link #block1} for A column-major (aRs = 1) (generated). */
+    private static void block1Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01;
+        int co0 = co;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+    }
+
+    /** {@link #block1} for any strides (generated). */
+    private static void block1Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01;
+        int co0 = co;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z;
+        }
+        int a0 = ao;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
             c01 = x.fma(b1, c01);
@@ -474,8 +806,20 @@ final class Ops128R16 extends SimdOps {
         c01.intoArray(c, co0 + L);
     }
 
-    /** 4 rows × 1 vector: a partial panel's columns (generated). */
+    /** 4 rows × 1 vector: a partial panel's columns (generated): dispatches on A's layout. */
     private static void column4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            column4Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            column4Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            column4Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #column4} for A's rows contiguous (aCs = 1) (generated). */
+    private static void column4Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00, c10, c20, c30;
         int co0 = co;
@@ -501,7 +845,86 @@ final class Ops128R16 extends SimdOps {
         for (int k = 0; k < kd; k++) {
             int bk = bo + k * W;
             FloatVector b0 = FloatVector.fromArray(F, b, bk);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+            x = FloatVector.broadcast(F, a[a1 + k]);
+            c10 = x.fma(b0, c10);
+            x = FloatVector.broadcast(F, a[a2 + k]);
+            c20 = x.fma(b0, c20);
+            x = FloatVector.broadcast(F, a[a3 + k]);
+            c30 = x.fma(b0, c30);
+        }
+        c00.intoArray(c, co0);
+        c10.intoArray(c, co1);
+        c20.intoArray(c, co2);
+        c30.intoArray(c, co3);
+    }
+
+    /** {@link #column4} for A column-major (aRs = 1) (generated). */
+    private static void column4Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c10, c20, c30;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c30 = FloatVector.fromArray(F, c, co3);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z;
+            c10 = z;
+            c20 = z;
+            c30 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+            x = FloatVector.broadcast(F, a[ak + 1]);
+            c10 = x.fma(b0, c10);
+            x = FloatVector.broadcast(F, a[ak + 2]);
+            c20 = x.fma(b0, c20);
+            x = FloatVector.broadcast(F, a[ak + 3]);
+            c30 = x.fma(b0, c30);
+        }
+        c00.intoArray(c, co0);
+        c10.intoArray(c, co1);
+        c20.intoArray(c, co2);
+        c30.intoArray(c, co3);
+    }
+
+    /** {@link #column4} for any strides (generated). */
+    private static void column4Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c10, c20, c30;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c30 = FloatVector.fromArray(F, c, co3);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z;
+            c10 = z;
+            c20 = z;
+            c30 = z;
+        }
+        int a0 = ao;
+        int a1 = a0 + aRs;
+        int a2 = a1 + aRs;
+        int a3 = a2 + aRs;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
             x = FloatVector.broadcast(F, a[a1 + ak]);
@@ -517,8 +940,20 @@ final class Ops128R16 extends SimdOps {
         c30.intoArray(c, co3);
     }
 
-    /** 1 row × 1 vector: a partial panel's last rows (generated). */
+    /** 1 row × 1 vector: a partial panel's last rows (generated): dispatches on A's layout. */
     private static void column1(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            column1Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            column1Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            column1Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #column1} for A's rows contiguous (aCs = 1) (generated). */
+    private static void column1Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00;
         int co0 = co;
@@ -532,7 +967,47 @@ final class Ops128R16 extends SimdOps {
         for (int k = 0; k < kd; k++) {
             int bk = bo + k * W;
             FloatVector b0 = FloatVector.fromArray(F, b, bk);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+        }
+        c00.intoArray(c, co0);
+    }
+
+    /** {@link #column1} for A column-major (aRs = 1) (generated). */
+    private static void column1Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00;
+        int co0 = co;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+        }
+        c00.intoArray(c, co0);
+    }
+
+    /** {@link #column1} for any strides (generated). */
+    private static void column1Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00;
+        int co0 = co;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z;
+        }
+        int a0 = ao;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
         }

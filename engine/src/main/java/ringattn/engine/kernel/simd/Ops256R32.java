@@ -316,8 +316,20 @@ final class Ops256R32 extends SimdOps {
         return scaled(poly(f, c5, c4, c3, c2, c1, c0), t, table).blend(0f, t.compare(VectorOperators.LT, under));
     }
 
-    /** 6 rows × 4 vectors: the main register block (generated). */
+    /** 6 rows × 4 vectors: the main register block (generated): dispatches on A's layout. */
     private static void block6(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            block6Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            block6Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            block6Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #block6} for A's rows contiguous (aCs = 1) (generated). */
+    private static void block6Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
         int co0 = co;
@@ -372,7 +384,226 @@ final class Ops256R32 extends SimdOps {
             FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
             FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
             FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(F, a[a1 + k]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(F, a[a2 + k]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(F, a[a3 + k]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
+            x = FloatVector.broadcast(F, a[a4 + k]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            c42 = x.fma(b2, c42);
+            c43 = x.fma(b3, c43);
+            x = FloatVector.broadcast(F, a[a5 + k]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+            c52 = x.fma(b2, c52);
+            c53 = x.fma(b3, c53);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c02.intoArray(c, co0 + 2 * L);
+        c03.intoArray(c, co0 + 3 * L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c12.intoArray(c, co1 + 2 * L);
+        c13.intoArray(c, co1 + 3 * L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c22.intoArray(c, co2 + 2 * L);
+        c23.intoArray(c, co2 + 3 * L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+        c32.intoArray(c, co3 + 2 * L);
+        c33.intoArray(c, co3 + 3 * L);
+        c40.intoArray(c, co4);
+        c41.intoArray(c, co4 + L);
+        c42.intoArray(c, co4 + 2 * L);
+        c43.intoArray(c, co4 + 3 * L);
+        c50.intoArray(c, co5);
+        c51.intoArray(c, co5 + L);
+        c52.intoArray(c, co5 + 2 * L);
+        c53.intoArray(c, co5 + 3 * L);
+    }
+
+    /** {@link #block6} for A column-major (aRs = 1) (generated). */
+    private static void block6Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        int co4 = co3 + ldc;
+        int co5 = co4 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c02 = FloatVector.fromArray(F, c, co0 + 2 * L);
+            c03 = FloatVector.fromArray(F, c, co0 + 3 * L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c12 = FloatVector.fromArray(F, c, co1 + 2 * L);
+            c13 = FloatVector.fromArray(F, c, co1 + 3 * L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c22 = FloatVector.fromArray(F, c, co2 + 2 * L);
+            c23 = FloatVector.fromArray(F, c, co2 + 3 * L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+            c32 = FloatVector.fromArray(F, c, co3 + 2 * L);
+            c33 = FloatVector.fromArray(F, c, co3 + 3 * L);
+            c40 = FloatVector.fromArray(F, c, co4);
+            c41 = FloatVector.fromArray(F, c, co4 + L);
+            c42 = FloatVector.fromArray(F, c, co4 + 2 * L);
+            c43 = FloatVector.fromArray(F, c, co4 + 3 * L);
+            c50 = FloatVector.fromArray(F, c, co5);
+            c51 = FloatVector.fromArray(F, c, co5 + L);
+            c52 = FloatVector.fromArray(F, c, co5 + 2 * L);
+            c53 = FloatVector.fromArray(F, c, co5 + 3 * L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z; c02 = z; c03 = z;
+            c10 = z; c11 = z; c12 = z; c13 = z;
+            c20 = z; c21 = z; c22 = z; c23 = z;
+            c30 = z; c31 = z; c32 = z; c33 = z;
+            c40 = z; c41 = z; c42 = z; c43 = z;
+            c50 = z; c51 = z; c52 = z; c53 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(F, a[ak + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(F, a[ak + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(F, a[ak + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
+            x = FloatVector.broadcast(F, a[ak + 4]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            c42 = x.fma(b2, c42);
+            c43 = x.fma(b3, c43);
+            x = FloatVector.broadcast(F, a[ak + 5]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+            c52 = x.fma(b2, c52);
+            c53 = x.fma(b3, c53);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c02.intoArray(c, co0 + 2 * L);
+        c03.intoArray(c, co0 + 3 * L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c12.intoArray(c, co1 + 2 * L);
+        c13.intoArray(c, co1 + 3 * L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c22.intoArray(c, co2 + 2 * L);
+        c23.intoArray(c, co2 + 3 * L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+        c32.intoArray(c, co3 + 2 * L);
+        c33.intoArray(c, co3 + 3 * L);
+        c40.intoArray(c, co4);
+        c41.intoArray(c, co4 + L);
+        c42.intoArray(c, co4 + 2 * L);
+        c43.intoArray(c, co4 + 3 * L);
+        c50.intoArray(c, co5);
+        c51.intoArray(c, co5 + L);
+        c52.intoArray(c, co5 + 2 * L);
+        c53.intoArray(c, co5 + 3 * L);
+    }
+
+    /** {@link #block6} for any strides (generated). */
+    private static void block6Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        int co4 = co3 + ldc;
+        int co5 = co4 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c02 = FloatVector.fromArray(F, c, co0 + 2 * L);
+            c03 = FloatVector.fromArray(F, c, co0 + 3 * L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c12 = FloatVector.fromArray(F, c, co1 + 2 * L);
+            c13 = FloatVector.fromArray(F, c, co1 + 3 * L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c22 = FloatVector.fromArray(F, c, co2 + 2 * L);
+            c23 = FloatVector.fromArray(F, c, co2 + 3 * L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+            c32 = FloatVector.fromArray(F, c, co3 + 2 * L);
+            c33 = FloatVector.fromArray(F, c, co3 + 3 * L);
+            c40 = FloatVector.fromArray(F, c, co4);
+            c41 = FloatVector.fromArray(F, c, co4 + L);
+            c42 = FloatVector.fromArray(F, c, co4 + 2 * L);
+            c43 = FloatVector.fromArray(F, c, co4 + 3 * L);
+            c50 = FloatVector.fromArray(F, c, co5);
+            c51 = FloatVector.fromArray(F, c, co5 + L);
+            c52 = FloatVector.fromArray(F, c, co5 + 2 * L);
+            c53 = FloatVector.fromArray(F, c, co5 + 3 * L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z; c02 = z; c03 = z;
+            c10 = z; c11 = z; c12 = z; c13 = z;
+            c20 = z; c21 = z; c22 = z; c23 = z;
+            c30 = z; c31 = z; c32 = z; c33 = z;
+            c40 = z; c41 = z; c42 = z; c43 = z;
+            c50 = z; c51 = z; c52 = z; c53 = z;
+        }
+        int a0 = ao;
+        int a1 = a0 + aRs;
+        int a2 = a1 + aRs;
+        int a3 = a2 + aRs;
+        int a4 = a3 + aRs;
+        int a5 = a4 + aRs;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
             c01 = x.fma(b1, c01);
@@ -430,8 +661,20 @@ final class Ops256R32 extends SimdOps {
         c53.intoArray(c, co5 + 3 * L);
     }
 
-    /** 4 rows × 4 vectors: rows left over by the 6-row blocks (generated). */
+    /** 4 rows × 4 vectors: rows left over by the 6-row blocks (generated): dispatches on A's layout. */
     private static void block4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            block4Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            block4Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            block4Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #block4} for A's rows contiguous (aCs = 1) (generated). */
+    private static void block4Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
         int co0 = co;
@@ -472,7 +715,164 @@ final class Ops256R32 extends SimdOps {
             FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
             FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
             FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(F, a[a1 + k]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(F, a[a2 + k]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(F, a[a3 + k]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c02.intoArray(c, co0 + 2 * L);
+        c03.intoArray(c, co0 + 3 * L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c12.intoArray(c, co1 + 2 * L);
+        c13.intoArray(c, co1 + 3 * L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c22.intoArray(c, co2 + 2 * L);
+        c23.intoArray(c, co2 + 3 * L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+        c32.intoArray(c, co3 + 2 * L);
+        c33.intoArray(c, co3 + 3 * L);
+    }
+
+    /** {@link #block4} for A column-major (aRs = 1) (generated). */
+    private static void block4Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c02 = FloatVector.fromArray(F, c, co0 + 2 * L);
+            c03 = FloatVector.fromArray(F, c, co0 + 3 * L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c12 = FloatVector.fromArray(F, c, co1 + 2 * L);
+            c13 = FloatVector.fromArray(F, c, co1 + 3 * L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c22 = FloatVector.fromArray(F, c, co2 + 2 * L);
+            c23 = FloatVector.fromArray(F, c, co2 + 3 * L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+            c32 = FloatVector.fromArray(F, c, co3 + 2 * L);
+            c33 = FloatVector.fromArray(F, c, co3 + 3 * L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z; c02 = z; c03 = z;
+            c10 = z; c11 = z; c12 = z; c13 = z;
+            c20 = z; c21 = z; c22 = z; c23 = z;
+            c30 = z; c31 = z; c32 = z; c33 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(F, a[ak + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(F, a[ak + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(F, a[ak + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c02.intoArray(c, co0 + 2 * L);
+        c03.intoArray(c, co0 + 3 * L);
+        c10.intoArray(c, co1);
+        c11.intoArray(c, co1 + L);
+        c12.intoArray(c, co1 + 2 * L);
+        c13.intoArray(c, co1 + 3 * L);
+        c20.intoArray(c, co2);
+        c21.intoArray(c, co2 + L);
+        c22.intoArray(c, co2 + 2 * L);
+        c23.intoArray(c, co2 + 3 * L);
+        c30.intoArray(c, co3);
+        c31.intoArray(c, co3 + L);
+        c32.intoArray(c, co3 + 2 * L);
+        c33.intoArray(c, co3 + 3 * L);
+    }
+
+    /** {@link #block4} for any strides (generated). */
+    private static void block4Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c02 = FloatVector.fromArray(F, c, co0 + 2 * L);
+            c03 = FloatVector.fromArray(F, c, co0 + 3 * L);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c11 = FloatVector.fromArray(F, c, co1 + L);
+            c12 = FloatVector.fromArray(F, c, co1 + 2 * L);
+            c13 = FloatVector.fromArray(F, c, co1 + 3 * L);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c21 = FloatVector.fromArray(F, c, co2 + L);
+            c22 = FloatVector.fromArray(F, c, co2 + 2 * L);
+            c23 = FloatVector.fromArray(F, c, co2 + 3 * L);
+            c30 = FloatVector.fromArray(F, c, co3);
+            c31 = FloatVector.fromArray(F, c, co3 + L);
+            c32 = FloatVector.fromArray(F, c, co3 + 2 * L);
+            c33 = FloatVector.fromArray(F, c, co3 + 3 * L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z; c02 = z; c03 = z;
+            c10 = z; c11 = z; c12 = z; c13 = z;
+            c20 = z; c21 = z; c22 = z; c23 = z;
+            c30 = z; c31 = z; c32 = z; c33 = z;
+        }
+        int a0 = ao;
+        int a1 = a0 + aRs;
+        int a2 = a1 + aRs;
+        int a3 = a2 + aRs;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
             c01 = x.fma(b1, c01);
@@ -512,8 +912,20 @@ final class Ops256R32 extends SimdOps {
         c33.intoArray(c, co3 + 3 * L);
     }
 
-    /** 1 row × 4 vectors: the last rows (generated). */
+    /** 1 row × 4 vectors: the last rows (generated): dispatches on A's layout. */
     private static void block1(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            block1Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            block1Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            block1Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #block1} for A's rows contiguous (aCs = 1) (generated). */
+    private static void block1Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00, c01, c02, c03;
         int co0 = co;
@@ -533,7 +945,71 @@ final class Ops256R32 extends SimdOps {
             FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
             FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
             FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c02.intoArray(c, co0 + 2 * L);
+        c03.intoArray(c, co0 + 3 * L);
+    }
+
+    /** {@link #block1} for A column-major (aRs = 1) (generated). */
+    private static void block1Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c02, c03;
+        int co0 = co;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c02 = FloatVector.fromArray(F, c, co0 + 2 * L);
+            c03 = FloatVector.fromArray(F, c, co0 + 3 * L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z; c02 = z; c03 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+        }
+        c00.intoArray(c, co0);
+        c01.intoArray(c, co0 + L);
+        c02.intoArray(c, co0 + 2 * L);
+        c03.intoArray(c, co0 + 3 * L);
+    }
+
+    /** {@link #block1} for any strides (generated). */
+    private static void block1Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c01, c02, c03;
+        int co0 = co;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c01 = FloatVector.fromArray(F, c, co0 + L);
+            c02 = FloatVector.fromArray(F, c, co0 + 2 * L);
+            c03 = FloatVector.fromArray(F, c, co0 + 3 * L);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z; c01 = z; c02 = z; c03 = z;
+        }
+        int a0 = ao;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
             c01 = x.fma(b1, c01);
@@ -546,8 +1022,20 @@ final class Ops256R32 extends SimdOps {
         c03.intoArray(c, co0 + 3 * L);
     }
 
-    /** 4 rows × 1 vector: a partial panel's columns (generated). */
+    /** 4 rows × 1 vector: a partial panel's columns (generated): dispatches on A's layout. */
     private static void column4(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            column4Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            column4Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            column4Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #column4} for A's rows contiguous (aCs = 1) (generated). */
+    private static void column4Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00, c10, c20, c30;
         int co0 = co;
@@ -573,7 +1061,86 @@ final class Ops256R32 extends SimdOps {
         for (int k = 0; k < kd; k++) {
             int bk = bo + k * W;
             FloatVector b0 = FloatVector.fromArray(F, b, bk);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+            x = FloatVector.broadcast(F, a[a1 + k]);
+            c10 = x.fma(b0, c10);
+            x = FloatVector.broadcast(F, a[a2 + k]);
+            c20 = x.fma(b0, c20);
+            x = FloatVector.broadcast(F, a[a3 + k]);
+            c30 = x.fma(b0, c30);
+        }
+        c00.intoArray(c, co0);
+        c10.intoArray(c, co1);
+        c20.intoArray(c, co2);
+        c30.intoArray(c, co3);
+    }
+
+    /** {@link #column4} for A column-major (aRs = 1) (generated). */
+    private static void column4Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c10, c20, c30;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c30 = FloatVector.fromArray(F, c, co3);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z;
+            c10 = z;
+            c20 = z;
+            c30 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+            x = FloatVector.broadcast(F, a[ak + 1]);
+            c10 = x.fma(b0, c10);
+            x = FloatVector.broadcast(F, a[ak + 2]);
+            c20 = x.fma(b0, c20);
+            x = FloatVector.broadcast(F, a[ak + 3]);
+            c30 = x.fma(b0, c30);
+        }
+        c00.intoArray(c, co0);
+        c10.intoArray(c, co1);
+        c20.intoArray(c, co2);
+        c30.intoArray(c, co3);
+    }
+
+    /** {@link #column4} for any strides (generated). */
+    private static void column4Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00, c10, c20, c30;
+        int co0 = co;
+        int co1 = co0 + ldc;
+        int co2 = co1 + ldc;
+        int co3 = co2 + ldc;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+            c10 = FloatVector.fromArray(F, c, co1);
+            c20 = FloatVector.fromArray(F, c, co2);
+            c30 = FloatVector.fromArray(F, c, co3);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z;
+            c10 = z;
+            c20 = z;
+            c30 = z;
+        }
+        int a0 = ao;
+        int a1 = a0 + aRs;
+        int a2 = a1 + aRs;
+        int a3 = a2 + aRs;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
             x = FloatVector.broadcast(F, a[a1 + ak]);
@@ -589,8 +1156,20 @@ final class Ops256R32 extends SimdOps {
         c30.intoArray(c, co3);
     }
 
-    /** 1 row × 1 vector: a partial panel's last rows (generated). */
+    /** 1 row × 1 vector: a partial panel's last rows (generated): dispatches on A's layout. */
     private static void column1(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        if (aCs == 1) {
+            column1Rows(accumulate, a, ao, aRs, kd, b, bo, c, co, ldc);
+        } else if (aRs == 1) {
+            column1Columns(accumulate, a, ao, aCs, kd, b, bo, c, co, ldc);
+        } else {
+            column1Any(accumulate, a, ao, aRs, aCs, kd, b, bo, c, co, ldc);
+        }
+    }
+
+    /** {@link #column1} for A's rows contiguous (aCs = 1) (generated). */
+    private static void column1Rows(boolean accumulate, float[] a, int ao, int aRs, int kd,
             float[] b, int bo, float[] c, int co, int ldc) {
         FloatVector c00;
         int co0 = co;
@@ -604,7 +1183,47 @@ final class Ops256R32 extends SimdOps {
         for (int k = 0; k < kd; k++) {
             int bk = bo + k * W;
             FloatVector b0 = FloatVector.fromArray(F, b, bk);
-            int ak = k * aCs;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+            c00 = x.fma(b0, c00);
+        }
+        c00.intoArray(c, co0);
+    }
+
+    /** {@link #column1} for A column-major (aRs = 1) (generated). */
+    private static void column1Columns(boolean accumulate, float[] a, int ao, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00;
+        int co0 = co;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z;
+        }
+        for (int k = 0, ak = ao; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = x.fma(b0, c00);
+        }
+        c00.intoArray(c, co0);
+    }
+
+    /** {@link #column1} for any strides (generated). */
+    private static void column1Any(boolean accumulate, float[] a, int ao, int aRs, int aCs, int kd,
+            float[] b, int bo, float[] c, int co, int ldc) {
+        FloatVector c00;
+        int co0 = co;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(F, c, co0);
+        } else {
+            FloatVector z = FloatVector.zero(F);
+            c00 = z;
+        }
+        int a0 = ao;
+        for (int k = 0, ak = 0; k < kd; k++, ak += aCs) {
+            int bk = bo + k * W;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
             FloatVector x = FloatVector.broadcast(F, a[a0 + ak]);
             c00 = x.fma(b0, c00);
         }

@@ -26,13 +26,16 @@ class GemmTest {
     static final int[][] SIZES = {{1, 3, 1, 0}, {5, 17, 1, 0}, {13, 130, 1, 2}, {8, 9, 0, 3}, {200, 64, 2, 0},
         {9, 300, 1, 1}, {24, 128, 3, 0}};
 
+    /** A's layouts: rows contiguous (aCs = 1), column-major (aRs = 1), both strides above 1. */
+    static final String[] LAYOUTS = {"rows", "columns", "strided"};
+
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
         for (int[] shape : SHAPES) {
             for (int[] size : SIZES) {
-                for (boolean columnMajor : new boolean[] {false, true}) {
+                for (String layout : LAYOUTS) {
                     for (boolean accumulate : new boolean[] {false, true}) {
-                        out.add(Arguments.of(shape[0], shape[1], size[0], size[1], size[2], size[3], columnMajor, accumulate));
+                        out.add(Arguments.of(shape[0], shape[1], size[0], size[1], size[2], size[3], layout, accumulate));
                     }
                 }
             }
@@ -43,12 +46,12 @@ class GemmTest {
     private record Problem(float[] a, int aRs, int aCs, float[] b, int panelStride, float[] c0, int ldc, int n) {
     }
 
-    private static Problem problem(SimdOps ops, int m, int kd, int panels, int extraVectors, boolean columnMajor, long seed) {
+    private static Problem problem(SimdOps ops, int m, int kd, int panels, int extraVectors, String layout, long seed) {
         int w = ops.panel();
         int n = panels * w + extraVectors * ops.lanes();
         Random r = new Random(seed);
         int aOff = 3;
-        float[] a = new float[aOff + m * kd + 5];
+        float[] a = new float[aOff + 2 * m * (2 * kd + 1) + 5];
         for (int i = 0; i < a.length; i++) {
             a[i] = (float) r.nextGaussian();
         }
@@ -63,7 +66,11 @@ class GemmTest {
         for (int i = 0; i < c0.length; i++) {
             c0[i] = (float) r.nextGaussian();
         }
-        return columnMajor ? new Problem(a, 1, m, b, panelStride, c0, ldc, n) : new Problem(a, kd, 1, b, panelStride, c0, ldc, n);
+        return switch (layout) {
+            case "rows" -> new Problem(a, kd, 1, b, panelStride, c0, ldc, n);
+            case "columns" -> new Problem(a, 1, m, b, panelStride, c0, ldc, n);
+            default -> new Problem(a, 2 * kd + 1, 2, b, panelStride, c0, ldc, n);
+        };
     }
 
     private static float[] run(SimdOps ops, Problem p, int m, int kd, boolean accumulate) {
@@ -72,13 +79,13 @@ class GemmTest {
         return c;
     }
 
-    @ParameterizedTest(name = "{0}-bit {1} registers: m={2} kd={3} panels={4}+{5}v columnMajor={6} accumulate={7}")
+    @ParameterizedTest(name = "{0}-bit {1} registers: m={2} kd={3} panels={4}+{5}v A {6} accumulate={7}")
     @MethodSource("cases")
-    void matchesFp64(int bits, int registers, int m, int kd, int panels, int extraVectors, boolean columnMajor,
+    void matchesFp64(int bits, int registers, int m, int kd, int panels, int extraVectors, String layout,
                      boolean accumulate) {
         SimdOps ops = SimdOps.forShape(bits, registers);
         assertEquals(registers, ops.registers());
-        Problem p = problem(ops, m, kd, panels, extraVectors, columnMajor, 31L * m + kd);
+        Problem p = problem(ops, m, kd, panels, extraVectors, layout, 31L * m + kd);
         float[] c = run(ops, p, m, kd, accumulate);
         int w = ops.panel();
         for (int i = 0; i < m; i++) {
@@ -116,8 +123,8 @@ class GemmTest {
         SimdOps r32 = SimdOps.forShape(bits, 32);
         assertTrue(r16.blockVectors() != r32.blockVectors(), "the two classes should block differently");
         for (int[] size : SIZES) {
-            for (boolean columnMajor : new boolean[] {false, true}) {
-                Problem p = problem(r16, size[0], size[1], size[2], size[3], columnMajor, 7L * size[0] + size[1]);
+            for (String layout : LAYOUTS) {
+                Problem p = problem(r16, size[0], size[1], size[2], size[3], layout, 7L * size[0] + size[1]);
                 float[] x = run(r16, p, size[0], size[1], true);
                 float[] y = run(r32, p, size[0], size[1], true);
                 for (int i = 0; i < x.length; i++) {
