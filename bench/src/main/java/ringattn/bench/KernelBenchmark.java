@@ -41,7 +41,7 @@ import ringattn.engine.tensor.Tensor;
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-        "--sun-misc-unsafe-memory-access=allow", "-Xmx8g"})
+        "--sun-misc-unsafe-memory-access=allow", "-XX:+UseTransparentHugePages", "-Xmx8g"})
 public class KernelBenchmark {
     @Param({"1024", "4096", "16384"})
     public int seq;

@@ -108,15 +108,22 @@ class PrefillRingTest {
         }
     }
 
-    /** Tied embeddings: no lm_head.weight, the LM head is the embedding. Same tolerance as the fp64 test. */
+    /**
+     * Tied embeddings: no lm_head.weight, the LM head is the embedding. The same relative tolerance
+     * as the fp64 test (2.5e-5 of the largest logit): the embedding's entries are N(0, 1), not a
+     * linear layer's small init, so these logits are several times larger than the others.
+     */
     @Test
     void tiedEmbeddings() {
         LlamaConfig tied = config.withLayers(1).withTiedEmbeddings(true);
         try (InMemoryWeights w = TinyLlama.weights(tied, DType.F32, 9)) {
             assertEquals(false, w.contains("lm_head.weight"));
             LlamaModel m = LlamaModel.load(tied, w);
-            double diff = Logits.maxAbsDiff(Logits.prefill(m, tokens, 2, ShardLayout.ZIGZAG), Fp64Llama.logits(tied, w, tokens));
-            assertTrue(diff <= 1e-4, "tied: max |ring - fp64| = " + diff);
+            double[][] oracle = Fp64Llama.logits(tied, w, tokens);
+            double diff = Logits.maxAbsDiff(Logits.prefill(m, tokens, 2, ShardLayout.ZIGZAG), oracle);
+            double bound = 2.5e-5 * Math.max(4, Logits.maxAbs(oracle));
+            System.out.println("tied: max |ring - fp64| = " + diff + ", max |logit| = " + Logits.maxAbs(oracle));
+            assertTrue(diff <= bound, "tied: max |ring - fp64| = " + diff + " > " + bound);
         }
     }
 }

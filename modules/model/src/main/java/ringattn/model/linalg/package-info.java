@@ -1,6 +1,8 @@
 /**
- * Dense kernels of the model (matrix multiply with register-blocked Vector API micro-kernels, F32 and
- * BF16 weights). The only package of this module importing {@code jdk.incubator.vector}; not
- * exported, and vector types never appear in its signatures.
+ * Dense kernels of the model: the linear layers' matrix multiply ({@link ringattn.model.linalg.MatMul},
+ * over the engine's register-blocked {@link ringattn.engine.kernel.Gemm}, F32 and BF16 weights), row
+ * operations (RMSNorm, SiLU, adds) with the Vector API, and the worker pool. The only package of
+ * this module importing {@code jdk.incubator.vector}; not exported, and vector types never appear
+ * in its signatures.
  */
 package ringattn.model.linalg;
