@@ -13,30 +13,40 @@ import ringattn.engine.tensor.DType;
  * (the attention kernel's micro-kernels, blocked for this machine's vector width and register file)
  * unless the system property {@code ringattn.model.simd} is {@code scalar} or {@code 128|256|512}.
  *
- * <p>With the {@link Gemm}, x is copied in chunks of up to {@link #CHUNK_ROWS} token rows
- * ({@code float[]}, at most {@link #CHUNK_BYTES}); for each chunk the output rows go in panels of
- * {@code W = gemm.panelWidth()} weight rows, spread over the pool: each panel is widened and
- * transposed once per chunk ({@link Gemm#packPanel}) and multiplied with all the chunk's tokens.
- * Scratch (the x chunk; per part a row buffer, a panel and a C tile) is owned by this instance,
- * grown on demand and reused; {@link #multiply} runs one call at a time per instance (it is
- * synchronized), so give each rank its own.
+ * <p>With the {@link Gemm}, tokens go in chunks of up to {@link #CHUNK_ROWS} rows (fewer when the
+ * chunk's output would pass {@link #C_BYTES}) and input features in blocks of {@link #K_BLOCK}: for
+ * each chunk and block, x's block is copied to a {@code float[]} (it then stays near the core), and the
+ * output features go in panels of {@code W = gemm.panelWidth()} weight rows spread over the pool,
+ * each panel's block widened and transposed ({@link Gemm#packPanel}) and multiplied with all the
+ * chunk's tokens into the chunk's output tile, which the next block accumulates onto (the same
+ * FMA chain per element as one pass over k). Scratch (x's block, the output tile, per part a row
+ * buffer and a panel) is owned by this instance, grown on demand and reused; {@link #multiply} runs
+ * one call at a time per instance (it is synchronized), so give each rank its own.
  */
 public final class MatMul {
-    /** Most token rows of x copied per chunk. */
+    /** Most token rows per chunk. */
     static final int CHUNK_ROWS = 1024;
-    /** Most bytes of x copied per chunk (fewer rows for long rows). */
-    static final long CHUNK_BYTES = 8L << 20;
+    /** Most bytes of a chunk's fp32 output tile (fewer token rows for wide outputs). */
+    static final long C_BYTES = 16L << 20;
+    /**
+     * Input features per block: every panel reads the chunk's block of x (at most 2 MiB, near the
+     * core in L2/L3) rather than the whole chunk; 256 and 512 measured alike for fp32 weights, 512
+     * faster for bf16 (fewer, longer rows to widen).
+     */
+    static final int K_BLOCK = 512;
 
     private final ScalarMatMul scalar;
     private final Gemm gemm;
-    private float[] xChunk = new float[0];
+    /** x of the current chunk and k block, {@code [rows][kb]}. */
+    private float[] xBlock = new float[0];
+    /** The current chunk's output, {@code [rows][panels·W]}, accumulated over the k blocks. */
+    private float[] cChunk = new float[0];
     private Part[] parts = new Part[0];
 
-    /** Per-part scratch: W rows of the weight, their panel, and the C tile [rows][W]. */
+    /** Per-part scratch: W weight rows of one k block, and their panel. */
     private static final class Part {
         float[] rows = new float[0];
         float[] panel = new float[0];
-        float[] c = new float[0];
     }
 
     private MatMul(ScalarMatMul scalar, Gemm gemm) {
@@ -108,41 +118,48 @@ public final class MatMul {
             });
             return;
         }
-        int chunk = (int) Math.max(1, Math.min(CHUNK_ROWS, Math.min(n, CHUNK_BYTES / (4L * k))));
         int width = gemm.panelWidth();
         int panels = (m + width - 1) / width;
+        int cStride = panels * width;
+        int kBlock = Math.min(k, K_BLOCK);
+        int chunk = (int) Math.max(1, Math.min(Math.min(CHUNK_ROWS, n), C_BYTES / (4L * cStride)));
         int partCount = Math.min(panels, pool.threads());
         if (parts.length < partCount) {
             parts = Arrays.copyOf(parts, partCount);
         }
-        xChunk = grow(xChunk, (long) chunk * k);
+        xBlock = grow(xBlock, (long) chunk * kBlock);
+        cChunk = grow(cChunk, (long) chunk * cStride);
         for (int p = 0; p < partCount; p++) {
             if (parts[p] == null) {
                 parts[p] = new Part();
             }
-            parts[p].rows = grow(parts[p].rows, (long) width * k);
-            parts[p].panel = grow(parts[p].panel, (long) width * k);
-            parts[p].c = grow(parts[p].c, (long) chunk * width);
+            parts[p].rows = grow(parts[p].rows, (long) width * kBlock);
+            parts[p].panel = grow(parts[p].panel, (long) width * kBlock);
         }
         long wRowBytes = (long) wType.byteSize() * k;
         for (int t0 = 0; t0 < n; t0 += chunk) {
             int rows = Math.min(chunk, n - t0);
-            MemorySegment.copy(x, Layouts.F32_LE, 4L * t0 * k, xChunk, 0, rows * k);
-            int first = t0;
-            pool.parallelFor(partCount, p -> {
-                Part s = parts[p];
-                int from = (int) ((long) panels * p / partCount);
-                int to = (int) ((long) panels * (p + 1) / partCount);
-                for (int panel = from; panel < to; panel++) {
-                    int o0 = panel * width;
-                    int real = Math.min(width, m - o0);
-                    gemm.packPanel(w, o0 * wRowBytes, wRowBytes, bf16, real, k, s.rows, s.panel, 0);
-                    gemm.multiply(false, xChunk, 0, k, rows, k, s.panel, 0, width * k, s.c, 0, width, width);
-                    for (int r = 0; r < rows; r++) {
-                        MemorySegment.copy(s.c, r * width, y, Layouts.F32_LE, 4L * ((long) (first + r) * m + o0), real);
-                    }
+            for (int k0 = 0; k0 < k; k0 += kBlock) {
+                int kb = Math.min(kBlock, k - k0);
+                for (int r = 0; r < rows; r++) {
+                    MemorySegment.copy(x, Layouts.F32_LE, 4L * ((long) (t0 + r) * k + k0), xBlock, r * kb, kb);
                 }
-            });
+                long wOffset = (long) k0 * wType.byteSize();
+                boolean accumulate = k0 > 0;
+                pool.parallelFor(partCount, p -> {
+                    Part s = parts[p];
+                    int from = (int) ((long) panels * p / partCount);
+                    int to = (int) ((long) panels * (p + 1) / partCount);
+                    for (int panel = from; panel < to; panel++) {
+                        int o0 = panel * width;
+                        gemm.packPanel(w, o0 * wRowBytes + wOffset, wRowBytes, bf16, Math.min(width, m - o0), kb, s.rows, s.panel, 0);
+                        gemm.multiply(accumulate, xBlock, 0, kb, rows, kb, s.panel, 0, width * kb, cChunk, o0, cStride, width);
+                    }
+                });
+            }
+            for (int r = 0; r < rows; r++) {
+                MemorySegment.copy(cChunk, r * cStride, y, Layouts.F32_LE, 4L * (t0 + r) * m, m);
+            }
         }
     }
 

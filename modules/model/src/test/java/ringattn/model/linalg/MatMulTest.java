@@ -14,11 +14,11 @@ import ringattn.engine.tensor.DType;
  * Every matmul kernel (scalar, and the engine's Vector API GEMM at 128, 256 and 512 bits with 16 and
  * 32 registers' blocking, forced on any host) against a naive fp64 product, fp32 and bf16 weights,
  * shapes that exercise every register block and tail (n, m, k not multiples of 6, 4 or the lane
- * count; m past one and several panels), and nothing written outside y.
+ * count; m past one and several panels; k past one block), and nothing written outside y.
  */
 class MatMulTest {
     private static final int[] NS = {1, 3, 4, 5, 67};
-    private static final int[] KS = {1, 7, 16, 33, 256};
+    private static final int[] KS = {1, 7, 16, 33, 256, MatMul.K_BLOCK + 45};
     private static final int[] MS = {1, 2, 3, 17, 33, 130};
 
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> kernels() {
