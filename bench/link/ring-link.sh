@@ -36,7 +36,7 @@ JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 MP="$ROOT/modules/cli/target/ringattn-cli-0.1.0-SNAPSHOT.jar:$ROOT/modules/cli/target/lib"
 JAVA=("$JAVA_HOME/bin/java" --module-path "$MP" --add-modules jdk.incubator.vector
       --enable-native-access=ringattn.engine,ringattn.cli,ringattn.cuda,ringattn.transport.ucx,jucx
-      -XX:+UseParallelGC -m ringattn.cli/ringattn.cli.Main)
+      -XX:+UseG1GC -m ringattn.cli/ringattn.cli.Main)
 
 # One rank's compute rate on a block of c = S/2 tokens (no communication): F(c).
 declare -A FLOPS
