@@ -80,16 +80,25 @@ public final class Kernels {
             bits = Integer.getInteger("ringattn.simd.bits", 0);
             options = options.withSimdBits(bits);
         }
+        return (BlockKernel) newSimd("kernel simd", SIMD_CLASS, new Class<?>[] {KernelOptions.class}, options);
+    }
+
+    /**
+     * A new instance of the Vector API class {@code className} (loaded by name, so that this
+     * package needs no Vector API type); its runtime exceptions pass through, anything else becomes
+     * an IllegalStateException prefixed with {@code what}.
+     */
+    private static Object newSimd(String what, String className, Class<?>[] types, Object... args) {
         try {
-            Constructor<?> ctor = Class.forName(SIMD_CLASS).getConstructor(KernelOptions.class);
-            return (BlockKernel) ctor.newInstance(options);
+            Constructor<?> ctor = Class.forName(className).getConstructor(types);
+            return ctor.newInstance(args);
         } catch (InvocationTargetException e) {
             if (e.getCause() instanceof RuntimeException re) {
                 throw re;
             }
-            throw new IllegalStateException("kernel simd: " + e.getCause(), e.getCause());
+            throw new IllegalStateException(what + ": " + e.getCause(), e.getCause());
         } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("kernel simd: " + e, e);
+            throw new IllegalStateException(what + ": " + e, e);
         }
     }
 
@@ -117,15 +126,6 @@ public final class Kernels {
             throw new IllegalStateException("gemm: Vector API unavailable, " + p.reason());
         }
         int b = bits == 0 ? Integer.getInteger("ringattn.simd.bits", 0) : bits;
-        try {
-            return (Gemm) Class.forName(GEMM_CLASS).getConstructor(int.class, int.class).newInstance(b, registers);
-        } catch (InvocationTargetException e) {
-            if (e.getCause() instanceof RuntimeException re) {
-                throw re;
-            }
-            throw new IllegalStateException("gemm: " + e.getCause(), e.getCause());
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("gemm: " + e, e);
-        }
+        return (Gemm) newSimd("gemm", GEMM_CLASS, new Class<?>[] {int.class, int.class}, b, registers);
     }
 }
