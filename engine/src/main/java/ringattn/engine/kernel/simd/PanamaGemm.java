@@ -7,10 +7,13 @@ import ringattn.engine.kernel.Gemm;
 /**
  * {@link Gemm} over the generated per-shape classes: the same register blocks as the attention
  * kernel ({@link SimdOps#gemm}), the same panel layout, rows widened and transposed into panels
- * with {@link SimdOps#loadRow} and {@link SimdOps#toRowPanels}. Stateless and thread-safe.
+ * with {@link SimdOps#loadRow} and {@link SimdOps#toRowPanels}. Thread-safe (its only state is a
+ * per-thread index vector).
  */
 public final class PanamaGemm implements Gemm {
     private final SimdOps ops;
+    /** Per-thread gather offsets for {@link SimdOps#toRowPanels} (one vector of ints), so that packing allocates nothing. */
+    private final ThreadLocal<int[]> index;
 
     /**
      * The multiply for {@code bits}-bit vectors (0: this machine's preferred width) and
@@ -19,6 +22,8 @@ public final class PanamaGemm implements Gemm {
     public PanamaGemm(int bits, int registers) {
         int b = bits == 0 ? SimdOps.preferredBits() : bits;
         this.ops = SimdOps.forShape(b, VectorShape.registersFor(b, registers));
+        int lanes = ops.lanes();
+        this.index = ThreadLocal.withInitial(() -> new int[lanes]);
     }
 
     @Override
@@ -55,7 +60,7 @@ public final class PanamaGemm implements Gemm {
             ops.loadRow(src, offsetBytes + j * rowStrideBytes, ByteOrder.LITTLE_ENDIAN, bf16, k, 1f, rowScratch, j * k);
         }
         java.util.Arrays.fill(rowScratch, rows * k, w * k, 0f);
-        ops.toRowPanels(rowScratch, 0, k, w, k, new int[ops.lanes()], panel, panelOff);
+        ops.toRowPanels(rowScratch, 0, k, w, k, index.get(), panel, panelOff);
     }
 
     @Override
