@@ -29,18 +29,12 @@ public final class GenerateOps {
     }
 
     static final List<Shape> SHAPES = List.of(
-            new Shape(512, 32, 4, true,
-                    "AVX-512: 6 × 4 measured about 5% faster than 4 × 4 on Zen 5."),
-            new Shape(256, 32, 4, true,
-                    "AVX-512 hardware at 256 bits (AVX-512VL, 32 registers): 6 × 4 fits."),
-            new Shape(256, 16, 2, false,
-                    "AVX2 (16 registers): 6 × 4 needs 29 registers and spills accumulators every k step; "
-                            + "6 × 2 fits in 15 (the shape of BLIS's Haswell kernel) and measured fastest of 6 × 4, "
-                            + "6 × 2 and 4 × 2 under {@code -XX:UseAVX=2} (see README, \"Register blocking\")."),
-            new Shape(128, 32, 4, true,
-                    "NEON (aarch64, 32 registers), or AVX-512 hardware at 128 bits: 6 × 4 fits."),
-            new Shape(128, 16, 2, false,
-                    "SSE or AVX2 at 128 bits (16 registers): 6 × 2 fits, as at 256 bits."));
+            new Shape(512, 32, 4, true, "AVX-512: the 6 × 4 block fits in 29 of 32 registers."),
+            new Shape(256, 32, 4, true, "AVX-512 hardware at 256 bits (AVX-512VL, 32 registers): 6 × 4 fits."),
+            new Shape(256, 16, 2, false, "AVX2 (16 registers): 6 × 4 would spill accumulators at every k step;\n"
+                    + " * 6 × 2 fits in 15 (BLIS's Haswell shape) and measured fastest (README, \"Every CPU\")."),
+            new Shape(128, 32, 4, true, "NEON (aarch64, 32 registers), or AVX-512 hardware at 128 bits: 6 × 4 fits."),
+            new Shape(128, 16, 2, false, "SSE, or AVX2 at 128 bits (16 registers): 6 × 2, as at 256 bits."));
 
     public static void main(String[] args) throws IOException {
         boolean check = false;

@@ -30,8 +30,7 @@ public final class MatMul {
     static final long C_BYTES = 16L << 20;
     /**
      * Input features per block: every panel reads the chunk's block of x (at most 2 MiB, near the
-     * core in L2/L3) rather than the whole chunk; 256 and 512 measured alike for fp32 weights, 512
-     * faster for bf16 (fewer, longer rows to widen).
+     * core in L2/L3) rather than the whole chunk; long enough that widening bf16 rows stays cheap.
      */
     static final int K_BLOCK = 512;
 
