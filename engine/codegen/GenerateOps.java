@@ -19,22 +19,22 @@ import java.util.List;
 public final class GenerateOps {
     /**
      * One generated class: vector width in bits, vector registers of the register file it is for,
-     * vectors per register block (NR; rows per block are always 6), whether the lazy exp handles
-     * two vectors per step, and why this blocking (goes into the class javadoc).
+     * vectors per register block (NR; rows per block are always 6), and why this blocking (goes into
+     * the class javadoc).
      */
-    record Shape(int bits, int registers, int nr, boolean expPairs, String why) {
+    record Shape(int bits, int registers, int nr, String why) {
         String className() {
             return "Ops" + bits + "R" + registers;
         }
     }
 
     static final List<Shape> SHAPES = List.of(
-            new Shape(512, 32, 4, true, "AVX-512: the 6 × 4 block fits in 29 of 32 registers."),
-            new Shape(256, 32, 4, true, "AVX-512 hardware at 256 bits (AVX-512VL, 32 registers): 6 × 4 fits."),
-            new Shape(256, 16, 2, false, "AVX2 (16 registers): 6 × 4 would spill accumulators at every k step;\n"
+            new Shape(512, 32, 4, "AVX-512: the 6 × 4 block fits in 29 of 32 registers."),
+            new Shape(256, 32, 4, "AVX-512 hardware at 256 bits (AVX-512VL, 32 registers): 6 × 4 fits."),
+            new Shape(256, 16, 2, "AVX2 (16 registers): 6 × 4 would spill accumulators at every k step;\n"
                     + " * 6 × 2 fits in 15 (BLIS's Haswell shape) and measured fastest (README, \"Every CPU\")."),
-            new Shape(128, 32, 4, true, "NEON (aarch64, 32 registers), or AVX-512 hardware at 128 bits: 6 × 4 fits."),
-            new Shape(128, 16, 2, false, "SSE, or AVX2 at 128 bits (16 registers): 6 × 2, as at 256 bits."));
+            new Shape(128, 32, 4, "NEON (aarch64, 32 registers), or AVX-512 hardware at 128 bits: 6 × 4 fits."),
+            new Shape(128, 16, 2, "SSE, or AVX2 at 128 bits (16 registers): 6 × 2, as at 256 bits."));
 
     public static void main(String[] args) throws IOException {
         boolean check = false;
@@ -95,7 +95,6 @@ public final class GenerateOps {
                 .replace("$BLOCK_REGISTERS$", Integer.toString(live))
                 .replace("$ACCUMULATORS$", Integer.toString(6 * s.nr()))
                 .replace("$NR$", Integer.toString(s.nr()))
-                .replace("$EXP_PAIRS$", Boolean.toString(s.expPairs()))
                 .replace("$WHY$", s.why());
         if (out.contains("$")) {
             int at = out.indexOf('$');

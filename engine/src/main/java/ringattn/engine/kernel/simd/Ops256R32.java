@@ -217,51 +217,6 @@ final class Ops256R32 extends SimdOps {
      * {@link SimdOps#LAZY_LIMIT} (or is a NaN of positive sign).
      */
     private static boolean lazyExp(float[] c, int co, int ldc, int rows, float[] ref, int ro, float[] sum, int so) {
-        return EXP_PAIRS ? lazyExpPairs(c, co, ldc, rows, ref, ro, sum, so) : lazyExpSingles(c, co, ldc, rows, ref, ro, sum, so);
-    }
-
-    /**
-     * Whether {@link #lazyExp} works on two vectors per step (two independent exps in flight, for
-     * 32 registers) or one (16 registers: the constants, the table and two exps would not fit).
-     */
-    private static final boolean EXP_PAIRS = true;
-
-    /** {@link #lazyExp} on one vector per step. */
-    private static boolean lazyExpSingles(float[] c, int co, int ldc, int rows, float[] ref, int ro, float[] sum, int so) {
-        float[] k = EXP_CONSTANTS;
-        FloatVector magic = FloatVector.broadcast(F, k[1]);
-        FloatVector c5 = FloatVector.broadcast(F, k[2]);
-        FloatVector c4 = FloatVector.broadcast(F, k[3]);
-        FloatVector c3 = FloatVector.broadcast(F, k[4]);
-        FloatVector c2 = FloatVector.broadcast(F, k[5]);
-        FloatVector c1 = FloatVector.broadcast(F, k[6]);
-        FloatVector c0 = FloatVector.broadcast(F, k[7]);
-        FloatVector under = FloatVector.broadcast(F, k[1] + UNDERFLOW_UNITS);
-        IntVector table = IntVector.fromArray(I, EXP_TABLE, 0);
-        IntVector top = IntVector.broadcast(I, Integer.MIN_VALUE);
-        for (int h = 0; h < 4 * L; h += L) {
-            FloatVector f0 = FloatVector.fromArray(F, ref, ro + h);
-            if (f0.abs().compare(VectorOperators.LT, MAX_REFERENCE).not().anyTrue()) {
-                return false; // NaN or too large: not an exact R
-            }
-            FloatVector r0 = magic.sub(f0);
-            FloatVector s0 = FloatVector.fromArray(F, sum, so + h);
-            for (int r = 0; r < rows; r++) {
-                int o = co + r * ldc + h;
-                FloatVector x0 = FloatVector.fromArray(F, c, o);
-                FloatVector t0 = x0.add(r0);
-                top = top.max(t0.reinterpretAsInts());
-                FloatVector p0 = lazyP(x0, t0, r0, under, c5, c4, c3, c2, c1, c0, table);
-                p0.intoArray(c, o);
-                s0 = s0.add(p0);
-            }
-            s0.intoArray(sum, so + h);
-        }
-        return !top.compare(VectorOperators.GT, LAZY_TOP_BITS).anyTrue();
-    }
-
-    /** {@link #lazyExp} on two vectors per step. */
-    private static boolean lazyExpPairs(float[] c, int co, int ldc, int rows, float[] ref, int ro, float[] sum, int so) {
         float[] k = EXP_CONSTANTS;
         FloatVector magic = FloatVector.broadcast(F, k[1]);
         FloatVector c5 = FloatVector.broadcast(F, k[2]);

@@ -143,11 +143,6 @@ public final class PanamaKernel extends AbstractBlockKernel {
         return shape.describe() + ": 6 × " + ops.blockVectors() + " register blocks";
     }
 
-    /** The register file this kernel is blocked for (16 or 32 vector registers). */
-    public int simdRegisters() {
-        return ops.registers();
-    }
-
     @Override
     public String name() {
         return "panama-" + ops.bits() + "r" + ops.registers();
