@@ -26,6 +26,7 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        ringattn.transport.ucx.LogFormat.oneLine();
         int code = run(args, System.out, System.err);
         System.out.flush();
         System.err.flush();

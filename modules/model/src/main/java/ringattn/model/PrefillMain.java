@@ -71,6 +71,7 @@ public final class PrefillMain {
     }
 
     public static void main(String[] args) {
+        ringattn.transport.ucx.LogFormat.oneLine();
         int code = run(args, System.out, System.err);
         System.out.flush();
         System.exit(code);

@@ -36,6 +36,7 @@ public final class BandwidthBench {
     }
 
     public static void main(String[] args) {
+        LogFormat.oneLine();
         if (args.length > 0 && args[0].equals("--rank")) {
             rankMain(args[1], parseSizes(args[2]));
             return;
@@ -126,9 +127,7 @@ public final class BandwidthBench {
         TransportOptions o = TransportOptions.fromEnvironment(System.getenv());
         String hb = System.getenv("RINGATTN_HEARTBEAT_MS");
         if (hb != null) {
-            o = new TransportOptions(o.rank(), o.worldSize(), o.jobId(), o.coordinator(), o.rendezvousDir(),
-                    o.bindAddress(), o.host(), o.timeout(), Duration.ofMillis(Long.parseLong(hb)), o.secret(),
-                    o.secretFile(), o.jobParams(), o.dataPath(), o.peerErrorMode());
+            o = o.withHeartbeatInterval(Duration.ofMillis(Long.parseLong(hb)));
         }
         RankBanner.print(o);
         try (UcxTransport t = Bootstrap.connect(o)) {

@@ -19,6 +19,7 @@ import ringattn.engine.transport.TransportException;
  * worker, so every worker call goes through here.
  */
 final class ProgressLoop {
+    private static final System.Logger LOG = System.getLogger("ringattn.transport.ucx");
     private final ConcurrentLinkedQueue<Runnable> commands = new ConcurrentLinkedQueue<>();
     private final Thread thread;
     private volatile IntSupplier progress = () -> 0;
@@ -102,10 +103,21 @@ final class ProgressLoop {
             int work = 0;
             Runnable r;
             while ((r = commands.poll()) != null) {
-                r.run();
+                try {
+                    r.run();
+                } catch (Throwable t) {
+                    // A command's owner is told through its own future; this thread must go on
+                    // serving the others (if it ended, every later wait would time out).
+                    LOG.log(System.Logger.Level.WARNING, thread.getName() + ": a command failed: " + t);
+                }
                 work++;
             }
-            work += progress.getAsInt();
+            try {
+                work += progress.getAsInt();
+            } catch (Throwable t) {
+                LOG.log(System.Logger.Level.WARNING, thread.getName() + ": progress failed: " + t);
+                work++;
+            }
             if (work > 0) {
                 idle = 0;
             } else if (++idle < 256) {

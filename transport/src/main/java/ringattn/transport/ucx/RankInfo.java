@@ -38,7 +38,8 @@ public record RankInfo(int rank, int worldSize, String jobId, String source) {
      * Open MPI ({@code OMPI_COMM_WORLD_RANK}, {@code OMPI_COMM_WORLD_SIZE}, job id from
      * {@code OMPI_MCA_orte_hnp_uri}'s or {@code PMIX_NAMESPACE}'s value), PMI ({@code PMI_RANK},
      * {@code PMI_SIZE}, {@code PMI_JOBID}) or ringattn's own ({@code RINGATTN_RANK},
-     * {@code RINGATTN_WORLD_SIZE}, {@code RINGATTN_JOB_ID}), first match in that order (ours first).
+     * {@code RINGATTN_WORLD_SIZE}, {@code RINGATTN_JOB_ID}). Ours win; then the innermost launcher
+     * (Open MPI, then PMI, then Slurm: mpirun inside an allocation keeps Slurm's variables).
      * Empty when none is set.
      */
     public static Optional<RankInfo> fromEnvironment(Map<String, String> env) {
@@ -46,13 +47,8 @@ public record RankInfo(int rank, int worldSize, String jobId, String source) {
             return Optional.of(read(env, "RINGATTN_RANK", "RINGATTN_WORLD_SIZE",
                     env.getOrDefault("RINGATTN_JOB_ID", "ringattn"), "options"));
         }
-        if (env.containsKey("SLURM_PROCID") && env.containsKey("SLURM_NTASKS")) {
-            String job = env.getOrDefault("SLURM_JOB_ID", env.getOrDefault("SLURM_JOBID", "slurm"));
-            if (env.containsKey("SLURM_STEP_ID")) {
-                job = job + "." + env.get("SLURM_STEP_ID");
-            }
-            return Optional.of(read(env, "SLURM_PROCID", "SLURM_NTASKS", job, "slurm"));
-        }
+        // The innermost launcher first: mpirun inside a Slurm allocation leaves the batch step's
+        // SLURM_PROCID=0 in every MPI rank's environment.
         if (env.containsKey("OMPI_COMM_WORLD_RANK") && env.containsKey("OMPI_COMM_WORLD_SIZE")) {
             String job = env.getOrDefault("PMIX_NAMESPACE",
                     env.getOrDefault("OMPI_MCA_orte_hnp_uri", "openmpi"));
@@ -60,6 +56,13 @@ public record RankInfo(int rank, int worldSize, String jobId, String source) {
         }
         if (env.containsKey("PMI_RANK") && env.containsKey("PMI_SIZE")) {
             return Optional.of(read(env, "PMI_RANK", "PMI_SIZE", env.getOrDefault("PMI_JOBID", "pmi"), "pmi"));
+        }
+        if (env.containsKey("SLURM_PROCID") && env.containsKey("SLURM_NTASKS")) {
+            String job = env.getOrDefault("SLURM_JOB_ID", env.getOrDefault("SLURM_JOBID", "slurm"));
+            if (env.containsKey("SLURM_STEP_ID")) {
+                job = job + "." + env.get("SLURM_STEP_ID");
+            }
+            return Optional.of(read(env, "SLURM_PROCID", "SLURM_NTASKS", job, "slurm"));
         }
         return Optional.empty();
     }
@@ -93,6 +96,10 @@ public record RankInfo(int rank, int worldSize, String jobId, String source) {
     /** Job ids become directory names: keep letters, digits, '.', '-', '_'. */
     static String sanitize(String job) {
         String s = job.replaceAll("[^A-Za-z0-9._-]", "_");
-        return s.length() > 80 ? s.substring(0, 80) : s;
+        s = s.length() > 80 ? s.substring(0, 80) : s;
+        if (s.isEmpty() || s.chars().allMatch(c -> c == '.')) {
+            s = "_" + s; // never "", "." or "..": the id names a directory
+        }
+        return s;
     }
 }

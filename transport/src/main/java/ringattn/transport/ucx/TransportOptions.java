@@ -24,10 +24,16 @@ import ringattn.engine.transport.TransportException;
  * @param bindAddress       address or interface name (e.g. eth0) rank 0 binds its coordinator to
  *                          (default 127.0.0.1; set it for jobs across hosts)
  * @param host              this rank's host name for error messages (default: the local host name)
- * @param timeout           failure-detection bound and default wait (default 30 s)
+ * @param timeout           failure-detection bound: a rank that dies or stops answering (no
+ *                          heartbeat) is reported within it (RINGATTN_TIMEOUT, default 30 s)
+ * @param waitBound         the job's bound on a wait for another rank: joining the job, a
+ *                          collective (default: {@code timeout}; a long job raises it, while a stopped
+ *                          rank is still caught within {@code timeout} by the heartbeats)
  * @param heartbeatInterval heartbeat period on the control connections (default min(1 s, timeout/5))
  * @param secret            the job secret, or null (then {@code secretFile}, then RINGATTN_SECRET)
- * @param secretFile        a file holding the job secret, or null
+ * @param secretFile        a file holding the job secret (readable by its owner only), or null
+ * @param insecure          allow a job of more than one rank without a secret (RINGATTN_INSECURE=1):
+ *                          anyone who reaches the coordinator can then join
  * @param jobParams         opaque job parameters every rank must agree on (e.g. model, shapes), or ""
  * @param dataPath          how K/V blocks move: tagged send/receive or RMA put
  * @param peerErrorMode     UCX peer-error handling on endpoints (forces TCP on loopback with UCX 1.13)
@@ -41,9 +47,11 @@ public record TransportOptions(
         String bindAddress,
         String host,
         Duration timeout,
+        Duration waitBound,
         Duration heartbeatInterval,
         String secret,
         Path secretFile,
+        boolean insecure,
         String jobParams,
         DataPath dataPath,
         boolean peerErrorMode) {
@@ -53,7 +61,7 @@ public record TransportOptions(
         /**
          * Per ring link: {@link #PUT} between ranks on the same host when shared memory is allowed
          * (UCX_TLS unset or naming a shared-memory transport) and peer-error mode is off;
-         * {@link #TAG} otherwise. Measured: put is 3-9x faster on shared memory, tag 3x faster on TCP.
+         * {@link #TAG} otherwise (put is faster on shared memory, tag on TCP: see README).
          */
         AUTO,
         /** Tagged send into the receiver's posted receive (UCX picks eager or rendezvous/zero-copy). */
@@ -64,9 +72,18 @@ public record TransportOptions(
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
 
+    /** The job's bound on a wait for another rank: {@code waitBound} when set, else {@code timeout}. */
+    @Override
+    public Duration waitBound() {
+        return waitBound != null ? waitBound : timeout;
+    }
+    /** The longest bound accepted for {@code timeout} and {@code waitBound}. */
+    public static final Duration MAX_TIMEOUT = Duration.ofDays(7);
+
     /** Nothing set: everything from the environment or defaults. */
     public static TransportOptions defaults() {
-        return new TransportOptions(null, null, null, null, null, null, null, null, null, null, null, null, null, false);
+        return new TransportOptions(null, null, null, null, null, null, null, null, null, null, null, null, false, null,
+                null, false);
     }
 
     /** The environment's values: see {@link #withDefaultsFrom(Map)}. */
@@ -78,8 +95,8 @@ public record TransportOptions(
      * Fills unset fields: rank/worldSize/jobId from {@link RankInfo#fromEnvironment} (Slurm, Open
      * MPI, PMI or RINGATTN_RANK/RINGATTN_WORLD_SIZE/RINGATTN_JOB_ID); RINGATTN_COORDINATOR,
      * RINGATTN_RENDEZVOUS_DIR, RINGATTN_BIND, RINGATTN_HOST, RINGATTN_TIMEOUT (seconds, decimal),
-     * RINGATTN_SECRET, RINGATTN_SECRET_FILE, RINGATTN_JOB_PARAMS, RINGATTN_DATA_PATH (tag|put),
-     * RINGATTN_PEER_ERROR_MODE (true|false); then the defaults.
+     * RINGATTN_SECRET, RINGATTN_SECRET_FILE, RINGATTN_INSECURE (1|true), RINGATTN_JOB_PARAMS,
+     * RINGATTN_DATA_PATH (auto|tag|put), RINGATTN_PEER_ERROR_MODE (true|false); then the defaults.
      */
     public TransportOptions withDefaultsFrom(Map<String, String> env) {
         Integer r = rank;
@@ -117,10 +134,13 @@ public record TransportOptions(
             try {
                 dp = DataPath.valueOf(env.get("RINGATTN_DATA_PATH").trim().toUpperCase(java.util.Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new TransportException("RINGATTN_DATA_PATH: must be auto, tag or put, got '" + env.get("RINGATTN_DATA_PATH") + "'");
+                throw new ConfigurationException("RINGATTN_DATA_PATH: must be auto, tag or put, got '"
+                        + Messages.cut(env.get("RINGATTN_DATA_PATH")) + "'");
             }
         }
         boolean pem = peerErrorMode || Boolean.parseBoolean(env.getOrDefault("RINGATTN_PEER_ERROR_MODE", "false"));
+        String insecureVar = env.getOrDefault("RINGATTN_INSECURE", "").trim();
+        boolean open = insecure || insecureVar.equals("1") || insecureVar.equalsIgnoreCase("true");
         String dir = env.get("RINGATTN_RENDEZVOUS_DIR");
         String secretFileVar = env.get("RINGATTN_SECRET_FILE");
         return new TransportOptions(r, n, RankInfo.sanitize(job),
@@ -128,43 +148,59 @@ public record TransportOptions(
                 rendezvousDir != null ? rendezvousDir : dir == null ? null : Path.of(dir),
                 bindAddress != null ? bindAddress : env.getOrDefault("RINGATTN_BIND", "127.0.0.1"),
                 host != null ? host : env.getOrDefault("RINGATTN_HOST", localHostName()),
-                t, hb,
+                t, waitBound, hb,
                 secret != null ? secret : env.get("RINGATTN_SECRET"),
                 secretFile != null ? secretFile : secretFileVar == null ? null : Path.of(secretFileVar),
+                open,
                 jobParams != null ? jobParams : env.getOrDefault("RINGATTN_JOB_PARAMS", ""),
                 dp != null ? dp : DataPath.AUTO,
                 pem);
     }
 
-    /** Checks the arguments; throws a {@link TransportException} naming the first bad one. */
+    /** Checks the arguments; throws a {@link ConfigurationException} naming the first bad one. */
     public TransportOptions validate() {
         if (worldSize == null || rank == null) {
-            throw new TransportException("rank/worldSize: not set (no options, no Slurm/Open MPI/PMI environment)");
+            throw new ConfigurationException("rank/worldSize: not set (no options, no Slurm/Open MPI/PMI environment)");
         }
-        RankInfo.validate(rank, worldSize);
-        if (timeout == null || timeout.isZero() || timeout.isNegative()) {
-            throw new TransportException("timeout: must be positive, got " + timeout);
+        try {
+            RankInfo.validate(rank, worldSize);
+        } catch (TransportException e) {
+            throw new ConfigurationException(e.getMessage());
         }
+        checkBound("timeout", timeout);
+        checkBound("waitBound", waitBound());
         if (heartbeatInterval == null || heartbeatInterval.isZero() || heartbeatInterval.isNegative()
                 || heartbeatInterval.compareTo(timeout) >= 0) {
-            throw new TransportException("heartbeatInterval: must be positive and below timeout " + timeout
+            throw new ConfigurationException("heartbeatInterval: must be positive and below timeout " + timeout
                     + ", got " + heartbeatInterval);
         }
         if (worldSize > 1 && coordinator == null && rendezvousDir == null) {
-            throw new TransportException("coordinator/rendezvousDir: a job of " + worldSize
+            throw new ConfigurationException("coordinator/rendezvousDir: a job of " + worldSize
                     + " ranks needs one (RINGATTN_COORDINATOR=host:port or RINGATTN_RENDEZVOUS_DIR=dir)");
         }
         if (coordinator != null) {
             coordinatorAddress();
         }
+        if (worldSize > 1 && secret == null && secretFile == null && !insecure) {
+            throw new ConfigurationException("secret: a job of " + worldSize + " ranks needs a job secret "
+                    + "(RINGATTN_SECRET or RINGATTN_SECRET_FILE, the same on every rank); without one anyone who "
+                    + "reaches the coordinator can join: pass --insecure (RINGATTN_INSECURE=1) to allow that");
+        }
         return this;
+    }
+
+    private static void checkBound(String name, Duration d) {
+        if (d == null || d.isZero() || d.isNegative() || d.compareTo(MAX_TIMEOUT) > 0) {
+            throw new ConfigurationException(name + ": must be positive and at most " + MAX_TIMEOUT.toDays()
+                    + " days, got " + d);
+        }
     }
 
     /** {@code coordinator} parsed into host and port. */
     java.net.InetSocketAddress coordinatorAddress() {
         int colon = coordinator.lastIndexOf(':');
         if (colon <= 0 || colon == coordinator.length() - 1) {
-            throw new TransportException("coordinator: expected host:port, got '" + coordinator + "'");
+            throw new ConfigurationException("coordinator: expected host:port, got '" + Messages.cut(coordinator) + "'");
         }
         try {
             int port = Integer.parseInt(coordinator.substring(colon + 1));
@@ -177,92 +213,187 @@ public record TransportOptions(
             }
             return java.net.InetSocketAddress.createUnresolved(h, port);
         } catch (NumberFormatException e) {
-            throw new TransportException("coordinator: bad port in '" + coordinator + "'");
+            throw new ConfigurationException("coordinator: bad port in '" + Messages.cut(coordinator) + "'");
         }
     }
 
-    /** The job secret bytes: {@code secret}, else {@code secretFile}'s trimmed content, else "". */
+    /**
+     * The job secret bytes: {@code secret}, else {@code secretFile}'s trimmed content, else none
+     * (empty). A secret file that its group or others may read is refused, as ssh refuses such keys.
+     */
     byte[] secretBytes() {
         if (secret != null) {
             return secret.getBytes(java.nio.charset.StandardCharsets.UTF_8);
         }
         if (secretFile != null) {
-            try {
-                return java.nio.file.Files.readString(secretFile).trim().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            } catch (java.io.IOException e) {
-                throw new TransportException("secretFile: cannot read " + secretFile + ": " + e.getMessage(), e);
-            }
+            return SecretFile.read(secretFile);
         }
         return new byte[0];
     }
 
     public TransportOptions withRank(int r, int n) {
-        return new TransportOptions(r, n, jobId, coordinator, rendezvousDir, bindAddress, host, timeout,
-                heartbeatInterval, secret, secretFile, jobParams, dataPath, peerErrorMode);
+        return with().rank(r).worldSize(n).build();
     }
 
     public TransportOptions withJobId(String id) {
-        return new TransportOptions(rank, worldSize, id, coordinator, rendezvousDir, bindAddress, host, timeout,
-                heartbeatInterval, secret, secretFile, jobParams, dataPath, peerErrorMode);
+        return with().jobId(id).build();
     }
 
     public TransportOptions withCoordinator(String hostPort) {
-        return new TransportOptions(rank, worldSize, jobId, hostPort, rendezvousDir, bindAddress, host, timeout,
-                heartbeatInterval, secret, secretFile, jobParams, dataPath, peerErrorMode);
+        return with().coordinator(hostPort).build();
     }
 
     public TransportOptions withRendezvousDir(Path dir) {
-        return new TransportOptions(rank, worldSize, jobId, coordinator, dir, bindAddress, host, timeout,
-                heartbeatInterval, secret, secretFile, jobParams, dataPath, peerErrorMode);
+        return with().rendezvousDir(dir).build();
     }
 
+    /** The failure-detection bound (see the record's javadoc). */
     public TransportOptions withTimeout(Duration t) {
-        return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, bindAddress, host, t,
-                heartbeatInterval, secret, secretFile, jobParams, dataPath, peerErrorMode);
+        return with().timeout(t).build();
+    }
+
+    /** The job's bound on a wait for another rank (see the record's javadoc). */
+    public TransportOptions withWaitBound(Duration w) {
+        return with().waitBound(w).build();
+    }
+
+    public TransportOptions withHeartbeatInterval(Duration hb) {
+        return with().heartbeatInterval(hb).build();
     }
 
     public TransportOptions withSecret(String s) {
-        return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, bindAddress, host, timeout,
-                heartbeatInterval, s, secretFile, jobParams, dataPath, peerErrorMode);
+        return with().secret(s).build();
+    }
+
+    public TransportOptions withSecretFile(Path f) {
+        return with().secretFile(f).build();
+    }
+
+    /** Allows a job of several ranks without a secret (anyone who reaches the coordinator may join). */
+    public TransportOptions withInsecure(boolean on) {
+        return with().insecure(on).build();
     }
 
     public TransportOptions withJobParams(String p) {
-        return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, bindAddress, host, timeout,
-                heartbeatInterval, secret, secretFile, p, dataPath, peerErrorMode);
+        return with().jobParams(p).build();
     }
 
     public TransportOptions withDataPath(DataPath d) {
-        return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, bindAddress, host, timeout,
-                heartbeatInterval, secret, secretFile, jobParams, d, peerErrorMode);
+        return with().dataPath(d).build();
     }
 
     public TransportOptions withPeerErrorMode(boolean on) {
-        return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, bindAddress, host, timeout,
-                heartbeatInterval, secret, secretFile, jobParams, dataPath, on);
+        return with().peerErrorMode(on).build();
     }
 
     public TransportOptions withBindAddress(String a) {
-        return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, a, host, timeout,
-                heartbeatInterval, secret, secretFile, jobParams, dataPath, peerErrorMode);
+        return with().bindAddress(a).build();
+    }
+
+    public TransportOptions withHost(String h) {
+        return with().host(h).build();
+    }
+
+    private Copy with() {
+        return new Copy(this);
+    }
+
+    /** A mutable copy for the {@code with...} methods. */
+    private static final class Copy {
+        private Integer rank;
+        private Integer worldSize;
+        private String jobId;
+        private String coordinator;
+        private Path rendezvousDir;
+        private String bindAddress;
+        private String host;
+        private Duration timeout;
+        private Duration waitBound;
+        private Duration heartbeatInterval;
+        private String secret;
+        private Path secretFile;
+        private boolean insecure;
+        private String jobParams;
+        private DataPath dataPath;
+        private boolean peerErrorMode;
+
+        Copy(TransportOptions o) {
+            rank = o.rank;
+            worldSize = o.worldSize;
+            jobId = o.jobId;
+            coordinator = o.coordinator;
+            rendezvousDir = o.rendezvousDir;
+            bindAddress = o.bindAddress;
+            host = o.host;
+            timeout = o.timeout;
+            waitBound = o.waitBound;
+            heartbeatInterval = o.heartbeatInterval;
+            secret = o.secret;
+            secretFile = o.secretFile;
+            insecure = o.insecure;
+            jobParams = o.jobParams;
+            dataPath = o.dataPath;
+            peerErrorMode = o.peerErrorMode;
+        }
+
+        Copy rank(int v) { rank = v; return this; }
+        Copy worldSize(int v) { worldSize = v; return this; }
+        Copy jobId(String v) { jobId = v; return this; }
+        Copy coordinator(String v) { coordinator = v; return this; }
+        Copy rendezvousDir(Path v) { rendezvousDir = v; return this; }
+        Copy bindAddress(String v) { bindAddress = v; return this; }
+        Copy host(String v) { host = v; return this; }
+        Copy timeout(Duration v) { timeout = v; return this; }
+        Copy waitBound(Duration v) { waitBound = v; return this; }
+        Copy heartbeatInterval(Duration v) { heartbeatInterval = v; return this; }
+        Copy secret(String v) { secret = v; return this; }
+        Copy secretFile(Path v) { secretFile = v; return this; }
+        Copy insecure(boolean v) { insecure = v; return this; }
+        Copy jobParams(String v) { jobParams = v; return this; }
+        Copy dataPath(DataPath v) { dataPath = v; return this; }
+        Copy peerErrorMode(boolean v) { peerErrorMode = v; return this; }
+
+        TransportOptions build() {
+            return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, bindAddress, host, timeout,
+                    waitBound, heartbeatInterval, secret, secretFile, insecure, jobParams, dataPath, peerErrorMode);
+        }
     }
 
     private static Duration seconds(String name, String v) {
+        double s;
         try {
-            return Duration.ofMillis(Math.round(Double.parseDouble(v.trim()) * 1000));
+            s = Double.parseDouble(v.trim());
         } catch (NumberFormatException e) {
-            throw new TransportException(name + ": not a number of seconds: '" + v + "'");
+            throw new ConfigurationException(name + ": not a number of seconds: '" + Messages.cut(v) + "'");
         }
+        if (!(s > 0) || s > MAX_TIMEOUT.toSeconds()) {
+            throw new ConfigurationException(name + ": must be > 0 and at most " + MAX_TIMEOUT.toSeconds()
+                    + " seconds, got '" + Messages.cut(v) + "'");
+        }
+        return Duration.ofMillis(Math.max(1, Math.round(s * 1000)));
     }
 
+    /**
+     * This machine's name from the kernel (not {@code $HOSTNAME}: a batch step sets that to its
+     * first node and srun copies it to every task).
+     */
     static String localHostName() {
-        String h = System.getenv("HOSTNAME");
-        if (h != null && !h.isBlank()) {
-            return h;
+        try {
+            String h = java.net.InetAddress.getLocalHost().getHostName();
+            if (h != null && !h.isBlank()) {
+                return h;
+            }
+        } catch (java.io.IOException e) {
+            // fall through
         }
         try {
-            return java.net.InetAddress.getLocalHost().getHostName();
-        } catch (java.io.IOException e) {
-            return "localhost";
+            String h = java.nio.file.Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
+            if (!h.isEmpty()) {
+                return h;
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // fall through
         }
+        return "localhost";
     }
 }

@@ -55,6 +55,7 @@ public final class UcxTransport implements RingTransport {
     /** Data moving towards lower ranks (always tagged; see {@link #sendToPrevious}). */
     private static final long KIND_REVERSE = 4L << 56;
     private static final int SLOTS = 64;
+    private static final System.Logger LOG = System.getLogger("ringattn.transport.ucx");
     private static final int SLOT_BYTES = 16;
 
     private final TransportOptions options;
@@ -72,6 +73,8 @@ public final class UcxTransport implements RingTransport {
     private MemorySegment[] buffers;
     private long[] nextAddresses;
     private UcpRemoteKey[] nextKeys;
+    /** Bits 32-55 of every data-path tag: a random number of this job, so strangers cannot match our receives. */
+    private long tagSalt;
     private final Arena slotArena = Arena.ofShared();
     private final MemorySegment slots = slotArena.allocate(4L * SLOTS * SLOT_BYTES, 64);
     private final Set<UcxTransfer> pending = ConcurrentHashMap.newKeySet();
@@ -115,7 +118,7 @@ public final class UcxTransport implements RingTransport {
     }
 
     private void start() {
-        Duration wait = options.timeout();
+        Duration wait = options.waitBound();
         byte[] address = loop.call(() -> {
             worker = context.newWorker(new UcpWorkerParams());
             loop.progressWith(() -> {
@@ -133,6 +136,13 @@ public final class UcxTransport implements RingTransport {
         }, wait, "UCX worker");
         control = ControlPlane.join(options, address);
         control.onFailure(this::failAll);
+        tagSalt = (control.tagSalt() & 0xFF_FFFFL) << 32;
+        for (int peer : new int[] {nextRank, prevRank}) {
+            if (peer != rank && !WorkerAddress.plausible(control.peer(peer).workerAddress(), address)) {
+                throw new RankFailedException(peer, host(peer), "sent a malformed UCX worker address ("
+                        + control.peer(peer).workerAddress().length + " bytes; another UCX version?)");
+            }
+        }
         chooseDataPaths();
         loop.call(() -> {
             next = endpoint(nextRank);
@@ -156,7 +166,7 @@ public final class UcxTransport implements RingTransport {
             String why = msg.contains(" error: ") ? msg.substring(msg.lastIndexOf(" error: ") + 8) : msg;
             failFromUcx(new RankFailedException(peer, host(peer), "UCX endpoint error: " + why));
         } else if (!closed && failure == null) {
-            System.err.println("ringattn: rank " + rank + ": UCX progress: " + msg);
+            LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": UCX progress: " + msg);
         }
     }
 
@@ -170,13 +180,14 @@ public final class UcxTransport implements RingTransport {
         String tls = System.getenv().getOrDefault("UCX_TLS", "");
         boolean shm = tls.isBlank() || tls.matches(".*\\b(all|sm|shm|posix|sysv|cma|xpmem|knem)\\b.*");
         boolean canPut = shm && !options.peerErrorMode() && !tls.startsWith("^");
-        byte[][] all = control.allGather((canPut ? "1" : "0").getBytes(StandardCharsets.UTF_8), options.timeout());
+        byte[][] all = control.allGather((canPut ? "1" : "0").getBytes(StandardCharsets.UTF_8), options.waitBound());
         sendByPut = linkCanPut(all, rank, nextRank);
         receiveByPut = linkCanPut(all, prevRank, rank);
     }
 
     private boolean linkCanPut(byte[][] flags, int from, int to) {
-        return flags[from][0] == '1' && flags[to][0] == '1' && host(from).equals(host(to));
+        return flags[from].length == 1 && flags[from][0] == '1' && flags[to].length == 1 && flags[to][0] == '1'
+                && host(from).equals(host(to));
     }
 
     /** True when the link to the next rank moves data by RMA put (else tagged send). */
@@ -231,7 +242,7 @@ public final class UcxTransport implements RingTransport {
         if (buffers != null) {
             throw new IllegalStateException("allocateBuffers: already called on rank " + rank);
         }
-        BufferAgreement.check(this, count, lengthBytes, options.timeout());
+        BufferAgreement.check(this, count, lengthBytes, options.waitBound());
         long mapped = Math.max(lengthBytes, 64);
         MemorySegment[] segs = new MemorySegment[count];
         UcpMemory[] mems = new UcpMemory[count];
@@ -255,28 +266,57 @@ public final class UcxTransport implements RingTransport {
                 out.putLong(mems[i].getAddress()).putInt(packed.get(i).length).put(packed.get(i));
             }
             return out.array();
-        }, options.timeout(), "allocateBuffers");
+        }, options.waitBound(), "allocateBuffers");
         buffers = segs;
-        byte[][] tables = allGather(keys, options.timeout());
+        byte[][] tables = allGather(keys, options.waitBound());
         if (sendByPut) {
-            unpackNextKeys(tables[nextRank]);
+            unpackNextKeys(parseKeys(tables[nextRank], count));
         }
         // Nobody leaves allocateBuffers (and may close, unmapping its buffers) before every rank has
         // unpacked its neighbour's keys: UCX 1.13 crashes (SIGSEGV in uct_rkey_release) when it
         // unpacks the key of shared memory its owner already unmapped.
-        barrier(options.timeout());
+        barrier(options.waitBound());
     }
 
-    private void unpackNextKeys(byte[] table) {
-        ByteBuffer theirs = ByteBuffer.wrap(table).order(ByteOrder.LITTLE_ENDIAN);
-        int n = theirs.getInt();
-        nextAddresses = new long[n];
+    /** The next rank's buffer table: {@code count} (address, packed remote key) pairs, checked. */
+    private record RemoteBuffers(long[] addresses, byte[][] keys) {
+    }
+
+    private RemoteBuffers parseKeys(byte[] table, int count) {
+        try {
+            ByteBuffer theirs = ByteBuffer.wrap(table).order(ByteOrder.LITTLE_ENDIAN);
+            int n = theirs.getInt();
+            if (n != count) {
+                throw new IllegalArgumentException(n + " buffers, expected " + count);
+            }
+            long[] addresses = new long[n];
+            byte[][] keys = new byte[n][];
+            for (int i = 0; i < n; i++) {
+                addresses[i] = theirs.getLong();
+                int len = theirs.getInt();
+                if (len < 1 || len > WorkerAddress.MAX_RKEY_BYTES || len > theirs.remaining()) {
+                    throw new IllegalArgumentException("a remote key of " + len + " bytes");
+                }
+                keys[i] = new byte[len];
+                theirs.get(keys[i]);
+            }
+            if (theirs.hasRemaining()) {
+                throw new IllegalArgumentException(theirs.remaining() + " trailing bytes");
+            }
+            return new RemoteBuffers(addresses, keys);
+        } catch (IllegalArgumentException | java.nio.BufferUnderflowException e) {
+            throw new RankFailedException(nextRank, host(nextRank), "sent a malformed buffer table ("
+                    + (e.getMessage() == null ? "too short" : e.getMessage()) + ")");
+        }
+    }
+
+    private void unpackNextKeys(RemoteBuffers theirs) {
+        int n = theirs.keys().length;
+        nextAddresses = theirs.addresses();
         nextKeys = new UcpRemoteKey[n];
         loop.call(() -> {
             for (int i = 0; i < n; i++) {
-                nextAddresses[i] = theirs.getLong();
-                byte[] kb = new byte[theirs.getInt()];
-                theirs.get(kb);
+                byte[] kb = theirs.keys()[i];
                 ByteBuffer direct = ByteBuffer.allocateDirect(kb.length);
                 direct.put(kb).flip();
                 RankFailedException f = failure;
@@ -286,7 +326,7 @@ public final class UcxTransport implements RingTransport {
                 nextKeys[i] = next.unpackRemoteKey(direct);
             }
             return null;
-        }, options.timeout(), "allocateBuffers: remote keys");
+        }, options.waitBound(), "allocateBuffers: remote keys");
     }
 
     @Override
@@ -313,9 +353,9 @@ public final class UcxTransport implements RingTransport {
         UcxTransfer t = new UcxTransfer(nextRank, "send of step " + step + " to rank " + nextRank);
         long addr = buffers[index].address();
         if (!sendByPut) {
-            loop.execute(() -> track(t, next.sendTaggedNonBlocking(addr, lengthBytes, KIND_DATA | tagStep(step), t.callback())));
+            post(t, () -> track(t, next.sendTaggedNonBlocking(addr, lengthBytes, tag(KIND_DATA, step), t.callback())));
         } else {
-            loop.execute(() -> putWhenReady(t, addr, lengthBytes, step));
+            post(t, () -> putWhenReady(t, addr, lengthBytes, step));
         }
         return t;
     }
@@ -326,7 +366,7 @@ public final class UcxTransport implements RingTransport {
         checkPost(index, lengthBytes);
         UcxTransfer t = new UcxTransfer(prevRank, "reverse send of step " + step + " to rank " + prevRank);
         long addr = buffers[index].address();
-        loop.execute(() -> track(t, prev.sendTaggedNonBlocking(addr, lengthBytes, KIND_REVERSE | tagStep(step), t.callback())));
+        post(t, () -> track(t, prev.sendTaggedNonBlocking(addr, lengthBytes, tag(KIND_REVERSE, step), t.callback())));
         return t;
     }
 
@@ -334,7 +374,7 @@ public final class UcxTransport implements RingTransport {
     public Transfer receiveFromNext(int index, long lengthBytes, int step) {
         checkPost(index, lengthBytes);
         UcxTransfer t = new UcxTransfer(nextRank, "reverse receive of step " + step + " from rank " + nextRank);
-        receiveTagged(t, buffers[index].address(), lengthBytes, KIND_REVERSE | tagStep(step), nextRank);
+        receiveTagged(t, buffers[index].address(), lengthBytes, tag(KIND_REVERSE, step), nextRank);
         return t;
     }
 
@@ -348,7 +388,7 @@ public final class UcxTransport implements RingTransport {
         // jucx reports no receive size for a receive that completes inside the post (the message
         // was already here); probing first gives that size. Only this thread progresses the
         // worker, so nothing can arrive between the probe and the post.
-        loop.execute(() -> {
+        post(t, () -> {
             UcpTagMessage early = worker.tagProbeNonBlocking(tag, -1L, false);
             long known = early == null ? -1 : early.getRecvLength();
             track(t, worker.recvTaggedNonBlocking(addr, lengthBytes, tag, -1L,
@@ -379,14 +419,14 @@ public final class UcxTransport implements RingTransport {
         UcxTransfer t = new UcxTransfer(prevRank, "receive of step " + step + " from rank " + prevRank);
         long addr = buffers[index].address();
         if (!receiveByPut) {
-            receiveTagged(t, addr, lengthBytes, KIND_DATA | tagStep(step), prevRank);
+            receiveTagged(t, addr, lengthBytes, tag(KIND_DATA, step), prevRank);
         } else {
             MemorySegment done = slot(3, step);
             MemorySegment ready = slot(2, step);
             ready.set(ValueLayout.JAVA_LONG, 0, index);
             ready.set(ValueLayout.JAVA_LONG, 8, lengthBytes);
-            loop.execute(() -> {
-                track(t, worker.recvTaggedNonBlocking(done.address(), SLOT_BYTES, KIND_DONE | tagStep(step), -1L,
+            post(t, () -> {
+                track(t, worker.recvTaggedNonBlocking(done.address(), SLOT_BYTES, tag(KIND_DONE, step), -1L,
                         new UcxCallback() {
                             @Override
                             public void onSuccess(UcpRequest request) {
@@ -403,7 +443,7 @@ public final class UcxTransport implements RingTransport {
                                 t.fail(ucxError(prevRank, status, message));
                             }
                         }));
-                track(null, prev.sendTaggedNonBlocking(ready.address(), SLOT_BYTES, KIND_READY | tagStep(step),
+                track(null, prev.sendTaggedNonBlocking(ready.address(), SLOT_BYTES, tag(KIND_READY, step),
                         failOnly(t, prevRank)));
             });
         }
@@ -414,14 +454,14 @@ public final class UcxTransport implements RingTransport {
     private void putWhenReady(UcxTransfer t, long addr, long lengthBytes, int step) {
         MemorySegment ready = slot(0, step);
         MemorySegment done = slot(1, step);
-        track(t, worker.recvTaggedNonBlocking(ready.address(), SLOT_BYTES, KIND_READY | tagStep(step), -1L, new UcxCallback() {
+        track(t, worker.recvTaggedNonBlocking(ready.address(), SLOT_BYTES, tag(KIND_READY, step), -1L, new UcxCallback() {
             @Override
             public void onSuccess(UcpRequest request) {
                 int index = (int) ready.get(ValueLayout.JAVA_LONG, 0);
                 long expected = ready.get(ValueLayout.JAVA_LONG, 8);
                 done.set(ValueLayout.JAVA_LONG, 0, lengthBytes);
                 if (expected != lengthBytes) {
-                    track(null, next.sendTaggedNonBlocking(done.address(), SLOT_BYTES, KIND_DONE | tagStep(step), null));
+                    track(null, next.sendTaggedNonBlocking(done.address(), SLOT_BYTES, tag(KIND_DONE, step), null));
                     t.fail(new TransportException("ranks disagree on message size: rank " + rank + " sends "
                             + lengthBytes + " bytes, rank " + nextRank + " expects " + expected));
                     return;
@@ -432,7 +472,7 @@ public final class UcxTransport implements RingTransport {
                 track(null, next.flushNonBlocking(new UcxCallback() {
                     @Override
                     public void onSuccess(UcpRequest r) {
-                        track(null, next.sendTaggedNonBlocking(done.address(), SLOT_BYTES, KIND_DONE | tagStep(step), t.callback()));
+                        track(null, next.sendTaggedNonBlocking(done.address(), SLOT_BYTES, tag(KIND_DONE, step), t.callback()));
                     }
 
                     @Override
@@ -462,8 +502,24 @@ public final class UcxTransport implements RingTransport {
         return slots.asSlice(((long) kind * SLOTS + Math.floorMod(step, SLOTS)) * SLOT_BYTES, SLOT_BYTES);
     }
 
-    private static long tagStep(int step) {
-        return step & 0xFFFF_FFFFL;
+    /** A data-path tag: kind (bits 56-63), this job's salt (32-55), the step (0-31). */
+    private long tag(long kind, int step) {
+        return kind | tagSalt | (step & 0xFFFF_FFFFL);
+    }
+
+    /**
+     * Runs a post on the progress thread; if UCX throws there, the transfer fails with the error
+     * (the thread goes on serving the others).
+     */
+    private void post(UcxTransfer t, Runnable action) {
+        loop.execute(() -> {
+            try {
+                action.run();
+            } catch (RuntimeException e) {
+                t.fail(failure != null ? failure : new TransportException(t.what + " on rank " + rank + ": UCX: "
+                        + e.getMessage(), e));
+            }
+        });
     }
 
     private void track(UcxTransfer t, UcpRequest r) {
@@ -577,7 +633,7 @@ public final class UcxTransport implements RingTransport {
         try {
             memoryReleased = loop.call(() -> teardown(bound), bound.plusSeconds(10), "close");
         } catch (RuntimeException e) {
-            System.err.println("ringattn: rank " + rank + ": UCX teardown incomplete: " + e.getMessage());
+            LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": UCX teardown incomplete: " + e.getMessage());
         }
         boolean stopped = loop.stop(Duration.ofSeconds(5));
         if (control != null) {
@@ -585,26 +641,30 @@ public final class UcxTransport implements RingTransport {
         }
         if (memoryReleased && stopped) {
             context.close();
+            slotArena.close();
         } else {
-            System.err.println("ringattn: rank " + rank + ": leaving the UCX context open (memory still mapped)");
+            // UCX may still write into the ready/done slots of a request it did not cancel: leave them mapped too.
+            LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": leaving the UCX context open (memory still mapped)");
         }
-        slotArena.close();
     }
 
     private void closeAfterFailedStart() {
         closed = true;
+        boolean released = false;
         try {
-            loop.call(() -> teardown(Duration.ofSeconds(2)), Duration.ofSeconds(5), "close");
+            released = loop.call(() -> teardown(Duration.ofSeconds(2)), Duration.ofSeconds(5), "close");
         } catch (RuntimeException ignored) {
             // best effort
         }
-        loop.stop(Duration.ofSeconds(5));
+        boolean stopped = loop.stop(Duration.ofSeconds(5));
         if (control != null) {
             control.abort("failed to start");
             control.close();
         }
-        context.close();
-        slotArena.close();
+        if (released && stopped) {
+            context.close();
+            slotArena.close();
+        }
     }
 
     /**
@@ -668,7 +728,7 @@ public final class UcxTransport implements RingTransport {
         } catch (RuntimeException e) {
             // Closing an endpoint whose peer closed first fails harmlessly ("Invalid parameter").
             if (failure == null && !what.equals("close endpoint") && !what.equals("cancel")) {
-                System.err.println("ringattn: rank " + rank + ": " + what + " failed during close: " + e.getMessage());
+                LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": " + what + " failed during close: " + e.getMessage());
             }
             return false;
         }

@@ -75,7 +75,7 @@ class RankInfoTest {
     void optionsFromMpiEnvironmentWithCoordinator() {
         TransportOptions o = TransportOptions.fromEnvironment(Map.of("OMPI_COMM_WORLD_RANK", "0",
                 "OMPI_COMM_WORLD_SIZE", "2", "RINGATTN_COORDINATOR", "10.0.0.1:29500", "RINGATTN_BIND", "10.0.0.1",
-                "RINGATTN_DATA_PATH", "tag")).validate();
+                "RINGATTN_DATA_PATH", "tag", "RINGATTN_SECRET", "s")).validate();
         assertEquals(0, o.rank());
         assertEquals(2, o.worldSize());
         assertEquals("10.0.0.1:29500", o.coordinator());
