@@ -10,12 +10,21 @@ import java.util.Map;
  * A small strict JSON reader (RFC 8259) and string quoting for writers. Values map to
  * {@link LinkedHashMap} (objects, keys in file order), {@link List}, {@link String}, {@link Long}
  * (integers that fit), {@link BigInteger} (larger integers), {@link Double}, {@link Boolean} and
- * {@link #NULL}. Nesting is limited to {@value #MAX_DEPTH} levels so a hostile document cannot
- * overflow the stack. Stateless and thread-safe.
+ * {@link #NULL}. Hostile documents are bounded: nesting is limited to {@value #MAX_DEPTH} levels
+ * (no stack overflow), a number to {@value #MAX_NUMBER_CHARS} characters (no quadratic big-number
+ * conversion), and error messages quote document text only through {@link Snippet}. Stateless and
+ * thread-safe.
  */
 public final class Json {
     /** Deepest nesting accepted. */
     public static final int MAX_DEPTH = 64;
+    /**
+     * Longest number accepted, characters (sign, digits, point and exponent). Writers print a double
+     * in its shortest round-trip form (at most 17 significant digits, about 25 characters) and
+     * integers up to 64 bits in 20; the bound keeps big-integer conversion, quadratic in the digits,
+     * trivial.
+     */
+    public static final int MAX_NUMBER_CHARS = 100;
     /** The JSON {@code null} value. */
     public static final Object NULL = new Object() {
         @Override
@@ -119,7 +128,7 @@ public final class Json {
                 if (c == '-' || (c >= '0' && c <= '9')) {
                     yield number();
                 }
-                throw error("unexpected character '" + c + "'");
+                throw error("unexpected character '" + Snippet.of(c) + "'");
             }
         };
     }
@@ -151,7 +160,7 @@ public final class Json {
             skipSpace();
             Object v = value(depth + 1);
             if (map.put(key, v) != null) {
-                throw error("duplicate key " + quote(key));
+                throw error("duplicate key " + Snippet.of(quote(key)));
             }
             skipSpace();
             char c = peek();
@@ -244,6 +253,9 @@ public final class Json {
         if (peek() == '-') {
             pos++;
         }
+        if (pos + 1 < text.length() && text.charAt(pos) == '0' && isDigit(text.charAt(pos + 1))) {
+            throw error("leading zero in number");
+        }
         boolean integer = true;
         digits();
         if (pos < text.length() && text.charAt(pos) == '.') {
@@ -259,21 +271,29 @@ public final class Json {
             }
             digits();
         }
+        int length = pos - start;
+        if (length > MAX_NUMBER_CHARS) {
+            pos = start;
+            throw error("number of " + length + " characters, longer than the " + MAX_NUMBER_CHARS + " accepted");
+        }
         String s = text.substring(start, pos);
         if (!integer) {
             return Double.parseDouble(s);
         }
-        if (s.length() > 1 && (s.startsWith("0") || s.startsWith("-0")) && !s.equals("-0")) {
-            pos = start;
-            throw error("leading zero in number");
+        if (length <= 18) {
+            return Long.parseLong(s);
         }
-        BigInteger big = new BigInteger(s);
+        BigInteger big = new BigInteger(s); // at most MAX_NUMBER_CHARS digits: cheap
         return big.bitLength() < 64 ? (Object) big.longValue() : big;
+    }
+
+    private static boolean isDigit(char c) {
+        return c >= '0' && c <= '9';
     }
 
     private void digits() {
         int start = pos;
-        while (pos < text.length() && text.charAt(pos) >= '0' && text.charAt(pos) <= '9') {
+        while (pos < text.length() && isDigit(text.charAt(pos))) {
             pos++;
         }
         if (pos == start) {

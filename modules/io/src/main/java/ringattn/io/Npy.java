@@ -145,7 +145,7 @@ public final class Npy {
             if (dict.size() != 3 || !dict.containsKey("descr") || !dict.containsKey("fortran_order")
                     || !dict.containsKey("shape")) {
                 throw new FileFormatException(file, "header must have exactly the keys descr, fortran_order, shape; got "
-                        + dict.keySet());
+                        + Snippet.of(dict.keySet()));
             }
             if (!(dict.get("descr") instanceof String descr)) {
                 throw new FileFormatException(file, "header: descr is not a string");
@@ -162,7 +162,7 @@ public final class Npy {
             ElementType type = ElementType.fromNpyDescr(descr);
             if (type == null) {
                 String why = descr.startsWith(">") ? " (big-endian is not supported)" : "";
-                throw new FileFormatException(file, "unsupported dtype '" + descr + "'" + why
+                throw new FileFormatException(file, "unsupported dtype '" + Snippet.of(descr) + "'" + why
                         + "; supported: " + ElementType.supportedNpy());
             }
             if (shape.length > MAX_DIMS) {
@@ -219,7 +219,7 @@ public final class Npy {
                 pos++;
                 Object value = value();
                 if (map.put(key, value) != null) {
-                    throw error("duplicate key '" + key + "'");
+                    throw error("duplicate key '" + Snippet.of(key) + "'");
                 }
                 char c = next();
                 if (c == ',') {
@@ -312,7 +312,7 @@ public final class Npy {
                 pos++; // Python 2 long suffix
             }
             if (digits.length() > 18) {
-                throw error("dimension " + digits + " is absurdly large");
+                throw error("dimension " + Snippet.of(digits) + " is absurdly large");
             }
             return Long.parseLong(digits);
         }

@@ -53,7 +53,7 @@ public final class Safetensors {
         } else {
             e = entries.get(name);
             if (e == null) {
-                throw new FileFormatException(file, "no tensor named '" + name + "'; it holds " + names(entries));
+                throw new FileFormatException(file, "no tensor named '" + Snippet.of(name) + "'; it holds " + names(entries));
             }
         }
         return tensor(file, bytes, e);
@@ -68,15 +68,15 @@ public final class Safetensors {
     public static ArrayData tensor(Path file, MemorySegment bytes, Entry e) {
         ElementType type = ElementType.fromSafetensors(e.dtype);
         if (type == null) {
-            throw new FileFormatException(file, "tensor '" + e.name + "': unsupported dtype " + e.dtype
-                    + " (supported: " + ElementType.supportedSafetensors() + ")");
+            throw new FileFormatException(file, "tensor '" + Snippet.of(e.name) + "': unsupported dtype "
+                    + Snippet.of(e.dtype) + " (supported: " + ElementType.supportedSafetensors() + ")");
         }
         long need = ArrayData.byteSize(type, e.shape);
         if (need < 0) {
-            throw new FileFormatException(file, "tensor '" + e.name + "': shape overflows a 64-bit byte size");
+            throw new FileFormatException(file, "tensor '" + Snippet.of(e.name) + "': shape overflows a 64-bit byte size");
         }
         if (e.end - e.begin != need) {
-            throw new FileFormatException(file, "tensor '" + e.name + "': data_offsets [" + e.begin + ", " + e.end
+            throw new FileFormatException(file, "tensor '" + Snippet.of(e.name) + "': data_offsets [" + e.begin + ", " + e.end
                     + "] hold " + (e.end - e.begin) + " bytes, shape " + java.util.Arrays.toString(e.shape)
                     + " " + e.dtype + " needs " + need);
         }
@@ -86,7 +86,7 @@ public final class Safetensors {
 
     private static String names(Map<String, Entry> entries) {
         List<String> n = new ArrayList<>(entries.keySet());
-        String list = String.join(", ", n.subList(0, Math.min(10, n.size())));
+        String list = String.join(", ", n.subList(0, Math.min(10, n.size())).stream().map(Snippet::of).toList());
         return "[" + list + (n.size() > 10 ? ", ..." : "") + "]";
     }
 
@@ -97,12 +97,14 @@ public final class Safetensors {
             throw new FileFormatException(file, "not a safetensors file: only " + size + " bytes");
         }
         long headerLen = bytes.get(ArrayData.I64_LE, 0);
-        if (headerLen < 2 || headerLen > size - 8) {
-            throw new FileFormatException(file, "not a safetensors file: header length " + Long.toUnsignedString(headerLen)
-                    + " does not fit in the file (" + size + " bytes)");
+        if (headerLen < 0 || headerLen > MAX_HEADER_BYTES) {
+            // not echoed: for a file that is not safetensors (text, say) the value is its first 8 bytes
+            throw new FileFormatException(file, "not a safetensors file: the header length (first 8 bytes) is over the "
+                    + MAX_HEADER_BYTES + "-byte limit");
         }
-        if (headerLen > MAX_HEADER_BYTES) {
-            throw new FileFormatException(file, "header length " + headerLen + " is larger than " + MAX_HEADER_BYTES);
+        if (headerLen < 2 || headerLen > size - 8) {
+            throw new FileFormatException(file, "not a safetensors file: header length " + headerLen
+                    + " does not fit in the file (" + size + " bytes)");
         }
         byte[] raw = bytes.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
         String text;
@@ -139,7 +141,7 @@ public final class Safetensors {
     }
 
     private static Entry entry(Path file, String name, Object value, long dataLen) {
-        String where = "tensor '" + name + "': ";
+        String where = "tensor '" + Snippet.of(name) + "': ";
         if (!(value instanceof Map<?, ?> m)) {
             throw new FileFormatException(file, where + "expected an object");
         }
@@ -172,10 +174,10 @@ public final class Safetensors {
         for (int i = 0; i < out.length; i++) {
             Object o = list.get(i);
             if (o instanceof BigInteger) {
-                throw new FileFormatException(file, what + ": " + o + " is absurdly large");
+                throw new FileFormatException(file, what + ": " + Snippet.of(o) + " is absurdly large");
             }
             if (!(o instanceof Long l) || l < 0) {
-                throw new FileFormatException(file, what + ": expected non-negative integers, got " + o);
+                throw new FileFormatException(file, what + ": expected non-negative integers, got " + Snippet.of(o));
             }
             out[i] = l;
         }

@@ -2,6 +2,7 @@ package ringattn.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,6 +13,9 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -167,6 +171,26 @@ class NpyTest {
         rejects("malformed header", npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2}", four));
         rejects("exactly the keys", npy(1, "{'descr': '<f4', 'shape': (2, 2), }", four));
         rejects("unsupported .npy version 4.0", npy(4, ok, four));
+    }
+
+    /** Header text reaches messages cut and on one line, however long the header (up to 1 MiB). */
+    @Test
+    void headerTextIsCutInMessages() {
+        byte[] four = le(1, 2, 3, 4);
+        String ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
+        String huge = "\n".repeat(500_000);
+        List<byte[]> hostile = List.of(
+                npy(2, ok.replace("(2, 2)", "(" + "9".repeat(500_000) + ", 1)"), four),
+                npy(2, ok.replace("<f4", "<f4" + huge), four),
+                npy(2, "{'" + huge + "': True, '" + huge + "': False}", four),
+                npy(2, "{'descr': '<f4', 'shape': (2, 2), '" + huge + "': True}", four),
+                npy(2, IntStream.range(0, 50_000).mapToObj(i -> "'k" + i + "': True").collect(Collectors.joining(", ", "{", "}")),
+                        four));
+        for (byte[] b : hostile) {
+            FileFormatException e = assertThrows(FileFormatException.class, () -> parse(b));
+            assertTrue(e.getMessage().length() < 300, e.getMessage().length() + " chars");
+            assertFalse(e.getMessage().contains("\n"), e.getMessage());
+        }
     }
 
     @Test

@@ -2,7 +2,9 @@ package ringattn.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
@@ -113,7 +115,10 @@ class SafetensorsTest {
         rejects("only 3 bytes", new byte[3]);
         byte[] huge = file(ok, data);
         huge[7] = 0x7F;
-        rejects("does not fit", huge);
+        rejects("over the 104857600-byte limit", huge);
+        huge[7] = 0;
+        huge[2] = 0x10;
+        rejects("does not fit in the file", huge);
         rejects("bad JSON", file(ok.replace("}}", "}"), data));
         rejects("expected a JSON object", file("[1,2,3]", data));
         rejects("outside the 4 data bytes", file(ok, NpyTest.le(1)));
@@ -125,6 +130,57 @@ class SafetensorsTest {
         rejects("nested deeper", file("{\"a\":" + "[".repeat(500) + "]".repeat(500) + "}", data));
         rejects("not valid UTF-8", file(ok, data).length > 0 ? withByte(file(ok, data), 10, (byte) 0xC3) : null);
         rejects("duplicate key", file("{\"w\":1,\"w\":2}", data));
+    }
+
+    /**
+     * A 2 MB header whose shape holds a 2,000,000-digit number fails fast with a short one-line
+     * message; unbounded, the number became a BigInteger in quadratic time and the message held it.
+     */
+    @Test
+    void hugeShapeNumberFailsFastWithAShortMessage() {
+        String header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[" + "7".repeat(2_000_000) + "],\"data_offsets\":[0,8]}}";
+        byte[] bytes = file(header, NpyTest.le(1, 2));
+        FileFormatException e = assertTimeoutPreemptively(JsonTest.HANG_GUARD,
+                () -> assertThrows(FileFormatException.class, () -> parse(bytes, null)));
+        assertTrue(e.getMessage().startsWith("x.safetensors: header: bad JSON at character 29: number of 2000000 characters"),
+                e.getMessage());
+        JsonTest.assertShortOneLine(e.getMessage());
+    }
+
+    /** Names, dtypes and values from the header reach messages cut and on one line. */
+    @Test
+    void headerTextIsCutInMessages() {
+        String name = "n\\n".repeat(100_000); // JSON escapes: the name holds newlines
+        String big = "{\"" + name + "\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[0,8]}}";
+        List<byte[]> hostile = List.of(
+                file(big.formatted("F32", "[3]"), NpyTest.le(1, 2)),
+                file(big.formatted("X".repeat(1_000_000), "[2]"), NpyTest.le(1, 2)),
+                file(big.formatted("F32", "[\"" + "s".repeat(1_000_000) + "\"]"), NpyTest.le(1, 2)),
+                file(big.formatted("F32", "[2, [[[[" + "1,".repeat(500_000) + "1]]]]]"), NpyTest.le(1, 2)));
+        for (byte[] b : hostile) {
+            FileFormatException e = assertThrows(FileFormatException.class, () -> parse(b, null));
+            assertTrue(e.getMessage().contains("tensor 'n\\u000an"), e.getMessage());
+            JsonTest.assertShortOneLine(e.getMessage());
+        }
+        String two = "{\"" + name + "1\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                + "\"" + name + "2\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}";
+        FileFormatException e = assertThrows(FileFormatException.class, () -> parse(file(two, NpyTest.le(1, 2)), "other"));
+        assertTrue(e.getMessage().contains("no tensor named 'other'"), e.getMessage());
+        JsonTest.assertShortOneLine(e.getMessage());
+    }
+
+    /**
+     * A file that is not safetensors (text, say) is refused without its first 8 bytes in the
+     * message: read as the header length they used to be printed as a number anyone can decode.
+     */
+    @Test
+    void aTextFileIsRefusedWithoutEchoingItsFirstBytes() {
+        byte[] text = "root:x:0:0:root:/root:/bin/bash\n".repeat(4).getBytes(StandardCharsets.US_ASCII);
+        long first8 = ByteBuffer.wrap(text).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        FileFormatException e = assertThrows(FileFormatException.class, () -> parse(text, null));
+        assertTrue(e.getMessage().contains("not a safetensors file"), e.getMessage());
+        assertFalse(e.getMessage().contains(Long.toUnsignedString(first8)), e.getMessage());
+        assertFalse(e.getMessage().contains(Long.toString(first8)), e.getMessage());
     }
 
     static byte[] withByte(byte[] b, int at, byte v) {

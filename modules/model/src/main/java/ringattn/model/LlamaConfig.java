@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
 import ringattn.io.Json;
+import ringattn.io.Snippet;
 
 /**
  * The hyper-parameters of a Llama-style decoder, as in a Hugging Face {@code config.json}.
@@ -122,7 +123,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
     public static LlamaConfig fromMap(Map<?, ?> m) {
         Object type = get(m, "model_type");
         if (type != null && !type.equals("llama")) {
-            throw new ModelFormatException("model_type: expected llama, got '" + type + "'");
+            throw new ModelFormatException("model_type: expected llama, got '" + Snippet.of(type) + "'");
         }
         if (get(m, "attention_bias") instanceof Boolean b && b) {
             throw new ModelFormatException("attention_bias: true is not supported (Llama projections have no bias)");
@@ -142,7 +143,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
                 scaling = new RopeScaling(doubleKey(rs, "factor", null), doubleKey(rs, "low_freq_factor", 1.0),
                         doubleKey(rs, "high_freq_factor", 4.0), intKey(rs, "original_max_position_embeddings", null));
             } else if (!ropeType.equals("default")) {
-                throw new ModelFormatException("rope_scaling.rope_type: only llama3 and default are supported, got '" + rt + "'");
+                throw new ModelFormatException("rope_scaling.rope_type: only llama3 and default are supported, got '" + Snippet.of(rt) + "'");
             }
         }
         boolean tied = get(m, "tie_word_embeddings") instanceof Boolean b && b;
@@ -167,7 +168,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         }
         if (!(v instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue())
                 || n.doubleValue() > Integer.MAX_VALUE || n.doubleValue() < Integer.MIN_VALUE) {
-            throw new ModelFormatException(key + ": expected an integer, got " + v);
+            throw new ModelFormatException(key + ": expected an integer, got " + Snippet.of(v));
         }
         return n.intValue();
     }
@@ -181,7 +182,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
             return dflt;
         }
         if (!(v instanceof Number n)) {
-            throw new ModelFormatException(key + ": expected a number, got " + v);
+            throw new ModelFormatException(key + ": expected a number, got " + Snippet.of(v));
         }
         return n.doubleValue();
     }

@@ -21,17 +21,16 @@ import ringattn.io.FileFormatException;
 import ringattn.io.Json;
 import ringattn.io.MappedFile;
 import ringattn.io.Safetensors;
+import ringattn.io.Snippet;
 import ringattn.model.linalg.Layouts;
 
 /**
  * The weights of a Hugging Face-style model directory, memory-mapped: {@code model.safetensors}, or
- * the files named by {@code model.safetensors.index.json} (sharded checkpoints), or else every
- * {@code *.safetensors} file in the directory. F32 and BF16 tensors are used in place; F16 tensors
- * are widened to F32 once, on first use. Thread-safe.
+ * the files named by {@code model.safetensors.index.json} (sharded checkpoints; each confined to the
+ * directory, see {@code ShardIndex}), or else every {@code *.safetensors} file in the directory. F32
+ * and BF16 tensors are used in place; F16 tensors are widened to F32 once, on first use. Thread-safe.
  */
 public final class SafetensorsWeights implements WeightSource {
-    private static final String INDEX = "model.safetensors.index.json";
-
     /** One mapped {@code .safetensors} file and its header index. */
     private record Shard(Path path, MemorySegment bytes, Map<String, Safetensors.Entry> entries) {
     }
@@ -55,36 +54,18 @@ public final class SafetensorsWeights implements WeightSource {
             throw new NoSuchFileException(dir.toString(), null, "not a model directory");
         }
         List<Path> paths = new ArrayList<>();
-        Path index = dir.resolve(INDEX);
-        Map<String, String> weightMap = null;
+        Path index = dir.resolve(ShardIndex.FILE_NAME);
+        ShardIndex shardIndex = null;
         if (Files.exists(index)) {
-            Object parsed;
-            try {
-                parsed = Json.parse(Files.readString(index, StandardCharsets.UTF_8));
-            } catch (Json.SyntaxException e) {
-                throw new ModelFormatException(index + ": " + e.getMessage(), e);
-            }
-            if (!(parsed instanceof Map<?, ?> m) || !(m.get("weight_map") instanceof Map<?, ?> wm)) {
-                throw new ModelFormatException(index + ": expected an object with a \"weight_map\"");
-            }
-            weightMap = new LinkedHashMap<>();
-            for (Map.Entry<?, ?> e : wm.entrySet()) {
-                weightMap.put(String.valueOf(e.getKey()), String.valueOf(e.getValue()));
-            }
-            for (String f : new java.util.TreeSet<>(weightMap.values())) {
-                Path p = dir.resolve(f);
-                if (!Files.exists(p)) {
-                    throw new ModelFormatException(index + ": names shard '" + f + "', which does not exist in " + dir);
-                }
-                paths.add(p);
-            }
+            shardIndex = ShardIndex.read(dir);
+            paths.addAll(shardIndex.files());
         } else {
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.safetensors")) {
                 ds.forEach(paths::add);
             }
             paths.sort(null);
             if (paths.isEmpty()) {
-                throw new ModelFormatException(dir + ": no *.safetensors files (and no " + INDEX + ")");
+                throw new ModelFormatException(dir + ": no *.safetensors files (and no " + ShardIndex.FILE_NAME + ")");
             }
         }
         Arena arena = Arena.ofShared();
@@ -96,20 +77,21 @@ public final class SafetensorsWeights implements WeightSource {
                 Shard st = new Shard(p, bytes, Safetensors.entries(p, bytes));
                 opened.add(st);
                 for (String name : st.entries().keySet()) {
-                    if (weightMap != null && weightMap.containsKey(name)
-                            && !dir.resolve(weightMap.get(name)).equals(p)) {
+                    Path holder = shardIndex == null ? null : shardIndex.fileOf().get(name);
+                    if (holder != null && !holder.equals(p)) {
                         continue; // the index says another shard holds it
                     }
                     Shard prev = byName.putIfAbsent(name, st);
                     if (prev != null) {
-                        throw new ModelFormatException("tensor '" + name + "' appears in both " + prev.path() + " and " + p);
+                        throw new ModelFormatException("tensor '" + Snippet.of(name) + "' appears in both " + prev.path()
+                                + " and " + p);
                     }
                 }
             }
-            if (weightMap != null) {
-                for (Map.Entry<String, String> e : weightMap.entrySet()) {
+            if (shardIndex != null) {
+                for (Map.Entry<String, Path> e : shardIndex.fileOf().entrySet()) {
                     if (!byName.containsKey(e.getKey())) {
-                        throw new ModelFormatException(index + ": tensor '" + e.getKey() + "' is mapped to "
+                        throw new ModelFormatException(index + ": tensor '" + Snippet.of(e.getKey()) + "' is mapped to "
                                 + e.getValue() + ", which does not contain it");
                     }
                 }
@@ -203,7 +185,7 @@ public final class SafetensorsWeights implements WeightSource {
         }
         index.append("}}\n");
         if (n > 1) {
-            Files.writeString(dir.resolve(INDEX), index.toString(), StandardCharsets.UTF_8);
+            Files.writeString(dir.resolve(ShardIndex.FILE_NAME), index.toString(), StandardCharsets.UTF_8);
         }
     }
 }

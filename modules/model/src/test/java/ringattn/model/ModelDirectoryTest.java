@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -165,6 +166,19 @@ class ModelDirectoryTest {
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> LlamaConfig.read(dir.resolve("config.json")));
         assertTrue(e.getMessage().contains("num_key_value_heads"), e.getMessage());
         assertTrue(e.getMessage().contains("config.json"), e.getMessage());
+    }
+
+    /** Values and numbers from config.json reach messages cut and on one line. */
+    @Test
+    void configValuesAreCutInMessages() throws IOException {
+        Path config = dir.resolve("config.json");
+        for (String hostile : List.of("{\"model_type\": \"" + "x\\n".repeat(100_000) + "\"}",
+                "{\"hidden_size\": [" + "1,".repeat(100_000) + "1]}",
+                "{\"hidden_size\": " + "9".repeat(1_000_000) + "}")) {
+            Files.writeString(config, hostile);
+            ModelFormatException e = assertThrows(ModelFormatException.class, () -> LlamaConfig.read(config));
+            assertTrue(e.getMessage().length() < 300 && !e.getMessage().contains("\n"), e.getMessage());
+        }
     }
 
     /** JSON null reads as absent: Hugging Face configs write {@code "rope_scaling": null}. */
