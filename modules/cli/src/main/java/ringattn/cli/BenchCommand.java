@@ -81,15 +81,15 @@ final class BenchCommand implements Command {
         }
         int checkRows = o.intValue("check-rows", 16, 0, Integer.MAX_VALUE);
         int repeats = o.intValue("repeat", 2, 1, 1000);
-        double timeoutSeconds = o.doubleValue("timeout", 120);
-        if (timeoutSeconds <= 0) {
-            throw new UsageException("--timeout", "must be > 0 seconds");
-        }
+        Duration timeout = o.has("timeout") ? DemoJob.explicitTimeout(o) : Duration.ofSeconds(120);
         Path dir = Path.of(o.string("out", "bench-out"));
         try {
             Files.createDirectories(dir);
         } catch (java.io.IOException | RuntimeException e) {
             throw new UsageException("--out", "cannot create directory " + dir + ": " + e.getMessage());
+        }
+        if (!Files.isWritable(dir)) {
+            throw new UsageException("--out", "cannot write in directory " + dir + ": permission denied or read-only");
         }
         List<BenchPoint> points = new ArrayList<>();
         int total = seqs.size() * ranks.size() * transports.size();
@@ -99,7 +99,7 @@ final class BenchCommand implements Command {
                 for (int s : seqs) {
                     int threads = o.intValue("threads", DemoJob.defaultThreads(p), 1, 4096);
                     DemoJob job = new DemoJob(p, s, heads, kvHeads, headDim, causal, 0, dtype, 42, threads, checkRows,
-                            null, Duration.ofMillis((long) (timeoutSeconds * 1000)), repeats, device);
+                            null, timeout, repeats, device);
                     progress.phase(transport + " P=" + p + " S=" + s);
                     List<RankReport> reports = transport.equals("local") ? DemoCommand.runLocal(job)
                             : DemoCommand.runUcx(job, err, err);
@@ -152,6 +152,8 @@ final class BenchCommand implements Command {
         try (AtomicFile f = AtomicFile.create(file)) {
             f.write(ByteBuffer.wrap(bytes));
             f.commit();
+        } catch (ringattn.io.FileFormatException e) {
+            throw new UsageException("--out", e.getMessage());
         }
     }
 }

@@ -35,6 +35,8 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
     public static final int ALL_ROWS_LIMIT = 2048;
     /** Rows checked by default above {@link #ALL_ROWS_LIMIT}. */
     public static final int DEFAULT_CHECK_ROWS = 64;
+    /** The largest {@code --timeout}: 7 days, in seconds. */
+    static final double MAX_TIMEOUT_SECONDS = 7 * 86_400;
 
     /** The global positions checked against the reference, increasing. */
     public int[] checkedRows() {
@@ -113,15 +115,27 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
      */
     static Duration timeout(Options o, int seqLen, int ranks, int heads, int headDim, int threads) {
         if (o.has("timeout")) {
-            double t = o.doubleValue("timeout", 60);
-            if (t <= 0) {
-                throw new UsageException("--timeout", "must be > 0 seconds");
-            }
-            return Duration.ofMillis((long) Math.ceil(t * 1000));
+            return explicitTimeout(o);
         }
         double shard = Math.ceil(seqLen / (double) ranks);
         double stepSeconds = 4.0 * shard * shard * headDim * heads / (0.5e9 * threads);
         return Duration.ofSeconds((long) Math.min(86_400, Math.max(60, 10 * stepSeconds)));
+    }
+
+    /**
+     * The {@code --timeout} given, in seconds: finite, above 0 and at most {@link #MAX_TIMEOUT_SECONDS}
+     * (larger bounds overflow the deadlines derived from it and wait longer than any job runs).
+     */
+    static Duration explicitTimeout(Options o) {
+        double t = o.doubleValue("timeout", 60);
+        if (t <= 0) {
+            throw new UsageException("--timeout", "must be > 0 seconds");
+        }
+        if (t > MAX_TIMEOUT_SECONDS) {
+            throw new UsageException("--timeout", "must be at most " + (long) MAX_TIMEOUT_SECONDS + " seconds (7 days), got "
+                    + o.string("timeout", ""));
+        }
+        return Duration.ofMillis((long) Math.ceil(t * 1000));
     }
 
     /** Ranks on this node from Slurm / Open MPI / our own environment, 1 when unknown. */

@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import ringattn.engine.transport.InJvmRing;
-import ringattn.io.AtomicFile;
 import ringattn.io.JsonLine;
 import ringattn.io.OutputFile;
 import ringattn.transport.ucx.Bootstrap;
@@ -36,7 +35,8 @@ final class RunCommand implements Command {
     static List<Option> workerOptions() {
         List<Option> o = new ArrayList<>(RunJob.options());
         o.addAll(WorkerCommand.transportOptions());
-        o.add(Option.flag("outputs-ready", "internal: the starting process created the outputs and renames them"));
+        o.add(Option.value("outputs-ready", "IDS", "internal: the starting process created the outputs (these "
+                + "temporary ids) and renames them"));
         return o;
     }
 
@@ -68,10 +68,9 @@ final class RunCommand implements Command {
         String jobId = OutputFile.newJobId("run");
         try (Arena arena = Arena.ofShared()) {
             RunJob job = RunJob.load(o, 1, true, arena);
-            List<OutputFile> files = job.outputFiles(jobId, true);
+            List<OutputFile> files = job.createOutputs();
             List<RankReport> reports;
             List<Long> pids;
-            boolean committed = false;
             try {
                 if (transport.equals("local")) {
                     try (Arena outArena = Arena.ofShared()) {
@@ -80,31 +79,28 @@ final class RunCommand implements Command {
                     }
                     pids = List.of(ProcessHandle.current().pid());
                 } else {
-                    reports = runUcx(job, jobId, out, err);
+                    reports = runUcx(job, jobId, RunJob.tempIds(files), out, err);
                     pids = reports.stream().map(RankReport::pid).toList();
                 }
                 for (OutputFile f : files) {
                     f.commit();
                 }
-                committed = true;
             } finally {
-                if (!committed) {
-                    files.forEach(OutputFile::delete);
-                }
+                files.forEach(OutputFile::close); // deletes what was not committed
             }
             print(job, transport, reports, pids, o.flag("json"), out);
         }
         return ExitCode.OK;
     }
 
-    private static List<RankReport> runUcx(RunJob job, String jobId, PrintStream out, PrintStream err) {
+    private static List<RankReport> runUcx(RunJob job, String jobId, String tempIds, PrintStream out, PrintStream err) {
         Path dir = null;
         try {
             dir = Files.createTempDirectory("ringattn-run-");
             Path report = dir.resolve("reports.jsonl");
             List<String> args = new ArrayList<>(List.of("run"));
             args.addAll(job.workerArgs());
-            args.add("--outputs-ready");
+            args.add("--outputs-ready=" + tempIds);
             args.add("--report=" + report);
             RankLauncher.run(job.ranks, args, Map.of("RINGATTN_JOB_ID", jobId), job.timeout.multipliedBy(4).plusMinutes(30),
                     out, err);
@@ -126,7 +122,7 @@ final class RunCommand implements Command {
     static int runWorker(List<String> args, PrintStream out, PrintStream err) {
         Options o = Options.parse("worker run", workerOptions(), args);
         TransportOptions topts = WorkerCommand.transportOptions(o, TransportOptions.DEFAULT_TIMEOUT);
-        boolean ready = o.flag("outputs-ready");
+        boolean ready = o.has("outputs-ready");
         try (Arena arena = Arena.ofShared()) {
             RunJob job = RunJob.load(o, topts.worldSize(), false, arena);
             topts = topts.withTimeout(job.timeout);
@@ -138,12 +134,15 @@ final class RunCommand implements Command {
                 boolean creator = transport.rank() == 0 && !ready;
                 List<OutputFile> files = List.of();
                 try {
+                    String tempIds = ready ? o.required("outputs-ready") : "";
                     if (creator) {
-                        files = job.outputFiles(topts.jobId(), true);
+                        files = job.createOutputs();
+                        tempIds = RunJob.tempIds(files);
                     }
-                    transport.barrier(job.timeout);
+                    // rank 0 tells every rank the unpredictable temporary names (and that the files exist)
+                    byte[][] ids = transport.allGather(tempIds.getBytes(StandardCharsets.UTF_8), job.timeout);
                     if (!creator) {
-                        files = job.outputFiles(topts.jobId(), false);
+                        files = job.openOutputs(new String(ids[0], StandardCharsets.UTF_8));
                     }
                     RankReport mine;
                     try (Arena outArena = Arena.ofShared()) {
@@ -154,16 +153,10 @@ final class RunCommand implements Command {
                         for (OutputFile f : files) {
                             f.commit();
                         }
-                        files = List.of();
                     }
                     if (transport.rank() == 0) {
                         if (o.has("report")) {
-                            try (AtomicFile f = AtomicFile.create(Path.of(o.required("report")))) {
-                                for (RankReport r : all) {
-                                    f.write(java.nio.ByteBuffer.wrap((r.toJson() + "\n").getBytes(StandardCharsets.UTF_8)));
-                                }
-                                f.commit();
-                            }
+                            WorkerCommand.writeReport(o, all);
                         } else {
                             print(job, "ucx", all, all.stream().map(RankReport::pid).toList(), o.flag("json"), out);
                         }
@@ -171,11 +164,10 @@ final class RunCommand implements Command {
                     transport.barrier(job.timeout);
                     return ExitCode.OK;
                 } catch (RuntimeException | Error e) {
-                    if (creator) {
-                        files.forEach(OutputFile::delete);
-                    }
                     transport.abort(e);
                     throw e;
+                } finally {
+                    files.forEach(OutputFile::close); // the creator deletes what it did not commit
                 }
             }
         }

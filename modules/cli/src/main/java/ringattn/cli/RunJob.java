@@ -208,30 +208,40 @@ public final class RunJob {
             put("dk", o, new ArraySpec(io, k.shape()));
             put("dv", o, new ArraySpec(io, v.shape()));
         }
-        Map<Path, String> npy = new LinkedHashMap<>();
+        OutputGuard guard = new OutputGuard();
+        for (String in : List.of("q", "k", "v", "dout", "cu-seqlens")) {
+            if (o.has(in)) {
+                TensorFiles.Spec s = TensorFiles.Spec.parse(o.required(in));
+                guard.input("--" + in, s.file().toString(), s.file());
+            }
+        }
         Map<String, String> names = new LinkedHashMap<>();
         for (var e : outputSpecs.entrySet()) {
             TensorFiles.Spec s = TensorFiles.Spec.parse(e.getValue());
             String arg = "--" + e.getKey();
-            if (!s.safetensors()) {
-                if (outputArrays.get(e.getKey()).type().npyDescr() == null) {
-                    throw new UsageException(arg, "NumPy cannot store " + outputArrays.get(e.getKey()).type()
-                            + " (the inputs' dtype); write x.safetensors instead");
-                }
-                if (npy.put(s.file().toAbsolutePath(), arg) != null) {
-                    throw new UsageException(arg, "writes the same file as " + npy.get(s.file().toAbsolutePath()));
-                }
-            } else {
-                String key = s.file().toAbsolutePath() + ":" + tensorName(e.getKey());
-                if (names.put(key, arg) != null) {
-                    throw new UsageException(arg, "writes the same tensor as " + names.get(key));
-                }
-            }
             Path dir = s.file().toAbsolutePath().getParent();
             if (dir == null || !java.nio.file.Files.isDirectory(dir)) {
                 throw new UsageException(arg, "directory " + dir + " does not exist");
             }
+            if (!s.safetensors() && outputArrays.get(e.getKey()).type().npyDescr() == null) {
+                throw new UsageException(arg, "NumPy cannot store " + outputArrays.get(e.getKey()).type()
+                        + " (the inputs' dtype); write x.safetensors instead");
+            }
+            guard.output(arg, s.file().toString(), s.file(), s.safetensors());
+            if (s.safetensors()) {
+                String key = OutputGuard.entry(s.file()) + ":" + tensorName(e.getKey());
+                String earlier = names.putIfAbsent(key, arg);
+                if (earlier != null) {
+                    throw new UsageException(arg, "writes the same tensor '" + tensorName(e.getKey()) + "' of "
+                            + s.file() + " as " + earlier);
+                }
+            }
         }
+        if (o.has("report")) { // worker run: rank 0's reports
+            Path report = Path.of(o.required("report"));
+            guard.output("--report", report.toString(), report, false);
+        }
+        guard.check();
     }
 
     private void put(String name, Options o, ArraySpec a) {
@@ -245,40 +255,87 @@ public final class RunJob {
         return s.name() != null ? s.name() : output;
     }
 
-    /** The output files, grouped by path (several outputs may share one safetensors file). */
-    List<OutputFile> outputFiles(String jobId, boolean create) {
-        Map<Path, Map<String, ArraySpec>> byFile = new LinkedHashMap<>();
-        Map<Path, Boolean> safetensors = new LinkedHashMap<>();
+    /**
+     * One output file: the path as first given, the option that named it first, its format and its
+     * arrays by name in the file (tensor name, or the logical output for npy), and the logical
+     * outputs it holds.
+     */
+    private record Target(Path file, String option, boolean safetensors, Map<String, ArraySpec> arrays,
+                          Map<String, String> arrayOf) {
+    }
+
+    /** The output files in a fixed order, grouped by directory entry (several outputs may share one safetensors file). */
+    private List<Target> targets() {
+        Map<Path, Target> byEntry = new LinkedHashMap<>();
         for (var e : outputSpecs.entrySet()) {
             TensorFiles.Spec s = TensorFiles.Spec.parse(e.getValue());
-            Path p = s.file().toAbsolutePath();
-            byFile.computeIfAbsent(p, x -> new LinkedHashMap<>())
-                    .put(s.safetensors() ? tensorName(e.getKey()) : e.getKey(), outputArrays.get(e.getKey()));
-            safetensors.put(p, s.safetensors());
+            Target t = byEntry.computeIfAbsent(OutputGuard.entry(s.file()), x -> new Target(s.file(), "--" + e.getKey(),
+                    s.safetensors(), new LinkedHashMap<>(), new LinkedHashMap<>()));
+            String array = s.safetensors() ? tensorName(e.getKey()) : e.getKey();
+            t.arrays.put(array, outputArrays.get(e.getKey()));
+            t.arrayOf.put(e.getKey(), array);
         }
+        return new ArrayList<>(byEntry.values());
+    }
+
+    /**
+     * Creates every output's temporary file, in {@link #targets()} order; on failure none is left.
+     * Errors name the output's option and path.
+     */
+    List<OutputFile> createOutputs() {
         List<OutputFile> files = new ArrayList<>();
         try {
-            for (var e : byFile.entrySet()) {
-                files.add(create ? OutputFile.create(e.getKey(), jobId, safetensors.get(e.getKey()), e.getValue())
-                        : OutputFile.open(e.getKey(), jobId, safetensors.get(e.getKey()), e.getValue()));
+            for (Target t : targets()) {
+                try {
+                    files.add(OutputFile.create(t.file, t.safetensors, t.arrays));
+                } catch (FileFormatException e) {
+                    throw new UsageException(t.option, e.getMessage());
+                }
             }
         } catch (RuntimeException ex) {
-            if (create) {
-                files.forEach(OutputFile::delete);
-            }
+            files.forEach(OutputFile::close);
             throw ex;
         }
         return files;
     }
 
-    /** Read-write mappings of every logical output's data. */
+    /** The temporary ids of {@code files} ({@link #createOutputs()}), for {@link #openOutputs}: comma-separated. */
+    static String tempIds(List<OutputFile> files) {
+        return String.join(",", files.stream().map(OutputFile::tempId).toList());
+    }
+
+    /** Opens the outputs another process created, given its {@link #tempIds}. */
+    List<OutputFile> openOutputs(String tempIds) {
+        List<Target> targets = targets();
+        String[] ids = tempIds.split(",", -1);
+        if (ids.length != targets.size()) {
+            throw new IllegalStateException("outputs: " + ids.length + " temporary ids for " + targets.size() + " files");
+        }
+        List<OutputFile> files = new ArrayList<>();
+        try {
+            for (int i = 0; i < ids.length; i++) {
+                Target t = targets.get(i);
+                try {
+                    files.add(OutputFile.open(t.file, ids[i], t.safetensors, t.arrays));
+                } catch (FileFormatException e) {
+                    throw new UsageException(t.option, e.getMessage());
+                }
+            }
+        } catch (RuntimeException ex) {
+            files.forEach(OutputFile::close);
+            throw ex;
+        }
+        return files;
+    }
+
+    /** Read-write mappings of every logical output's data; {@code files} in {@link #targets()} order. */
     Map<String, java.lang.foreign.MemorySegment> mapOutputs(List<OutputFile> files, Arena arena) {
+        List<Target> targets = targets();
         Map<String, java.lang.foreign.MemorySegment> out = new LinkedHashMap<>();
-        for (var e : outputSpecs.entrySet()) {
-            TensorFiles.Spec s = TensorFiles.Spec.parse(e.getValue());
-            Path p = s.file().toAbsolutePath();
-            OutputFile f = files.stream().filter(x -> x.target().toAbsolutePath().equals(p)).findFirst().orElseThrow();
-            out.put(e.getKey(), f.map(s.safetensors() ? tensorName(e.getKey()) : e.getKey(), arena));
+        for (int i = 0; i < targets.size(); i++) {
+            for (var e : targets.get(i).arrayOf.entrySet()) {
+                out.put(e.getKey(), files.get(i).map(e.getValue(), arena));
+            }
         }
         return out;
     }

@@ -142,17 +142,24 @@ final class WorkerCommand implements Command {
 
     private static void publish(Options o, DemoSummary summary, List<RankReport> all, PrintStream out) {
         if (o.has("report")) {
-            try (AtomicFile f = AtomicFile.create(Path.of(o.required("report")))) {
-                for (RankReport r : all) {
-                    f.write(java.nio.ByteBuffer.wrap((r.toJson() + "\n").getBytes(StandardCharsets.UTF_8)));
-                }
-                f.commit();
-            }
+            writeReport(o, all);
         } else if (o.flag("json")) {
             out.println(summary.toJson());
         } else {
             summary.printTable(out);
         }
         out.flush();
+    }
+
+    /** Writes every rank's report to {@code --report}, one JSON line per rank, atomically. */
+    static void writeReport(Options o, List<RankReport> all) {
+        try (AtomicFile f = AtomicFile.create(Path.of(o.required("report")))) {
+            for (RankReport r : all) {
+                f.write(java.nio.ByteBuffer.wrap((r.toJson() + "\n").getBytes(StandardCharsets.UTF_8)));
+            }
+            f.commit();
+        } catch (ringattn.io.FileFormatException e) {
+            throw new UsageException("--report", e.getMessage());
+        }
     }
 }

@@ -90,8 +90,12 @@ class WorkerSlurmTest {
                 ringattn.io.Npy.write(Path.of(in[i]), ringattn.io.ArrayData.of(tensors.get(i)));
             }
             Path out = dir.resolve("o.safetensors");
+            // a link planted where a job id would have put the temporary output must not be followed
+            String job = "planted" + System.nanoTime();
+            Path victim = Files.writeString(dir.resolve("victim.txt"), "not an output\n");
+            Files.createSymbolicLink(dir.resolve(".o.safetensors.ringattn-" + job + ".part"), victim);
             List<Process> procs = srun(2, List.of("worker", "run", "--q", in[0], "--k", in[1], "--v", in[2],
-                    "--out", out + ":o", "--lse", out + ":lse", "--causal", "--threads", "1",
+                    "--out", out + ":o", "--lse", out + ":lse", "--causal", "--threads", "1", "--job-id", job,
                     "--rendezvous", rendezvous.toString(), "--timeout", "30", "--json"));
             for (int r = 0; r < 2; r++) {
                 assertEquals(0, procs.get(r).exitValue(), "rank " + r + ": " + read("err" + r));
@@ -105,8 +109,12 @@ class WorkerSlurmTest {
                 RunCommandTest.assertClose(ringattn.io.TensorFiles.read(out + ":o", arena).toTensor("o"), ref.out(),
                         RunCommandTest.TOL_F32, "O from srun-style workers");
             }
+            assertEquals("not an output\n", new String(Files.readAllBytes(victim), StandardCharsets.ISO_8859_1),
+                    "the planted link's target is untouched");
+            assertTrue(Files.isRegularFile(out, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the output is a file, not the link");
             try (var files = Files.list(dir)) {
-                assertTrue(files.noneMatch(f -> f.getFileName().toString().endsWith(".part")), "no temporary outputs");
+                assertTrue(files.noneMatch(f -> f.getFileName().toString().endsWith(".part") && !Files.isSymbolicLink(f)),
+                        "no temporary outputs");
             }
         }
     }

@@ -4,19 +4,20 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 
 /**
  * An output file written to a temporary file in the target's directory and renamed over the target
  * by {@link #commit()}, so readers see either no file or the whole file. {@link #close()} without a
- * commit deletes the temporary file. Not thread-safe; one writer.
+ * commit deletes the temporary file. The temporary file has an unpredictable name, is created new
+ * (never through an existing file or symbolic link) and is owner-only until the commit gives it the
+ * mode of a new file (see {@link TempFiles}). Not thread-safe; one writer.
  */
 public final class AtomicFile implements AutoCloseable {
     private static final long CHUNK_BYTES = 1L << 30;
+    private static final int CREATE_ATTEMPTS = 8;
 
     private final Path target;
     private final Path temp;
@@ -29,30 +30,24 @@ public final class AtomicFile implements AutoCloseable {
         this.channel = channel;
     }
 
-    /** Creates the temporary file next to {@code target}. */
+    /**
+     * Creates the temporary file next to {@code target}.
+     *
+     * @throws FileFormatException naming {@code target} (not the temporary file) when it cannot be created
+     */
     public static AtomicFile create(Path target) {
-        Path abs = target.toAbsolutePath();
         Path dir = directoryFor(target);
-        Path temp = null;
-        try {
-            // createFile (unlike createTempFile) keeps the default permissions, so the renamed output
-            // has the same mode as any file the user creates.
-            java.util.SplittableRandom rnd = new java.util.SplittableRandom();
-            for (int attempt = 0; temp == null; attempt++) {
-                Path candidate = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(rnd.nextLong()) + ".tmp");
-                try {
-                    temp = Files.createFile(candidate);
-                } catch (java.nio.file.FileAlreadyExistsException e) {
-                    if (attempt > 100) {
-                        throw e;
-                    }
+        for (int attempt = 1; ; attempt++) {
+            Path temp = TempFiles.path(target, "tmp", TempFiles.newId());
+            try {
+                return new AtomicFile(target, temp, TempFiles.createNew(temp));
+            } catch (FileAlreadyExistsException e) {
+                if (attempt == CREATE_ATTEMPTS) {
+                    throw new FileFormatException(target, "cannot write: " + TempFiles.reason(e) + " in directory " + dir, e);
                 }
+            } catch (IOException e) {
+                throw new FileFormatException(target, "cannot write: " + TempFiles.reason(e) + " in directory " + dir, e);
             }
-            FileChannel ch = FileChannel.open(temp, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            return new AtomicFile(target, temp, ch);
-        } catch (IOException e) {
-            deleteQuietly(temp);
-            throw new FileFormatException(target, "cannot write: " + e, e);
         }
     }
 
@@ -111,16 +106,10 @@ public final class AtomicFile implements AutoCloseable {
     /** Flushes the data to the device and renames the temporary file over the target. */
     public void commit() {
         try {
-            channel.force(true);
-            channel.close();
-            try {
-                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
+            TempFiles.publish(channel, temp, target);
             committed = true;
         } catch (IOException e) {
-            throw new FileFormatException(target, "cannot finish writing: " + e, e);
+            throw new FileFormatException(target, "cannot finish writing: " + TempFiles.reason(e), e);
         }
     }
 
@@ -133,18 +122,7 @@ public final class AtomicFile implements AutoCloseable {
             // nothing to save: the file is deleted next
         }
         if (!committed) {
-            deleteQuietly(temp);
-        }
-    }
-
-    private static void deleteQuietly(Path p) {
-        if (p == null) {
-            return;
-        }
-        try {
-            Files.deleteIfExists(p);
-        } catch (IOException ignored) {
-            // best effort: a leftover hidden temp file is harmless
+            TempFiles.deleteQuietly(temp);
         }
     }
 }

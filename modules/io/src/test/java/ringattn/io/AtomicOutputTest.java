@@ -57,28 +57,29 @@ class AtomicOutputTest {
         arrays.put("o", new ArraySpec(ElementType.F32, new long[] {2, 2}));
         arrays.put("lse", new ArraySpec(ElementType.F32, new long[] {2}));
         Path target = dir.resolve("out.safetensors");
-        OutputFile created = OutputFile.create(target, "job 1/x", true, arrays);
-        assertFalse(Files.exists(target));
-        OutputFile other = OutputFile.open(target, "job 1/x", true, arrays); // as another rank would
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment o = other.map("o", arena);
-            for (int i = 0; i < 4; i++) {
-                o.setAtIndex(ArrayData.F32_LE, i, i + 0.5f);
+        try (OutputFile created = OutputFile.create(target, true, arrays)) {
+            assertFalse(Files.exists(target));
+            try (OutputFile other = OutputFile.open(target, created.tempId(), true, arrays); // as another rank would
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment o = other.map("o", arena);
+                for (int i = 0; i < 4; i++) {
+                    o.setAtIndex(ArrayData.F32_LE, i, i + 0.5f);
+                }
+                created.map("lse", arena).setAtIndex(ArrayData.F32_LE, 1, -2f);
             }
-            created.map("lse", arena).setAtIndex(ArrayData.F32_LE, 1, -2f);
+            assertEquals(1, files(), "only the temporary file: another rank's close does not delete it");
+            created.commit();
         }
-        created.commit();
         assertEquals(1, files());
         try (Arena arena = Arena.ofConfined()) {
             assertEquals(3.5f, TensorFiles.read(target + ":o", arena).getFloat(3));
             assertEquals(-2f, TensorFiles.read(target + ":lse", arena).getFloat(1));
         }
-        OutputFile failed = OutputFile.create(dir.resolve("f.npy"), "j2", false,
-                Map.of("out", new ArraySpec(ElementType.F16, new long[] {3})));
-        failed.delete();
-        assertEquals(1, files());
-        assertThrows(FileFormatException.class, () -> OutputFile.open(dir.resolve("f.npy"), "j2", false,
-                Map.of("out", new ArraySpec(ElementType.F16, new long[] {3}))));
-        assertTrue(OutputFile.tempPath(target, "a/b").getFileName().toString().startsWith(".out.safetensors.ringattn-a_b"));
+        Map<String, ArraySpec> f16 = Map.of("out", new ArraySpec(ElementType.F16, new long[] {3}));
+        OutputFile failed = OutputFile.create(dir.resolve("f.npy"), false, f16);
+        String id = failed.tempId();
+        failed.close();
+        assertEquals(1, files(), "closed without a commit: deleted");
+        assertThrows(FileFormatException.class, () -> OutputFile.open(dir.resolve("f.npy"), id, false, f16));
     }
 }

@@ -377,7 +377,7 @@ public final class PrefillMain {
     private static int local(LlamaModel model, int[] tokens, Args args, PrintStream out) {
         LlamaConfig c = model.config();
         OutputFile file = args.out == null ? null
-                : OutputFile.create(args.out, OutputFile.newJobId("prefill"), false, logitsLayout(tokens.length, c.vocabSize()));
+                : OutputFile.create(args.out, false, logitsLayout(tokens.length, c.vocabSize()));
         try {
             Prefill.Options o = options(args, args.ranks);
             banner(out, model, args, tokens.length, o.threads());
@@ -399,7 +399,7 @@ public final class PrefillMain {
             return OK;
         } finally {
             if (file != null) {
-                file.delete(); // a no-op after the commit
+                file.close(); // deletes the temporary file unless committed
             }
         }
     }
@@ -452,9 +452,8 @@ public final class PrefillMain {
 
         static int launch(String[] argv, LlamaModel model, int[] tokens, Args args, PrintStream out, PrintStream err) {
             LlamaConfig c = model.config();
-            String jobId = OutputFile.newJobId("prefill");
             OutputFile file = args.out == null ? null
-                    : OutputFile.create(args.out, jobId, false, logitsLayout(tokens.length, c.vocabSize()));
+                    : OutputFile.create(args.out, false, logitsLayout(tokens.length, c.vocabSize()));
             try {
                 List<String> workerArgs = new ArrayList<>();
                 for (int i = 0; i < argv.length; i++) {
@@ -468,7 +467,7 @@ public final class PrefillMain {
                 int threads = args.threadsPerRank(args.ranks);
                 workerArgs.addAll(List.of("--worker", "--threads", Integer.toString(threads)));
                 if (file != null) {
-                    workerArgs.addAll(List.of("--out", args.out.toAbsolutePath().toString(), "--job-id", jobId));
+                    workerArgs.addAll(List.of("--out", args.out.toAbsolutePath().toString(), "--job-id", file.tempId()));
                 }
                 Map<String, String> env = new LinkedHashMap<>();
                 if (System.getenv("UCX_NET_DEVICES") == null) {
@@ -505,7 +504,7 @@ public final class PrefillMain {
                 return OK;
             } finally {
                 if (file != null) {
-                    file.delete(); // a no-op after the commit
+                    file.close(); // deletes the temporary file unless committed
                 }
             }
         }
@@ -530,9 +529,9 @@ public final class PrefillMain {
     }
 
     private static int worker(LlamaModel model, int[] tokens, Args args, PrintStream out) {
-        OutputFile file = args.out == null ? null
+        try (OutputFile file = args.out == null ? null
                 : OutputFile.open(args.out, args.jobId, false, logitsLayout(tokens.length, model.config().vocabSize()));
-        try (RingTransport t = ringattn.transport.ucx.Bootstrap.fromEnvironment(); Arena arena = Arena.ofShared()) {
+             RingTransport t = ringattn.transport.ucx.Bootstrap.fromEnvironment(); Arena arena = Arena.ofShared()) {
             Prefill.Options o = new Prefill.Options(args.threadsPerRank(1), args.layout, args.timeout, 0);
             String crash = System.getenv("RINGATTN_CRASH_RANK");
             if (t.rank() == args.crashRank || (crash != null && crash.trim().equals(Integer.toString(t.rank())))) {
