@@ -102,7 +102,7 @@ final class BenchCommand implements Command {
                             null, timeout, repeats, device);
                     progress.phase(transport + " P=" + p + " S=" + s);
                     List<RankReport> reports = transport.equals("local") ? DemoCommand.runLocal(job)
-                            : DemoCommand.runUcx(job, err, err);
+                            : DemoCommand.runUcx(job, true, err, err);
                     DemoSummary sum = new DemoSummary(job, transport, reports);
                     BenchPoint point = new BenchPoint(transport, p, s, heads, kvHeads, headDim, causal, threads,
                             sum.seconds(), sum.gflops(), sum.hiddenFraction(), sum.maxAbsErr(), sum.peakRss());

@@ -54,7 +54,7 @@ final class DemoCommand implements Command {
         DemoJob job = DemoJob.from(o, 4, true);
         Progress progress = Progress.of(err, 2);
         progress.phase("running " + job.ranks() + " ranks (" + transport + ")");
-        List<RankReport> reports = transport.equals("local") ? runLocal(job) : runUcx(job, out, err);
+        List<RankReport> reports = transport.equals("local") ? runLocal(job) : runUcx(job, o.has("timeout"), out, err);
         progress.step("done");
         progress.finish();
         DemoSummary summary = new DemoSummary(job, transport, reports);
@@ -72,14 +72,21 @@ final class DemoCommand implements Command {
         return InJvmRing.run(job.ranks(), job.timeout(), t -> DemoRank.run(job, t));
     }
 
-    /** Ranks as worker processes over UCX; rank 0 writes every rank's report to a file we read. */
-    static List<RankReport> runUcx(DemoJob job, PrintStream out, PrintStream err) {
+    /**
+     * Ranks as worker processes over UCX; rank 0 writes every rank's report to a file we read.
+     * {@code timeoutGiven}: the user set {@code --timeout} (else the workers keep their default
+     * failure bound and derive the job's wait bound themselves).
+     */
+    static List<RankReport> runUcx(DemoJob job, boolean timeoutGiven, PrintStream out, PrintStream err) {
         Path dir = null;
         try {
             dir = Files.createTempDirectory("ringattn-demo-");
             Path report = dir.resolve("reports.jsonl");
             List<String> args = new ArrayList<>(List.of("demo"));
             args.addAll(job.toArgs());
+            if (!timeoutGiven) {
+                args.removeIf(a -> a.startsWith("--timeout="));
+            }
             args.add("--report=" + report);
             Duration deadline = job.timeout().multipliedBy(4).plusMinutes(30);
             RankLauncher.run(job.ranks(), args, Map.of(), deadline, out, err);

@@ -61,8 +61,9 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
                         + "S <= " + ALL_ROWS_LIMIT + ", else 64 seeded rows; all heads)"),
                 Option.value("layout", "zigzag|contiguous|striped", "sharding (default: zigzag when causal "
                         + "without window, else contiguous)"),
-                Option.value("timeout", "SECONDS", "bound on any wait for another rank (default: 60, or 10x a "
-                        + "pessimistic estimate of one ring step when larger)"),
+                Option.value("timeout", "SECONDS", "rank-failure bound: a rank that dies or stops answering is "
+                        + "reported within it (over UCX default: RINGATTN_TIMEOUT or 30); waits for another rank's data "
+                        + "are bounded by the larger of it and 60, or 10x a pessimistic estimate of one ring step"),
                 Option.value("repeat", "R", "forward passes; the fastest is reported, the last is checked (default 3: the first passes include JIT compilation)"),
                 Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"),
                 Device.OPTION);

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import ringattn.engine.transport.RankFailedException;
 import ringattn.io.FileFormatException;
+import ringattn.transport.ucx.ConfigurationException;
 
 /**
  * The {@code ringattn} command: {@code demo}, {@code run}, {@code worker}, {@code bench}. Exit codes
@@ -70,8 +71,8 @@ public final class Main {
     /** The exit code for a failure: the first cause that is ours decides. */
     static int exitCode(Throwable t) {
         for (Throwable c = t; c != null; c = c.getCause()) {
-            if (c instanceof UsageException || c instanceof FileFormatException) {
-                return ExitCode.USAGE;
+            if (c instanceof UsageException || c instanceof FileFormatException || c instanceof ConfigurationException) {
+                return ExitCode.USAGE; // a refused or misconfigured rank: the job's setup, not a failed rank
             }
             if (c instanceof RankFailure || c instanceof RankFailedException) {
                 return ExitCode.RANK_FAILED;
@@ -88,7 +89,7 @@ public final class Main {
         Throwable shown = t;
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof UsageException || c instanceof FileFormatException || c instanceof RankFailure
-                    || c instanceof RankFailedException) {
+                    || c instanceof RankFailedException || c instanceof ConfigurationException) {
                 shown = c;
                 break;
             }

@@ -121,11 +121,11 @@ final class RunCommand implements Command {
     /** {@code worker run ...}: one rank over UCX. */
     static int runWorker(List<String> args, PrintStream out, PrintStream err) {
         Options o = Options.parse("worker run", workerOptions(), args);
-        TransportOptions topts = WorkerCommand.transportOptions(o, TransportOptions.DEFAULT_TIMEOUT);
+        TransportOptions topts = WorkerCommand.transportOptions(o, System.getenv());
         boolean ready = o.has("outputs-ready");
         try (Arena arena = Arena.ofShared()) {
             RunJob job = RunJob.load(o, topts.worldSize(), false, arena);
-            topts = topts.withTimeout(job.timeout);
+            topts = WorkerCommand.forJob(topts, job.timeout);
             if (job.ranks != topts.worldSize()) {
                 throw new UsageException("--ranks", job.ranks + " differs from the job's world size " + topts.worldSize());
             }

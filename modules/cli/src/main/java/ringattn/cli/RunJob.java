@@ -67,8 +67,9 @@ public final class RunJob {
                 Option.value("scale", "X", "softmax scale (default 1/sqrt(D))"),
                 Option.value("layout", "zigzag|contiguous|striped", "sharding (default: zigzag when causal without "
                         + "window, else contiguous)"),
-                Option.value("timeout", "SECONDS", "bound on any wait for another rank (default: 60, or 10x a "
-                        + "pessimistic estimate of one ring step when larger)"),
+                Option.value("timeout", "SECONDS", "rank-failure bound: a rank that dies or stops answering is "
+                        + "reported within it (over UCX default: RINGATTN_TIMEOUT or 30); waits for another rank's data "
+                        + "are bounded by the larger of it and 60, or 10x a pessimistic estimate of one ring step"),
                 Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"),
                 Device.OPTION);
     }
@@ -358,9 +359,6 @@ public final class RunJob {
         }
         if (!options.has("threads")) {
             a.add("--threads=" + threads);
-        }
-        if (!options.has("timeout")) {
-            a.add("--timeout=" + timeout.toMillis() / 1000.0);
         }
         return a;
     }

@@ -29,6 +29,8 @@ final class WorkerCommand implements Command {
                 Option.value("job-id", "ID", "job id every rank shares (default: from SLURM_JOB_ID etc.)"),
                 Option.value("bind", "ADDR", "address rank 0's coordinator binds (default 127.0.0.1 or RINGATTN_BIND)"),
                 Option.value("data-path", "tag|put", "how K/V blocks move over UCX (default tag)"),
+                Option.flag("insecure", "allow a job of several ranks without a job secret (RINGATTN_SECRET or "
+                        + "RINGATTN_SECRET_FILE): anyone who reaches the coordinator could join (or RINGATTN_INSECURE=1)"),
                 Option.value("report", "FILE", "rank 0 writes every rank's report here (one JSON line per rank) "
                         + "instead of printing"),
                 Option.flag("json", "rank 0 prints one JSON summary line instead of the table"));
@@ -79,9 +81,18 @@ final class WorkerCommand implements Command {
         };
     }
 
-    /** Transport options from the flags, then the environment. */
-    static TransportOptions transportOptions(Options o, Duration timeout) {
-        TransportOptions t = TransportOptions.defaults().withTimeout(timeout);
+    /**
+     * Transport options from the flags, then the environment: the failure bound is {@code --timeout},
+     * else RINGATTN_TIMEOUT, else {@link TransportOptions#DEFAULT_TIMEOUT}.
+     */
+    static TransportOptions transportOptions(Options o, java.util.Map<String, String> env) {
+        TransportOptions t = TransportOptions.defaults();
+        if (o.has("timeout")) {
+            t = t.withTimeout(DemoJob.explicitTimeout(o));
+        }
+        if (o.flag("insecure")) {
+            t = t.withInsecure(true);
+        }
         if (o.has("coordinator")) {
             t = t.withCoordinator(o.required("coordinator"));
         }
@@ -98,7 +109,7 @@ final class WorkerCommand implements Command {
             t = t.withDataPath(TransportOptions.DataPath.valueOf(
                     o.choice("data-path", "tag", "tag", "put").toUpperCase(java.util.Locale.ROOT)));
         }
-        t = t.withDefaultsFrom(System.getenv());
+        t = t.withDefaultsFrom(env);
         if (t.rank() == null || t.worldSize() == null) {
             throw new UsageException("rank", "not set: run under srun or mpirun, set RINGATTN_RANK and "
                     + "RINGATTN_WORLD_SIZE, or use 'demo --transport ucx' to start the ranks");
@@ -106,10 +117,19 @@ final class WorkerCommand implements Command {
         return t;
     }
 
+    /**
+     * {@code t} with the job's wait bound: the larger of the failure bound and the job's own bound
+     * on a wait for another rank's data (which a big job raises; a stopped rank is still reported
+     * within the failure bound, by the heartbeats).
+     */
+    static TransportOptions forJob(TransportOptions t, Duration jobWait) {
+        return t.withWaitBound(jobWait.compareTo(t.timeout()) > 0 ? jobWait : t.timeout());
+    }
+
     private static int runDemo(Options o, PrintStream out, PrintStream err) {
-        TransportOptions topts = transportOptions(o, TransportOptions.DEFAULT_TIMEOUT);
+        TransportOptions topts = transportOptions(o, System.getenv());
         DemoJob job = DemoJob.from(o, topts.worldSize(), false);
-        topts = topts.withTimeout(job.timeout());
+        topts = forJob(topts, job.timeout());
         if (job.ranks() != topts.worldSize()) {
             throw new UsageException("--ranks", job.ranks() + " differs from the job's world size " + topts.worldSize());
         }

@@ -109,12 +109,17 @@ final class Rendezvous {
 
     /** Writes this rank's entry (temp file + rename). */
     void publish(int rank, String host, byte[] workerAddress, String control) {
+        publish(rank, host, ProcessHandle.current().pid(), workerAddress, control);
+    }
+
+    /** {@link #publish(int, String, byte[], String)} for process {@code pid}. */
+    void publish(int rank, String host, long pid, byte[] workerAddress, String control) {
         removeStale();
         Properties p = new Properties();
         p.setProperty("rank", Integer.toString(rank));
         p.setProperty("worldSize", Integer.toString(worldSize));
         p.setProperty("host", host);
-        p.setProperty("pid", Long.toString(ProcessHandle.current().pid()));
+        p.setProperty("pid", Long.toString(pid));
         p.setProperty("worker", Base64.getEncoder().encodeToString(workerAddress));
         if (control != null) {
             p.setProperty("control", control);
