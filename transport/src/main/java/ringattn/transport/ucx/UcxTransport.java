@@ -1,31 +1,20 @@
 package ringattn.transport.ucx;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
-import org.openucx.jucx.UcxCallback;
 import org.openucx.jucx.ucp.UcpContext;
 import org.openucx.jucx.ucp.UcpEndpoint;
 import org.openucx.jucx.ucp.UcpEndpointParams;
 import org.openucx.jucx.ucp.UcpMemMapParams;
-import org.openucx.jucx.ucp.UcpMemory;
 import org.openucx.jucx.ucp.UcpParams;
-import org.openucx.jucx.ucp.UcpRemoteKey;
 import org.openucx.jucx.ucp.UcpRequest;
-import org.openucx.jucx.ucp.UcpTagMessage;
 import org.openucx.jucx.ucp.UcpWorker;
 import org.openucx.jucx.ucp.UcpWorkerParams;
 
@@ -49,14 +38,7 @@ import ringattn.engine.transport.TransportException;
  * <p>Create with {@link Bootstrap#connect(TransportOptions)}.
  */
 public final class UcxTransport implements RingTransport {
-    private static final long KIND_DATA = 1L << 56;
-    private static final long KIND_READY = 2L << 56;
-    private static final long KIND_DONE = 3L << 56;
-    /** Data moving towards lower ranks (always tagged; see {@link #sendToPrevious}). */
-    private static final long KIND_REVERSE = 4L << 56;
-    private static final int SLOTS = 64;
     private static final System.Logger LOG = System.getLogger("ringattn.transport.ucx");
-    private static final int SLOT_BYTES = 16;
 
     private final TransportOptions options;
     private final int rank;
@@ -69,16 +51,10 @@ public final class UcxTransport implements RingTransport {
     private ControlPlane control;
     private UcpEndpoint next;
     private UcpEndpoint prev;
-    private UcpMemory[] memories;
-    private MemorySegment[] buffers;
-    private long[] nextAddresses;
-    private UcpRemoteKey[] nextKeys;
-    /** Bits 32-55 of every data-path tag: a random number of this job, so strangers cannot match our receives. */
-    private long tagSalt;
-    private final Arena slotArena = Arena.ofShared();
-    private final MemorySegment slots = slotArena.allocate(4L * SLOTS * SLOT_BYTES, 64);
-    private final Set<UcxTransfer> pending = ConcurrentHashMap.newKeySet();
-    private final List<UcpRequest> openRequests = new ArrayList<>(); // loop thread only
+    private RegisteredBuffers buffers;
+    private final PutSlots slots = new PutSlots();
+    final Set<UcxTransfer> pending = ConcurrentHashMap.newKeySet();
+    private DataPaths paths;
     private static final Duration UCX_VERDICT_GRACE = Duration.ofMillis(300);
     private final Object failureLock = new Object();
     private volatile RankFailedException failure;
@@ -136,7 +112,7 @@ public final class UcxTransport implements RingTransport {
         }, wait, "UCX worker");
         control = ControlPlane.join(options, address);
         control.onFailure(this::failAll);
-        tagSalt = (control.tagSalt() & 0xFF_FFFFL) << 32;
+        slots.salt(control.tagSalt());
         for (int peer : new int[] {nextRank, prevRank}) {
             if (peer != rank && !WorkerAddress.plausible(control.peer(peer).workerAddress(), address)) {
                 throw new RankFailedException(peer, host(peer), "sent a malformed UCX worker address ("
@@ -147,6 +123,7 @@ public final class UcxTransport implements RingTransport {
         loop.call(() -> {
             next = endpoint(nextRank);
             prev = prevRank == nextRank ? next : endpoint(prevRank);
+            paths = new DataPaths(this, worker, next, prev, slots);
             return null;
         }, wait, "UCX endpoints");
     }
@@ -222,6 +199,11 @@ public final class UcxTransport implements RingTransport {
         return options.host();
     }
 
+    /** The first failure of any rank this transport learned of, or null. */
+    RankFailedException failure() {
+        return failure;
+    }
+
     /** The host of {@code peer} as it reported at bootstrap. */
     public String host(int peer) {
         return control == null ? "?" : control.peer(peer).host();
@@ -243,34 +225,27 @@ public final class UcxTransport implements RingTransport {
             throw new IllegalStateException("allocateBuffers: already called on rank " + rank);
         }
         BufferAgreement.check(this, count, lengthBytes, options.waitBound());
-        long mapped = Math.max(lengthBytes, 64);
-        MemorySegment[] segs = new MemorySegment[count];
-        UcpMemory[] mems = new UcpMemory[count];
-        memories = mems; // set first: whatever gets mapped is unmapped by close(), even after a failure
+        RegisteredBuffers mine = new RegisteredBuffers(count);
+        buffers = mine; // set first: whatever gets mapped is unmapped by close(), even after a failure
         // Remote keys are always exchanged (the all-gather is collective; whether a link puts is not).
-        byte[] keys = loop.call(() -> {
-            List<byte[]> packed = new ArrayList<>();
-            int n = 4;
-            for (int i = 0; i < count; i++) {
-                mems[i] = context.memoryMap(new UcpMemMapParams().allocate().setLength(mapped));
-                segs[i] = MemorySegment.ofAddress(mems[i].getAddress()).reinterpret(mapped).asSlice(0, lengthBytes);
-                ByteBuffer k = mems[i].getRemoteKeyBuffer();
-                byte[] b = new byte[k.remaining()];
-                k.get(b);
-                packed.add(b);
-                n += 12 + b.length;
-            }
-            ByteBuffer out = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
-            out.putInt(count);
-            for (int i = 0; i < count; i++) {
-                out.putLong(mems[i].getAddress()).putInt(packed.get(i).length).put(packed.get(i));
-            }
-            return out.array();
-        }, options.waitBound(), "allocateBuffers");
-        buffers = segs;
-        byte[][] tables = allGather(keys, options.waitBound());
+        byte[] table = loop.call(() -> mine.map(context, lengthBytes), options.waitBound(), "allocateBuffers");
+        byte[][] tables = allGather(table, options.waitBound());
         if (sendByPut) {
-            unpackNextKeys(parseKeys(tables[nextRank], count));
+            RegisteredBuffers.Table theirs;
+            try {
+                theirs = RegisteredBuffers.parse(tables[nextRank], count);
+            } catch (IllegalArgumentException e) {
+                throw new RankFailedException(nextRank, host(nextRank), "sent a malformed buffer table (" + e.getMessage() + ")");
+            }
+            loop.call(() -> {
+                mine.unpackNext(next, theirs, () -> {
+                    RankFailedException f = failure;
+                    if (f != null) {
+                        throw f; // the owner may be gone: do not let UCX touch its memory
+                    }
+                });
+                return null;
+            }, options.waitBound(), "allocateBuffers: remote keys");
         }
         // Nobody leaves allocateBuffers (and may close, unmapping its buffers) before every rank has
         // unpacked its neighbour's keys: UCX 1.13 crashes (SIGSEGV in uct_rkey_release) when it
@@ -278,63 +253,12 @@ public final class UcxTransport implements RingTransport {
         barrier(options.waitBound());
     }
 
-    /** The next rank's buffer table: {@code count} (address, packed remote key) pairs, checked. */
-    private record RemoteBuffers(long[] addresses, byte[][] keys) {
-    }
-
-    private RemoteBuffers parseKeys(byte[] table, int count) {
-        try {
-            ByteBuffer theirs = ByteBuffer.wrap(table).order(ByteOrder.LITTLE_ENDIAN);
-            int n = theirs.getInt();
-            if (n != count) {
-                throw new IllegalArgumentException(n + " buffers, expected " + count);
-            }
-            long[] addresses = new long[n];
-            byte[][] keys = new byte[n][];
-            for (int i = 0; i < n; i++) {
-                addresses[i] = theirs.getLong();
-                int len = theirs.getInt();
-                if (len < 1 || len > WorkerAddress.MAX_RKEY_BYTES || len > theirs.remaining()) {
-                    throw new IllegalArgumentException("a remote key of " + len + " bytes");
-                }
-                keys[i] = new byte[len];
-                theirs.get(keys[i]);
-            }
-            if (theirs.hasRemaining()) {
-                throw new IllegalArgumentException(theirs.remaining() + " trailing bytes");
-            }
-            return new RemoteBuffers(addresses, keys);
-        } catch (IllegalArgumentException | java.nio.BufferUnderflowException e) {
-            throw new RankFailedException(nextRank, host(nextRank), "sent a malformed buffer table ("
-                    + (e.getMessage() == null ? "too short" : e.getMessage()) + ")");
-        }
-    }
-
-    private void unpackNextKeys(RemoteBuffers theirs) {
-        int n = theirs.keys().length;
-        nextAddresses = theirs.addresses();
-        nextKeys = new UcpRemoteKey[n];
-        loop.call(() -> {
-            for (int i = 0; i < n; i++) {
-                byte[] kb = theirs.keys()[i];
-                ByteBuffer direct = ByteBuffer.allocateDirect(kb.length);
-                direct.put(kb).flip();
-                RankFailedException f = failure;
-                if (f != null) {
-                    throw f; // the owner may be gone: do not let UCX touch its memory
-                }
-                nextKeys[i] = next.unpackRemoteKey(direct);
-            }
-            return null;
-        }, options.waitBound(), "allocateBuffers: remote keys");
-    }
-
     @Override
     public MemorySegment buffer(int index) {
         if (buffers == null) {
             throw new IllegalStateException("buffer: allocateBuffers has not been called");
         }
-        return buffers[index];
+        return buffers.segment(index);
     }
 
     private void checkPost(int index, long lengthBytes) {
@@ -350,12 +274,12 @@ public final class UcxTransport implements RingTransport {
     @Override
     public Transfer sendToNext(int index, long lengthBytes, int step) {
         checkPost(index, lengthBytes);
-        UcxTransfer t = new UcxTransfer(nextRank, "send of step " + step + " to rank " + nextRank);
-        long addr = buffers[index].address();
+        UcxTransfer t = new UcxTransfer(this, nextRank, "send of step " + step + " to rank " + nextRank);
+        long addr = buffer(index).address();
         if (!sendByPut) {
-            post(t, () -> track(t, next.sendTaggedNonBlocking(addr, lengthBytes, tag(KIND_DATA, step), t.callback())));
+            post(t, () -> paths.sendTagged(t, true, addr, lengthBytes, slots.tag(PutSlots.KIND_DATA, step)));
         } else {
-            post(t, () -> putWhenReady(t, addr, lengthBytes, step));
+            post(t, () -> paths.putWhenReady(t, buffers, addr, lengthBytes, step));
         }
         return t;
     }
@@ -364,17 +288,18 @@ public final class UcxTransport implements RingTransport {
     @Override
     public Transfer sendToPrevious(int index, long lengthBytes, int step) {
         checkPost(index, lengthBytes);
-        UcxTransfer t = new UcxTransfer(prevRank, "reverse send of step " + step + " to rank " + prevRank);
-        long addr = buffers[index].address();
-        post(t, () -> track(t, prev.sendTaggedNonBlocking(addr, lengthBytes, tag(KIND_REVERSE, step), t.callback())));
+        UcxTransfer t = new UcxTransfer(this, prevRank, "reverse send of step " + step + " to rank " + prevRank);
+        long addr = buffer(index).address();
+        post(t, () -> paths.sendTagged(t, false, addr, lengthBytes, slots.tag(PutSlots.KIND_REVERSE, step)));
         return t;
     }
 
     @Override
     public Transfer receiveFromNext(int index, long lengthBytes, int step) {
         checkPost(index, lengthBytes);
-        UcxTransfer t = new UcxTransfer(nextRank, "reverse receive of step " + step + " from rank " + nextRank);
-        receiveTagged(t, buffers[index].address(), lengthBytes, tag(KIND_REVERSE, step), nextRank);
+        UcxTransfer t = new UcxTransfer(this, nextRank, "reverse receive of step " + step + " from rank " + nextRank);
+        long addr = buffer(index).address();
+        post(t, () -> paths.receiveTagged(t, addr, lengthBytes, slots.tag(PutSlots.KIND_REVERSE, step), nextRank));
         return t;
     }
 
@@ -383,128 +308,17 @@ public final class UcxTransport implements RingTransport {
         return true;
     }
 
-    /** A tagged receive that checks the size; on the loop thread. */
-    private void receiveTagged(UcxTransfer t, long addr, long lengthBytes, long tag, int peer) {
-        // jucx reports no receive size for a receive that completes inside the post (the message
-        // was already here); probing first gives that size. Only this thread progresses the
-        // worker, so nothing can arrive between the probe and the post.
-        post(t, () -> {
-            UcpTagMessage early = worker.tagProbeNonBlocking(tag, -1L, false);
-            long known = early == null ? -1 : early.getRecvLength();
-            track(t, worker.recvTaggedNonBlocking(addr, lengthBytes, tag, -1L,
-                new UcxCallback() {
-                    @Override
-                    public void onSuccess(UcpRequest request) {
-                        long got = known >= 0 ? known : request.getRecvSize();
-                        if (got != lengthBytes) {
-                            t.fail(sizeMismatch(peer, got, lengthBytes));
-                        } else {
-                            t.succeed();
-                        }
-                    }
-
-                    @Override
-                    public void onError(int status, String message) {
-                        t.fail(status == -10 // UCS_ERR_MESSAGE_TRUNCATED
-                                ? sizeMismatch(peer, -1, lengthBytes)
-                                : ucxError(peer, status, message));
-                    }
-                }));
-        });
-    }
-
     @Override
     public Transfer receiveFromPrevious(int index, long lengthBytes, int step) {
         checkPost(index, lengthBytes);
-        UcxTransfer t = new UcxTransfer(prevRank, "receive of step " + step + " from rank " + prevRank);
-        long addr = buffers[index].address();
+        UcxTransfer t = new UcxTransfer(this, prevRank, "receive of step " + step + " from rank " + prevRank);
+        long addr = buffer(index).address();
         if (!receiveByPut) {
-            receiveTagged(t, addr, lengthBytes, tag(KIND_DATA, step), prevRank);
+            post(t, () -> paths.receiveTagged(t, addr, lengthBytes, slots.tag(PutSlots.KIND_DATA, step), prevRank));
         } else {
-            MemorySegment done = slot(3, step);
-            MemorySegment ready = slot(2, step);
-            ready.set(ValueLayout.JAVA_LONG, 0, index);
-            ready.set(ValueLayout.JAVA_LONG, 8, lengthBytes);
-            post(t, () -> {
-                track(t, worker.recvTaggedNonBlocking(done.address(), SLOT_BYTES, tag(KIND_DONE, step), -1L,
-                        new UcxCallback() {
-                            @Override
-                            public void onSuccess(UcpRequest request) {
-                                long sent = done.get(ValueLayout.JAVA_LONG, 0);
-                                if (sent != lengthBytes) {
-                                    t.fail(sizeMismatch(sent, lengthBytes));
-                                } else {
-                                    t.succeed();
-                                }
-                            }
-
-                            @Override
-                            public void onError(int status, String message) {
-                                t.fail(ucxError(prevRank, status, message));
-                            }
-                        }));
-                track(null, prev.sendTaggedNonBlocking(ready.address(), SLOT_BYTES, tag(KIND_READY, step),
-                        failOnly(t, prevRank)));
-            });
+            post(t, () -> paths.receiveByPut(t, index, lengthBytes, step));
         }
         return t;
-    }
-
-    /** PUT path, sender side (loop thread): wait for "ready", put, flush, send "done". */
-    private void putWhenReady(UcxTransfer t, long addr, long lengthBytes, int step) {
-        MemorySegment ready = slot(0, step);
-        MemorySegment done = slot(1, step);
-        track(t, worker.recvTaggedNonBlocking(ready.address(), SLOT_BYTES, tag(KIND_READY, step), -1L, new UcxCallback() {
-            @Override
-            public void onSuccess(UcpRequest request) {
-                int index = (int) ready.get(ValueLayout.JAVA_LONG, 0);
-                long expected = ready.get(ValueLayout.JAVA_LONG, 8);
-                done.set(ValueLayout.JAVA_LONG, 0, lengthBytes);
-                if (expected != lengthBytes) {
-                    track(null, next.sendTaggedNonBlocking(done.address(), SLOT_BYTES, tag(KIND_DONE, step), null));
-                    t.fail(new TransportException("ranks disagree on message size: rank " + rank + " sends "
-                            + lengthBytes + " bytes, rank " + nextRank + " expects " + expected));
-                    return;
-                }
-                if (lengthBytes > 0) {
-                    track(null, next.putNonBlocking(addr, lengthBytes, nextAddresses[index], nextKeys[index], failOnly(t, nextRank)));
-                }
-                track(null, next.flushNonBlocking(new UcxCallback() {
-                    @Override
-                    public void onSuccess(UcpRequest r) {
-                        track(null, next.sendTaggedNonBlocking(done.address(), SLOT_BYTES, tag(KIND_DONE, step), t.callback()));
-                    }
-
-                    @Override
-                    public void onError(int status, String message) {
-                        t.fail(ucxError(nextRank, status, message));
-                    }
-                }));
-            }
-
-            @Override
-            public void onError(int status, String message) {
-                t.fail(ucxError(nextRank, status, message));
-            }
-        }));
-    }
-
-    private UcxCallback failOnly(UcxTransfer t, int peer) {
-        return new UcxCallback() {
-            @Override
-            public void onError(int status, String message) {
-                t.fail(ucxError(peer, status, message));
-            }
-        };
-    }
-
-    private MemorySegment slot(int kind, int step) {
-        return slots.asSlice(((long) kind * SLOTS + Math.floorMod(step, SLOTS)) * SLOT_BYTES, SLOT_BYTES);
-    }
-
-    /** A data-path tag: kind (bits 56-63), this job's salt (32-55), the step (0-31). */
-    private long tag(long kind, int step) {
-        return kind | tagSalt | (step & 0xFFFF_FFFFL);
     }
 
     /**
@@ -522,25 +336,7 @@ public final class UcxTransport implements RingTransport {
         });
     }
 
-    private void track(UcxTransfer t, UcpRequest r) {
-        if (r != null && !r.isCompleted()) {
-            openRequests.add(r);
-            if (openRequests.size() > 256) {
-                openRequests.removeIf(UcpRequest::isCompleted);
-            }
-        }
-    }
-
-    private TransportException sizeMismatch(long sent, long expected) {
-        return sizeMismatch(prevRank, sent, expected);
-    }
-
-    private TransportException sizeMismatch(int sender, long sent, long expected) {
-        return new TransportException("ranks disagree on message size: rank " + sender + " sends "
-                + (sent < 0 ? "more than " + expected : Long.toString(sent)) + " bytes, rank " + rank + " expects " + expected);
-    }
-
-    private RankFailedException ucxError(int peer, int status, String message) {
+    RankFailedException ucxError(int peer, int status, String message) {
         RankFailedException f = failure;
         return f != null ? f : new RankFailedException(peer, host(peer), "UCX error " + status + ": " + message);
     }
@@ -562,7 +358,7 @@ public final class UcxTransport implements RingTransport {
      * another rank's death first. Give the control plane (which names the rank that died first) a
      * moment before blaming this peer.
      */
-    private RankFailedException preferControlVerdict(RankFailedException local) {
+    RankFailedException preferControlVerdict(RankFailedException local) {
         if (control == null) {
             return local;
         }
@@ -641,7 +437,7 @@ public final class UcxTransport implements RingTransport {
         }
         if (memoryReleased && stopped) {
             context.close();
-            slotArena.close();
+            slots.close();
         } else {
             // UCX may still write into the ready/done slots of a request it did not cancel: leave them mapped too.
             LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": leaving the UCX context open (memory still mapped)");
@@ -663,7 +459,7 @@ public final class UcxTransport implements RingTransport {
         }
         if (released && stopped) {
             context.close();
-            slotArena.close();
+            slots.close();
         }
     }
 
@@ -673,25 +469,16 @@ public final class UcxTransport implements RingTransport {
      */
     private boolean teardown(Duration bound) {
         boolean healthy = failure == null;
-        for (UcpRequest r : openRequests) {
-            guard("cancel", () -> {
-                if (!r.isCompleted()) {
-                    worker.cancelRequest(r);
-                }
-            });
+        if (paths != null) {
+            paths.cancelOpen(step -> guard("cancel", step));
         }
-        openRequests.clear();
         if (healthy && worker != null) {
             // Remote completion of everything this rank sent (a completed eager send may still sit
             // in UCX's own queue); endpoints can then be closed without flushing.
             guard("flush", () -> progressUntil(worker.flushNonBlocking(null), bound));
         }
-        if (nextKeys != null) {
-            for (UcpRemoteKey k : nextKeys) {
-                if (k != null) {
-                    guard("release rkey", k::close);
-                }
-            }
+        if (buffers != null) {
+            buffers.releaseKeys(step -> guard("release rkey", step));
         }
         List<UcpEndpoint> eps = new ArrayList<>();
         if (next != null) {
@@ -706,14 +493,7 @@ public final class UcxTransport implements RingTransport {
         for (UcpEndpoint ep : eps) {
             guard("close endpoint", () -> progressUntil(ep.closeNonBlockingForce(), closeBound));
         }
-        boolean released = true;
-        if (memories != null) {
-            for (UcpMemory m : memories) {
-                if (m != null && !guard("unmap memory", m::deregister)) {
-                    released = false;
-                }
-            }
-        }
+        boolean released = buffers == null || buffers.unmap(step -> guard("unmap memory", step));
         if (worker != null && released) {
             guard("close worker", worker::close);
         }
@@ -741,83 +521,6 @@ public final class UcxTransport implements RingTransport {
                 worker.progress();
             } catch (Exception e) {
                 // a dead peer's endpoint reports its error here; keep going until the deadline
-            }
-        }
-    }
-
-    /** A posted send or receive; completed on the progress thread. */
-    private final class UcxTransfer implements Transfer {
-        final CompletableFuture<Void> future = new CompletableFuture<>();
-        final int peer;
-        final String what;
-        volatile long doneNanos = -1;
-
-        UcxTransfer(int peer, String what) {
-            this.peer = peer;
-            this.what = what;
-            pending.add(this);
-            RankFailedException f = failure;
-            if (f != null) {
-                future.completeExceptionally(f);
-            }
-        }
-
-        UcxCallback callback() {
-            return new UcxCallback() {
-                @Override
-                public void onSuccess(UcpRequest request) {
-                    succeed();
-                }
-
-                @Override
-                public void onError(int status, String message) {
-                    fail(ucxError(peer, status, message));
-                }
-            };
-        }
-
-        void succeed() {
-            doneNanos = System.nanoTime();
-            future.complete(null);
-            pending.remove(this);
-        }
-
-        void fail(TransportException e) {
-            future.completeExceptionally(e);
-            pending.remove(this);
-        }
-
-        @Override
-        public boolean isDone() {
-            return future.isDone() && !future.isCompletedExceptionally();
-        }
-
-        @Override
-        public long completedNanos() {
-            return isDone() ? doneNanos : -1;
-        }
-
-        @Override
-        public void await(Duration wait) {
-            RankFailedException f = failure;
-            if (f != null && !future.isDone()) {
-                throw f;
-            }
-            try {
-                future.get(wait.toNanos(), TimeUnit.NANOSECONDS);
-            } catch (TimeoutException e) {
-                throw new RankFailedException(peer, host(peer), what + " on rank " + rank + " did not complete within " + wait);
-            } catch (ExecutionException e) {
-                if (e.getCause() instanceof RankFailedException local) {
-                    throw preferControlVerdict(local);
-                }
-                throw e.getCause() instanceof TransportException te ? te
-                        : new TransportException(String.valueOf(e.getCause()), e.getCause());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new TransportException("interrupted while waiting for the " + what, e);
-            } finally {
-                pending.remove(this);
             }
         }
     }
