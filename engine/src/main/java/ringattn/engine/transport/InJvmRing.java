@@ -171,7 +171,7 @@ public final class InJvmRing {
         private final ExecutorService progress;
         private MemorySegment[] buffers;
         private int collectives;
-        private boolean closed;
+        private volatile boolean closed;
 
         Local(int rank) {
             this.rank = rank;
@@ -204,6 +204,7 @@ public final class InJvmRing {
 
         @Override
         public void allocateBuffers(int count, long lengthBytes) {
+            checkOpen("allocateBuffers");
             if (buffers != null) {
                 throw new IllegalStateException("allocateBuffers: already called on rank " + rank);
             }
@@ -216,6 +217,7 @@ public final class InJvmRing {
 
         @Override
         public MemorySegment buffer(int index) {
+            checkOpen("buffer");
             if (buffers == null) {
                 throw new IllegalStateException("buffer: allocateBuffers has not been called");
             }
@@ -233,21 +235,25 @@ public final class InJvmRing {
 
         @Override
         public Transfer sendToNext(int index, long lengthBytes, int step) {
+            checkOpen("sendToNext");
             return send(index, lengthBytes, step, false);
         }
 
         @Override
         public Transfer sendToPrevious(int index, long lengthBytes, int step) {
+            checkOpen("sendToPrevious");
             return send(index, lengthBytes, step, true);
         }
 
         @Override
         public Transfer receiveFromPrevious(int index, long lengthBytes, int step) {
+            checkOpen("receiveFromPrevious");
             return receive(index, lengthBytes, step, false);
         }
 
         @Override
         public Transfer receiveFromNext(int index, long lengthBytes, int step) {
+            checkOpen("receiveFromNext");
             return receive(index, lengthBytes, step, true);
         }
 
@@ -314,11 +320,13 @@ public final class InJvmRing {
 
         @Override
         public void barrier(Duration wait) {
+            checkOpen("barrier");
             allGather(new byte[0], wait);
         }
 
         @Override
         public byte[][] allGather(byte[] local, Duration wait) {
+            checkOpen("allGather");
             RankFailedException f = failed();
             if (f != null) {
                 throw f;
@@ -333,7 +341,12 @@ public final class InJvmRing {
                 }
             }
             try {
-                return g.done.get(wait.toNanos(), TimeUnit.NANOSECONDS);
+                byte[][] all = g.done.get(wait.toNanos(), TimeUnit.NANOSECONDS);
+                byte[][] mine = new byte[all.length][]; // ranks share nothing: each gets its own copy
+                for (int r = 0; r < all.length; r++) {
+                    mine[r] = all[r].clone();
+                }
+                return mine;
             } catch (TimeoutException e) {
                 StringBuilder missing = new StringBuilder();
                 synchronized (g) {
@@ -350,6 +363,12 @@ public final class InJvmRing {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new TransportException("interrupted in collective", e);
+            }
+        }
+
+        private void checkOpen(String method) {
+            if (closed) {
+                throw new IllegalStateException(method + ": the transport of rank " + rank + " is closed");
             }
         }
 
