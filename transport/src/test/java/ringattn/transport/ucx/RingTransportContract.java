@@ -59,8 +59,8 @@ import ringattn.engine.transport.TransportException;
  *     transfer completed;</li>
  * <li>{@code abort} ends the other ranks' pending and later waits promptly, naming the aborting
  *     rank;</li>
- * <li>{@code close} releases everything and is idempotent; a closed transport refuses use with an
- *     {@link IllegalStateException}.</li>
+ * <li>{@code close} releases everything and is idempotent, whenever it comes (also right after the
+ *     ring started); a closed transport refuses use with an {@link IllegalStateException}.</li>
  * </ol>
  *
  * <p>Every wait is bounded: transfers by {@link #AWAIT}, a whole ring by {@link #RING_BOUND}.
@@ -172,9 +172,21 @@ abstract class RingTransportContract {
             assertEquals(3, t.worldSize());
             assertFalse(t.host() == null || t.host().isBlank(), "host() names this rank's host");
             assertEquals(TIMEOUT, t.timeout());
+            t.barrier(AWAIT); // nobody closes while another still starts: ranksMayCloseAsSoonAsTheRingHasStarted tests that
             return t.rank();
         });
         assertEquals(List.of(0, 1, 2), ranks, "connect(r) gives the transport of rank r");
+    }
+
+    /**
+     * Ranks with nothing to do close as soon as their transport exists, while their neighbours may
+     * still be connecting to them; every rank still starts. Several rings, as it is a race.
+     */
+    @Test
+    void ranksMayCloseAsSoonAsTheRingHasStarted() {
+        for (int ring = 0; ring < 8; ring++) {
+            assertEquals(List.of(0, 1, 2), onEveryRank(3, RingTransport::rank), "ring " + ring);
+        }
     }
 
     // ---- allocateBuffers and buffer(i) -----------------------------------------------------------
