@@ -22,7 +22,9 @@ import java.util.function.Function;
  * progress thread, so both posts return at once and the copy overlaps the ranks' compute.
  *
  * <p>{@link #fail(int, Throwable)} marks a rank dead: every pending and later wait on any rank
- * fails with a {@link RankFailedException} naming it. Thread-safe.
+ * fails with a {@link RankFailedException} naming it. A rank's transport, once closed, refuses use
+ * with an {@link IllegalStateException}; each rank gets its own copy of an all-gather's result.
+ * Thread-safe.
  */
 public final class InJvmRing {
     private final int worldSize;
