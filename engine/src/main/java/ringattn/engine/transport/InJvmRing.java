@@ -22,7 +22,9 @@ import java.util.function.Function;
  * progress thread, so both posts return at once and the copy overlaps the ranks' compute.
  *
  * <p>{@link #fail(int, Throwable)} marks a rank dead: every pending and later wait on any rank
- * fails with a {@link RankFailedException} naming it. Thread-safe.
+ * fails with a {@link RankFailedException} naming it. A rank's transport, once closed, refuses use
+ * with an {@link IllegalStateException}; each rank gets its own copy of an all-gather's result.
+ * Thread-safe.
  */
 public final class InJvmRing {
     private final int worldSize;
@@ -171,7 +173,7 @@ public final class InJvmRing {
         private final ExecutorService progress;
         private MemorySegment[] buffers;
         private int collectives;
-        private boolean closed;
+        private volatile boolean closed;
 
         Local(int rank) {
             this.rank = rank;
@@ -204,6 +206,7 @@ public final class InJvmRing {
 
         @Override
         public void allocateBuffers(int count, long lengthBytes) {
+            checkOpen("allocateBuffers");
             if (buffers != null) {
                 throw new IllegalStateException("allocateBuffers: already called on rank " + rank);
             }
@@ -216,6 +219,7 @@ public final class InJvmRing {
 
         @Override
         public MemorySegment buffer(int index) {
+            checkOpen("buffer");
             if (buffers == null) {
                 throw new IllegalStateException("buffer: allocateBuffers has not been called");
             }
@@ -233,21 +237,25 @@ public final class InJvmRing {
 
         @Override
         public Transfer sendToNext(int index, long lengthBytes, int step) {
+            checkOpen("sendToNext");
             return send(index, lengthBytes, step, false);
         }
 
         @Override
         public Transfer sendToPrevious(int index, long lengthBytes, int step) {
+            checkOpen("sendToPrevious");
             return send(index, lengthBytes, step, true);
         }
 
         @Override
         public Transfer receiveFromPrevious(int index, long lengthBytes, int step) {
+            checkOpen("receiveFromPrevious");
             return receive(index, lengthBytes, step, false);
         }
 
         @Override
         public Transfer receiveFromNext(int index, long lengthBytes, int step) {
+            checkOpen("receiveFromNext");
             return receive(index, lengthBytes, step, true);
         }
 
@@ -314,11 +322,13 @@ public final class InJvmRing {
 
         @Override
         public void barrier(Duration wait) {
+            checkOpen("barrier");
             allGather(new byte[0], wait);
         }
 
         @Override
         public byte[][] allGather(byte[] local, Duration wait) {
+            checkOpen("allGather");
             RankFailedException f = failed();
             if (f != null) {
                 throw f;
@@ -333,7 +343,12 @@ public final class InJvmRing {
                 }
             }
             try {
-                return g.done.get(wait.toNanos(), TimeUnit.NANOSECONDS);
+                byte[][] all = g.done.get(wait.toNanos(), TimeUnit.NANOSECONDS);
+                byte[][] mine = new byte[all.length][]; // ranks share nothing: each gets its own copy
+                for (int r = 0; r < all.length; r++) {
+                    mine[r] = all[r].clone();
+                }
+                return mine;
             } catch (TimeoutException e) {
                 StringBuilder missing = new StringBuilder();
                 synchronized (g) {
@@ -350,6 +365,12 @@ public final class InJvmRing {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new TransportException("interrupted in collective", e);
+            }
+        }
+
+        private void checkOpen(String method) {
+            if (closed) {
+                throw new IllegalStateException(method + ": the transport of rank " + rank + " is closed");
             }
         }
 
