@@ -24,7 +24,8 @@ import ringattn.engine.transport.TransportException;
  * <p>Every method runs on the transport's progress thread. Lengths in bytes.
  */
 final class DataPaths {
-    private static final int UCS_ERR_MESSAGE_TRUNCATED = -10;
+    /** UCX's status for a message longer than the posted receive. */
+    private static final int UCS_ERR_MESSAGE_TRUNCATED = -9;
 
     private final UcxTransport owner;
     private final UcpWorker worker;
@@ -59,6 +60,10 @@ final class DataPaths {
         // worker, so nothing can arrive between the probe and the post.
         UcpTagMessage early = worker.tagProbeNonBlocking(tag, -1L, false);
         long known = early == null ? -1 : early.getRecvLength();
+        if (known > lengthBytes) {
+            t.fail(sizeMismatch(peer, known, lengthBytes)); // posting would fail inside UCX
+            return;
+        }
         track(t, worker.recvTaggedNonBlocking(addr, lengthBytes, tag, -1L, new UcxCallback() {
             @Override
             public void onSuccess(UcpRequest request) {

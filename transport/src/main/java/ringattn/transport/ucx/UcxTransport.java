@@ -126,6 +126,9 @@ public final class UcxTransport implements RingTransport {
             paths = new DataPaths(this, worker, next, prev, slots);
             return null;
         }, wait, "UCX endpoints");
+        // Nobody returns (and may close at once) before every rank has its endpoints: a neighbour
+        // still connecting to shared memory its owner already released fails inside UCX.
+        control.allGather(new byte[0], wait);
     }
 
     private static final java.util.regex.Pattern EP_NAME = java.util.regex.Pattern.compile("ringattn-\\d+-to-(\\d+)");
@@ -221,6 +224,7 @@ public final class UcxTransport implements RingTransport {
 
     @Override
     public void allocateBuffers(int count, long lengthBytes) {
+        checkOpen("allocateBuffers");
         if (buffers != null) {
             throw new IllegalStateException("allocateBuffers: already called on rank " + rank);
         }
@@ -255,10 +259,17 @@ public final class UcxTransport implements RingTransport {
 
     @Override
     public MemorySegment buffer(int index) {
+        checkOpen("buffer");
         if (buffers == null) {
             throw new IllegalStateException("buffer: allocateBuffers has not been called");
         }
         return buffers.segment(index);
+    }
+
+    private void checkOpen(String what) {
+        if (closed) {
+            throw new IllegalStateException(what + ": the transport of rank " + rank + " is closed");
+        }
     }
 
     private void checkPost(int index, long lengthBytes) {
@@ -410,6 +421,7 @@ public final class UcxTransport implements RingTransport {
 
     @Override
     public byte[][] allGather(byte[] local, Duration wait) {
+        checkOpen("allGather");
         RankFailedException f = failure;
         if (f != null) {
             throw f;
