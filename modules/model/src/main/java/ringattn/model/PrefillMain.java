@@ -243,6 +243,10 @@ public final class PrefillMain {
         }
         WeightSource weights = null;
         try {
+            if (args.worker) {
+                // a rank started by prefill --transport ucx stops (exit 3) if that launcher dies
+                ringattn.transport.ucx.LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
+            }
             LlamaConfig config;
             if (args.tiny) {
                 config = LlamaConfig.tiny();
