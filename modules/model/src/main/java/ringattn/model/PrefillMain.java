@@ -244,8 +244,10 @@ public final class PrefillMain {
         WeightSource weights = null;
         try {
             if (args.worker) {
-                // a rank started by prefill --transport ucx stops (exit 3) if that launcher dies
+                // a rank started by prefill --transport ucx stops (exit 3) if that launcher dies, and no exit
+                // leaves jucx's unpacked library behind
                 ringattn.transport.ucx.LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
+                ringattn.transport.ucx.JucxLibrary.load();
             }
             LlamaConfig config;
             if (args.tiny) {
