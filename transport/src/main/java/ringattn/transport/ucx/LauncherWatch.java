@@ -65,12 +65,11 @@ public final class LauncherWatch {
     /**
      * Starts a daemon thread that waits until process {@code pid} is gone, then prints the stop line to
      * {@code err}, runs {@code cleanup} (both bounded by {@link #EXIT_GRACE}) and calls {@code stop} with
-     * {@value #EXIT_CODE}. Interrupting the
-     * thread ends the watch without stopping.
+     * {@value #EXIT_CODE}. Interrupting the thread ends the watch without stopping.
      */
     static Thread watch(long pid, String rank, PrintStream err, Runnable cleanup, IntConsumer stop) {
         Optional<ProcessHandle> launcher = ProcessHandle.of(pid);
-        boolean child = ProcessHandle.current().parent().map(p -> p.pid() == pid).orElse(false);
+        boolean child = parentIs(pid);
         return Thread.ofPlatform().daemon().name("ringattn-launcher-watch").start(() -> {
             while (launcher.map(ProcessHandle::isAlive).orElse(false) && (!child || parentIs(pid))) {
                 try {
