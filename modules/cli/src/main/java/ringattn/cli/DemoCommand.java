@@ -73,14 +73,15 @@ final class DemoCommand implements Command {
     }
 
     /**
-     * Ranks as worker processes over UCX; rank 0 writes every rank's report to a file we read.
-     * {@code timeoutGiven}: the user set {@code --timeout} (else the workers keep their default
-     * failure bound and derive the job's wait bound themselves).
+     * Ranks as worker processes over UCX; rank 0 writes every rank's report to a file we read, in a
+     * {@link ScratchDir} that the ranks delete if this process is killed. {@code timeoutGiven}: the
+     * user set {@code --timeout} (else the workers keep their default failure bound and derive the
+     * job's wait bound themselves).
      */
     static List<RankReport> runUcx(DemoJob job, boolean timeoutGiven, PrintStream out, PrintStream err) {
         Path dir = null;
         try {
-            dir = Files.createTempDirectory("ringattn-demo-");
+            dir = ScratchDir.create("demo");
             Path report = dir.resolve("reports.jsonl");
             List<String> args = new ArrayList<>(List.of("demo"));
             args.addAll(job.toArgs());
@@ -89,7 +90,7 @@ final class DemoCommand implements Command {
             }
             args.add("--report=" + report);
             Duration deadline = job.timeout().multipliedBy(4).plusMinutes(30);
-            RankLauncher.run(job.ranks(), args, Map.of(), deadline, out, err);
+            RankLauncher.run(job.ranks(), args, Map.of(ScratchDir.ENV, dir.toString()), deadline, out, err);
             List<RankReport> reports = new ArrayList<>();
             for (String line : Files.readAllLines(report, StandardCharsets.UTF_8)) {
                 if (!line.isBlank()) {
@@ -100,18 +101,7 @@ final class DemoCommand implements Command {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException("demo: cannot exchange rank reports: " + e.getMessage(), e);
         } finally {
-            deleteTree(dir);
-        }
-    }
-
-    static void deleteTree(Path dir) {
-        if (dir == null) {
-            return;
-        }
-        try (var files = Files.walk(dir)) {
-            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // temporary files only
+            ScratchDir.deleteTree(dir);
         }
     }
 }

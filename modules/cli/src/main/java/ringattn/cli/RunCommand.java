@@ -96,14 +96,14 @@ final class RunCommand implements Command {
     private static List<RankReport> runUcx(RunJob job, String jobId, String tempIds, PrintStream out, PrintStream err) {
         Path dir = null;
         try {
-            dir = Files.createTempDirectory("ringattn-run-");
+            dir = ScratchDir.create("run");
             Path report = dir.resolve("reports.jsonl");
             List<String> args = new ArrayList<>(List.of("run"));
             args.addAll(job.workerArgs());
             args.add("--outputs-ready=" + tempIds);
             args.add("--report=" + report);
-            RankLauncher.run(job.ranks, args, Map.of("RINGATTN_JOB_ID", jobId), job.timeout.multipliedBy(4).plusMinutes(30),
-                    out, err);
+            RankLauncher.run(job.ranks, args, Map.of("RINGATTN_JOB_ID", jobId, ScratchDir.ENV, dir.toString()),
+                    job.timeout.multipliedBy(4).plusMinutes(30), out, err);
             List<RankReport> reports = new ArrayList<>();
             for (String line : Files.readAllLines(report, StandardCharsets.UTF_8)) {
                 if (!line.isBlank()) {
@@ -114,7 +114,7 @@ final class RunCommand implements Command {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException("run: cannot exchange rank reports: " + e.getMessage(), e);
         } finally {
-            DemoCommand.deleteTree(dir);
+            ScratchDir.deleteTree(dir);
         }
     }
 

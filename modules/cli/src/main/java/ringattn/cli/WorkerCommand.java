@@ -9,6 +9,8 @@ import java.util.List;
 import ringattn.engine.transport.RingTransport;
 import ringattn.io.AtomicFile;
 import ringattn.transport.ucx.Bootstrap;
+import ringattn.transport.ucx.JucxLibrary;
+import ringattn.transport.ucx.LauncherWatch;
 import ringattn.transport.ucx.RankBanner;
 import ringattn.transport.ucx.TransportOptions;
 import ringattn.transport.ucx.UcxTransport;
@@ -18,7 +20,8 @@ import ringattn.transport.ucx.UcxTransport;
  * {@code demo/run --transport ucx}. Rank and world size come from the launcher's environment
  * (Slurm, Open MPI, PMI or RINGATTN_*), the address exchange from {@code --coordinator} or
  * {@code --rendezvous} (or RINGATTN_COORDINATOR / RINGATTN_RENDEZVOUS_DIR). Rank 0 prints the
- * summary (or writes every rank's report to {@code --report}).
+ * summary (or writes every rank's report to {@code --report}). A rank started by {@code demo/run
+ * --transport ucx} stops with exit code 3 when that launcher dies ({@link LauncherWatch}).
  */
 final class WorkerCommand implements Command {
     static List<Option> transportOptions() {
@@ -69,6 +72,9 @@ final class WorkerCommand implements Command {
 
     @Override
     public int run(List<String> args, PrintStream out, PrintStream err) {
+        // Started by demo/run --transport ucx: stop (and delete the launcher's scratch directory) if it dies.
+        LauncherWatch.startFromEnvironment(System.getenv(), () -> ScratchDir.deleteNamedIn(System.getenv()));
+        JucxLibrary.load(); // so that no exit, however abrupt, leaves jucx's unpacked library behind
         List<String> rest = new ArrayList<>(args);
         String task = "demo";
         if (!rest.isEmpty() && !rest.getFirst().startsWith("--")) {

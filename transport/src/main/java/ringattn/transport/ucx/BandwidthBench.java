@@ -124,6 +124,8 @@ public final class BandwidthBench {
     }
 
     private static void rankMain(String mode, long[] sizes) {
+        LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
+        JucxLibrary.load();
         TransportOptions o = TransportOptions.fromEnvironment(System.getenv());
         String hb = System.getenv("RINGATTN_HEARTBEAT_MS");
         if (hb != null) {

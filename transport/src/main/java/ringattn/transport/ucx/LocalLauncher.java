@@ -27,10 +27,11 @@ import ringattn.engine.transport.TransportException;
 /**
  * Starts the N ranks of a job as separate JVMs on this machine. Each rank gets RINGATTN_RANK,
  * RINGATTN_WORLD_SIZE, RINGATTN_JOB_ID, a fresh RINGATTN_SECRET and a loopback
- * RINGATTN_COORDINATOR (unless the given environment sets a coordinator, rendezvous dir or secret);
- * its stdout and stderr lines come out prefixed with {@code [rank R] }. The first rank to exit
- * non-zero (or the overall deadline) ends the job: every other rank's process tree is destroyed,
- * so nothing is left running.
+ * RINGATTN_COORDINATOR (unless the given environment sets a coordinator, rendezvous dir or secret),
+ * and this process's pid in {@value LauncherWatch#PARENT_PID_ENV} so that a rank running a
+ * {@link LauncherWatch} stops when this process dies, killed or not; its stdout and stderr lines come
+ * out prefixed with {@code [rank R] }. The first rank to exit non-zero (or the overall deadline) ends
+ * the job: every other rank's process tree is destroyed, so nothing is left running.
  */
 public final class LocalLauncher {
     /**
@@ -103,6 +104,7 @@ public final class LocalLauncher {
             throw new TransportException("worldSize: must be >= 1, got " + worldSize);
         }
         Map<String, String> common = new LinkedHashMap<>(spec.env());
+        common.put(LauncherWatch.PARENT_PID_ENV, Long.toString(ProcessHandle.current().pid()));
         common.putIfAbsent("RINGATTN_JOB_ID", "local-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
         if (!common.containsKey("RINGATTN_SECRET") && !common.containsKey("RINGATTN_SECRET_FILE")) {
             byte[] s = new byte[24];

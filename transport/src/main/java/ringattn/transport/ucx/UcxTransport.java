@@ -72,6 +72,7 @@ public final class UcxTransport implements RingTransport {
         UcpParams params = new UcpParams().requestTagFeature().requestRmaFeature().setMtWorkersShared(false)
                 .setEstimatedNumEps(2);
         try {
+            JucxLibrary.load(); // once per process: no exit, however abrupt, leaves its unpacked copy behind
             this.context = new UcpContext(params);
         } catch (RuntimeException | LinkageError e) {
             throw new TransportException("UCX: cannot create a context (is libucx0 / UCX >= 1.12 installed?): " + e, e);

@@ -4,18 +4,25 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
+import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** Prefixed output, the first failure ends the job, nothing is left running. */
+/** Prefixed output, the first failure ends the job, nothing is left running, not even when the launcher is killed. */
 class LocalLauncherTest {
     /** Rank 1 exits 7 after a moment; the others would sleep for a minute (and start a child). */
     public static final class Sleeper {
@@ -30,6 +37,87 @@ class LocalLauncherTest {
             new ProcessBuilder("sleep", "60").start();
             Thread.sleep(60_000);
         }
+    }
+
+    /** A rank that would sleep for a minute, but watches its launcher. */
+    public static final class WatchedSleeper {
+        public static void main(String[] args) throws Exception {
+            LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
+            int rank = Integer.parseInt(System.getenv("RINGATTN_RANK"));
+            System.err.println(RankBanner.line(rank, Integer.parseInt(System.getenv("RINGATTN_WORLD_SIZE")), "here"));
+            Thread.sleep(60_000);
+        }
+    }
+
+    /** A launcher process: runs args[0] ranks of {@link WatchedSleeper}. */
+    public static final class SleeperLauncher {
+        public static void main(String[] args) {
+            LocalLauncher.run(LocalLauncher.Spec.sameJvm(WatchedSleeper.class.getName(), List.of(), Map.of(),
+                    Duration.ofMinutes(2)), Integer.parseInt(args[0]), System.out, System.err);
+        }
+    }
+
+    @Test
+    @Timeout(value = 90, unit = TimeUnit.SECONDS)
+    void ranksStopWithinSecondsWhenTheLauncherIsKilled() throws Exception {
+        LocalLauncher.Spec spec = LocalLauncher.Spec.sameJvm(SleeperLauncher.class.getName(), List.of("2"), Map.of(),
+                Duration.ofMinutes(2));
+        List<String> cmd = new ArrayList<>(List.of(spec.java().toString()));
+        cmd.addAll(spec.jvmArgs());
+        cmd.addAll(List.of("-cp", spec.classPath(), spec.mainClass(), "2"));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        pb.environment().keySet().removeIf(k -> k.startsWith("RINGATTN_"));
+        Process launcher = pb.start();
+        Map<Integer, Long> ranks = new TreeMap<>();
+        try {
+            ranks.putAll(rankPids(launcher, 2, Duration.ofSeconds(60)));
+            launcher.destroyForcibly(); // SIGKILL: no shutdown hook of the launcher runs
+            long killed = System.nanoTime();
+            assertTrue(launcher.waitFor(10, TimeUnit.SECONDS), "the launcher survived SIGKILL");
+            while (ranks.values().stream().anyMatch(LocalLauncherTest::alive)
+                    && System.nanoTime() - killed < TimeUnit.SECONDS.toNanos(20)) {
+                Thread.sleep(100);
+            }
+            for (var r : ranks.entrySet()) {
+                assertFalse(alive(r.getValue()), "rank " + r.getKey() + " (pid " + r.getValue()
+                        + ") still runs 20 s after its launcher was killed");
+            }
+        } finally {
+            launcher.destroyForcibly();
+            ranks.values().forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+        }
+    }
+
+    static boolean alive(long pid) {
+        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+
+    /** Reads the launcher's stderr until every rank's banner ({@code [rank R] rank R/N pid P}) came. */
+    static Map<Integer, Long> rankPids(Process launcher, int worldSize, Duration wait) throws InterruptedException {
+        LinkedBlockingQueue<String> lines = new LinkedBlockingQueue<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(launcher.getErrorStream(), StandardCharsets.UTF_8))) {
+                r.lines().forEach(lines::add);
+            } catch (java.io.IOException | java.io.UncheckedIOException ignored) {
+                // the launcher ended
+            }
+        });
+        Pattern banner = Pattern.compile("\\[rank (\\d+)] rank \\d+/" + worldSize + " pid (\\d+) ");
+        Map<Integer, Long> pids = new TreeMap<>();
+        StringBuilder seen = new StringBuilder();
+        long end = System.nanoTime() + wait.toNanos();
+        while (pids.size() < worldSize) {
+            String line = lines.poll(Math.max(1, end - System.nanoTime()), TimeUnit.NANOSECONDS);
+            if (line == null) {
+                throw new AssertionError("not every rank started within " + wait + "; launcher stderr:\n" + seen);
+            }
+            seen.append(line).append('\n');
+            Matcher m = banner.matcher(line);
+            if (m.find()) {
+                pids.put(Integer.parseInt(m.group(1)), Long.parseLong(m.group(2)));
+            }
+        }
+        return pids;
     }
 
     @Test

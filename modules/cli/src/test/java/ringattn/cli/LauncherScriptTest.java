@@ -1,0 +1,165 @@
+package ringattn.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The launcher script {@code ringattn} in a scratch checkout, with stand-ins for {@code ldconfig},
+ * {@code apt-get} and {@code mvn} first on the PATH: a rank never builds nor installs, the UCX check
+ * holds when {@code ldconfig}'s listing is long, and two first runs build once.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class LauncherScriptTest {
+    static final Path SCRIPT = Path.of("../../ringattn").toAbsolutePath().normalize();
+
+    @TempDir
+    Path root;
+    Path bin;
+    Path log;
+    Path go;
+
+    static void executable(Path file, String text) throws Exception {
+        Files.writeString(file, text, StandardCharsets.UTF_8);
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+
+    @BeforeEach
+    void checkout() throws Exception {
+        assertTrue(Files.isRegularFile(SCRIPT), "the launcher script at " + SCRIPT);
+        String script = Files.readString(SCRIPT, StandardCharsets.UTF_8);
+        executable(root.resolve("ringattn"), script);
+        for (String d : List.of("engine", "transport", "modules")) {
+            Files.createDirectory(root.resolve(d));
+        }
+        Files.writeString(root.resolve("pom.xml"), "<project/>\n");
+        Matcher version = Pattern.compile("(?m)^VERSION=(\\S+)$").matcher(script);
+        assertTrue(version.find(), "VERSION= in the script");
+        bin = Files.createDirectory(root.resolve("stub-bin"));
+        log = root.resolve("stub.log");
+        go = root.resolve("stub.go");
+        // UCX is installed, but the listing goes on long after its line, as on a real machine.
+        executable(bin.resolve("ldconfig"), """
+                #!/usr/bin/env bash
+                echo "	libucp.so.0 (libc6,x86-64) => /lib/x86_64-linux-gnu/libucp.so.0"
+                for i in $(seq 1 20000); do echo "	libstub$i.so (libc6,x86-64) => /lib/x86_64-linux-gnu/libstub$i.so"; done
+                """);
+        executable(bin.resolve("apt-get"), "#!/usr/bin/env bash\necho \"apt-get $*\" >>\"$STUB_LOG\"\nexit 1\n");
+        // A build that waits for the test's go-ahead, then leaves the jars the launcher looks for.
+        String v = version.group(1);
+        executable(bin.resolve("mvn"), """
+                #!/usr/bin/env bash
+                echo "mvn start" >>"$STUB_LOG"
+                for i in $(seq 1 600); do [ -e "$STUB_GO" ] && break; sleep 0.1; done
+                for m in cli model; do
+                  mkdir -p "$STUB_ROOT/modules/$m/target/lib"
+                  touch "$STUB_ROOT/modules/$m/target/ringattn-$m-%s.jar"
+                done
+                echo "mvn end" >>"$STUB_LOG"
+                """.formatted(v));
+    }
+
+    @AfterEach
+    void releaseStubs() throws Exception {
+        if (!Files.exists(go)) {
+            Files.createFile(go); // a stub build still waiting ends at once
+        }
+    }
+
+    ProcessBuilder launcher(String... args) {
+        ProcessBuilder pb = new ProcessBuilder("bash", root.resolve("ringattn").toString());
+        pb.command().addAll(List.of(args));
+        Map<String, String> env = pb.environment();
+        env.keySet().removeIf(k -> k.startsWith("RINGATTN_"));
+        env.put("PATH", bin + ":" + env.getOrDefault("PATH", "/usr/bin:/bin"));
+        env.put("JAVA_HOME", System.getProperty("java.home"));
+        env.put("STUB_LOG", log.toString());
+        env.put("STUB_GO", go.toString());
+        env.put("STUB_ROOT", root.toString());
+        return pb;
+    }
+
+    List<String> stubLog() throws Exception {
+        return Files.exists(log) ? Files.readAllLines(log) : List.of();
+    }
+
+    static void await(BooleanSupplier condition, Duration bound, String what) throws InterruptedException {
+        long end = System.nanoTime() + bound.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError(what + " did not happen within " + bound);
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    @Test
+    void aWorkerWithoutABuildNeitherBuildsNorInstallsAndSaysWhatToRun() throws Exception {
+        Path err = root.resolve("err.txt");
+        Process p = launcher("worker", "demo").redirectError(err.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the worker did not exit");
+        Path script = root.resolve("ringattn");
+        assertEquals(List.of("error: worker: no build in " + root + " (modules/cli/target): run '" + script + " build' once "
+                + "before starting ranks, or start them from a runtime image ('" + script + " dist')"), Files.readAllLines(err),
+                "stderr (UCX is found: no warning about it)");
+        assertEquals(2, p.exitValue());
+        assertEquals(List.of(), stubLog(), "neither mvn nor apt-get ran");
+    }
+
+    @Test
+    void twoFirstRunsBuildOnceBetweenThem() throws Exception {
+        Path errA = root.resolve("a.txt");
+        Path errB = root.resolve("b.txt");
+        Process a = launcher("build").redirectError(errA.toFile()).start();
+        Process b = null;
+        try {
+            await(() -> {
+                try {
+                    return stubLog().contains("mvn start");
+                } catch (Exception e) {
+                    return false;
+                }
+            }, Duration.ofSeconds(60), "the first build's start");
+            b = launcher("build").redirectError(errB.toFile()).start();
+            Process second = b;
+            await(() -> {
+                try {
+                    return Files.readString(errB).contains("another ringattn build of " + root + " is running; waiting for it")
+                            || stubLog().size() > 1 || !second.isAlive();
+                } catch (Exception e) {
+                    return false;
+                }
+            }, Duration.ofSeconds(60), "the second run's wait for the lock");
+            Files.createFile(go);
+            assertTrue(a.waitFor(60, TimeUnit.SECONDS) && b.waitFor(60, TimeUnit.SECONDS));
+            assertEquals(List.of("mvn start", "mvn end"), stubLog(), "builds run\n" + Files.readString(errA) + Files.readString(errB));
+            assertEquals(0, a.exitValue(), Files.readString(errA));
+            assertEquals(0, b.exitValue(), Files.readString(errB));
+            assertFalse(Files.readString(errB).contains("building"), "the second run found the build done: " + Files.readString(errB));
+        } finally {
+            for (Process p : new Process[] {a, b}) {
+                if (p != null) {
+                    p.descendants().forEach(ProcessHandle::destroyForcibly);
+                    p.destroyForcibly();
+                }
+            }
+        }
+    }
+}
