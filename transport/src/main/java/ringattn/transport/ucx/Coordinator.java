@@ -45,6 +45,9 @@ final class Coordinator {
     private int joined = 1; // guarded by this
     private final List<String> refusals = new ArrayList<>(); // guarded by this
     private int refusalCount; // guarded by this
+    /** How often the join looks at the missing ranks' rendezvous entries. */
+    private static final long OBSERVE_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
+    private final java.util.Map<Integer, String> notes = new java.util.HashMap<>(); // guarded by this
     private final AtomicInteger active = new AtomicInteger();
     /** Why the join failed, for the ranks that did join (set before the channels are closed). */
     private ControlMessage.Fail failedJoin = new ControlMessage.Fail(0, "?", "the coordinator gave up"); // guarded by this
@@ -70,11 +73,12 @@ final class Coordinator {
         try {
             synchronized (this) {
                 while (joined < worldSize) {
+                    observe(whyMissing);
                     long left = deadlineNanos - System.nanoTime();
                     if (left <= 0) {
-                        throw timeout(whyMissing);
+                        throw timeout();
                     }
-                    TimeUnit.NANOSECONDS.timedWait(this, left);
+                    TimeUnit.NANOSECONDS.timedWait(this, Math.min(left, OBSERVE_NANOS));
                 }
                 return new Joined(byRank.clone(), List.of(table.clone()));
             }
@@ -215,14 +219,29 @@ final class Coordinator {
         }
     }
 
-    private RankFailedException timeout(java.util.function.Function<Integer, String> whyMissing) {
+    /**
+     * Notes why each missing rank is missing. A finding other than a missing entry sticks: a rank
+     * that gave up removes its entry, and what it had said is the news.
+     */
+    private void observe(java.util.function.Function<Integer, String> whyMissing) {
+        for (int r = 0; r < worldSize; r++) {
+            if (table[r] == null) {
+                String why = whyMissing.apply(r);
+                if (why != null && (!why.equals(Rendezvous.NO_ENTRY) || !notes.containsKey(r))) {
+                    notes.put(r, why);
+                }
+            }
+        }
+    }
+
+    private RankFailedException timeout() {
         StringBuilder missing = new StringBuilder();
         int first = -1;
         for (int r = 0; r < worldSize; r++) {
             if (table[r] == null) {
                 first = first < 0 ? r : first;
                 missing.append(missing.isEmpty() ? "" : ", ").append(r);
-                String why = whyMissing.apply(r);
+                String why = notes.get(r);
                 if (why != null) {
                     missing.append(" (").append(why).append(')');
                 }

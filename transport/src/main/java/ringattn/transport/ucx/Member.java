@@ -53,7 +53,7 @@ final class Member {
                 Rendezvous.Lookup l = rendezvous.read(0);
                 if (l.entry() == null || l.entry().control() == null) {
                     String problem = l.entry() == null ? "rank 0: " + l.problem() : "rank 0's entry has no control endpoint";
-                    if (!problem.endsWith("no rendezvous entry") || !lastProblem.startsWith("rank 0: ")) {
+                    if (!problem.endsWith(Rendezvous.NO_ENTRY) || !lastProblem.startsWith("rank 0: ")) {
                         lastProblem = problem; // an entry that did not verify stays the news once it is gone
                     }
                     pause(50);

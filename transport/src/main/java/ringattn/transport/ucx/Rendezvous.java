@@ -34,6 +34,8 @@ import java.util.Set;
  * <p>Not thread-safe; one per rank.
  */
 final class Rendezvous {
+    /** What {@link #read} says of a rank that has written no entry. */
+    static final String NO_ENTRY = "no rendezvous entry";
     /** The largest entry read, in bytes. */
     static final int MAX_ENTRY = 64 << 10;
     private static final FileAttribute<Set<PosixFilePermission>> DIR_MODE =
@@ -167,7 +169,7 @@ final class Rendezvous {
             }
             p.load(new java.io.StringReader(new String(b, StandardCharsets.ISO_8859_1)));
         } catch (java.nio.file.NoSuchFileException e) {
-            return new Lookup(null, "no rendezvous entry");
+            return new Lookup(null, NO_ENTRY);
         } catch (IOException | IllegalArgumentException e) {
             return new Lookup(null, "unreadable rendezvous entry (" + Messages.cut(e.getMessage()) + ")");
         }
