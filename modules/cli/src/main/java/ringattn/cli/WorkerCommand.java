@@ -32,6 +32,9 @@ final class WorkerCommand implements Command {
                 Option.value("job-id", "ID", "job id every rank shares (default: from SLURM_JOB_ID etc.)"),
                 Option.value("bind", "ADDR", "address rank 0's coordinator binds (default 127.0.0.1 or RINGATTN_BIND)"),
                 Option.value("data-path", "tag|put", "how K/V blocks move over UCX (default tag)"),
+                Option.value("bootstrap", "auto|pmix|coordinator|rendezvous", "how ranks find each other (default auto: "
+                        + "--coordinator or --rendezvous when given, else PMIx under mpirun or srun --mpi=pmix; or "
+                        + "RINGATTN_BOOTSTRAP)"),
                 Option.flag("insecure", "allow a job of several ranks without a job secret (RINGATTN_SECRET or "
                         + "RINGATTN_SECRET_FILE): anyone who reaches the coordinator could join (or RINGATTN_INSECURE=1)"),
                 Option.value("report", "FILE", "rank 0 writes every rank's report here (one JSON line per rank) "
@@ -98,6 +101,10 @@ final class WorkerCommand implements Command {
         }
         if (o.flag("insecure")) {
             t = t.withInsecure(true);
+        }
+        if (o.has("bootstrap")) {
+            t = t.withExchange(TransportOptions.AddressExchange.valueOf(o.choice("bootstrap", "auto", "auto", "pmix",
+                    "coordinator", "rendezvous").toUpperCase(java.util.Locale.ROOT)));
         }
         if (o.has("coordinator")) {
             t = t.withCoordinator(o.required("coordinator"));

@@ -41,7 +41,8 @@ final class ControlPlane implements AutoCloseable {
     private final int rank;
     private final int worldSize;
     private final Duration timeout;
-    private final Handshake.JobKey key;
+    private Handshake.JobKey key;
+    private final Pmix pmix; // null unless the launcher's PMIx server does the address exchange
     private List<Peer> peers;
     private int tagSalt;
     private final List<ControlChannel> members = new CopyOnWriteArrayList<>(); // rank 0 only
@@ -55,7 +56,8 @@ final class ControlPlane implements AutoCloseable {
     private boolean declared; // guarded by this
     private int collectives;
 
-    private ControlPlane(TransportOptions options) {
+    private ControlPlane(TransportOptions options, Pmix pmix) {
+        this.pmix = pmix;
         this.options = options;
         this.rank = options.rank();
         this.worldSize = options.worldSize();
@@ -70,7 +72,12 @@ final class ControlPlane implements AutoCloseable {
      * rank, or a {@link ConfigurationException} when this rank was refused.
      */
     static ControlPlane join(TransportOptions options, byte[] workerAddress) {
-        ControlPlane cp = new ControlPlane(options);
+        return join(options, workerAddress, null);
+    }
+
+    /** {@link #join(TransportOptions, byte[])} with the address exchange through {@code pmix} (not null). */
+    static ControlPlane join(TransportOptions options, byte[] workerAddress, Pmix pmix) {
+        ControlPlane cp = new ControlPlane(options, pmix);
         try {
             cp.bootstrap(workerAddress);
             return cp;
@@ -111,28 +118,79 @@ final class ControlPlane implements AutoCloseable {
             peers = List.of(self);
             return;
         }
+        if (pmix != null) {
+            bootstrapThroughPmix(self, deadline);
+            startHeartbeats();
+            return;
+        }
         if (key.secret().length == 0) {
-            LOG.log(Level.WARNING, "rank " + rank + ": job '" + options.jobId()
+            LOG.log(Level.WARNING, "ringattn: rank " + rank + ": job '" + options.jobId()
                     + "' runs without a secret (insecure): anyone who reaches the coordinator can join");
         }
         if (options.rendezvousDir() != null) {
             rendezvous = Rendezvous.open(options.rendezvousDir(), key, worldSize);
         }
         if (rank == 0) {
-            serve(self, deadline);
+            InetAddress bind = bindAddress(options.bindAddress());
+            ServerSocket server = bind(bind, options.coordinator() != null ? options.coordinatorAddress().getPort() : 0);
+            if (rendezvous != null) {
+                rendezvous.publish(0, self.host(), self.workerAddress(), bind.getHostAddress() + ":" + server.getLocalPort());
+            }
+            serve(server, self, deadline);
         } else {
-            Member.Joined j = new Member(options, key, rendezvous).join(self, deadline);
-            hub = j.hub();
-            peers = j.table().peers();
-            tagSalt = j.table().tagSalt();
-            hub.reader = Thread.ofPlatform().daemon().name("ringattn-control-hub").start(() -> read(hub));
+            joinAsMember(options, self, deadline);
         }
         startHeartbeats();
     }
 
-    private void serve(Peer self, long deadline) {
-        InetAddress bind = bindAddress(options.bindAddress());
-        int port = options.coordinator() != null ? options.coordinatorAddress().getPort() : 0;
+    private void joinAsMember(TransportOptions o, Peer self, long deadline) {
+        Member.Joined j = new Member(o, key, rendezvous).join(self, deadline);
+        hub = j.hub();
+        peers = j.table().peers();
+        tagSalt = j.table().tagSalt();
+        hub.reader = Thread.ofPlatform().daemon().name("ringattn-control-hub").start(() -> read(hub));
+    }
+
+    /** PMIx keys rank 0 publishes: its control endpoint, and the job key when none was configured. */
+    static final String PMIX_CONTROL = "ringattn.control";
+    static final String PMIX_SECRET = "ringattn.secret";
+
+    /**
+     * The launcher's PMIx server carries rank 0's control endpoint (an ephemeral port: no two jobs
+     * collide) and, without a configured secret, a fresh random one (so nobody has to distribute
+     * one); the rest is the usual authenticated join.
+     */
+    private void bootstrapThroughPmix(Peer self, long deadline) {
+        boolean configured = key.secret().length > 0;
+        if (rank == 0) {
+            InetAddress bind = bindAddress(options.bindAddress());
+            String published;
+            if (!pmix.allLocal() && bind.isLoopbackAddress()) {
+                bind = bindAddress("0.0.0.0"); // ranks on other hosts must reach it; the job key guards it
+            }
+            ServerSocket server = bind(bind, 0);
+            published = (bind.isAnyLocalAddress() ? TransportOptions.localHostName() : bind.getHostAddress())
+                    + ":" + server.getLocalPort();
+            if (!configured) {
+                String secret = java.util.HexFormat.of().formatHex(Handshake.nonce()) + java.util.HexFormat.of().formatHex(Handshake.nonce());
+                key = new Handshake.JobKey(secret.getBytes(java.nio.charset.StandardCharsets.UTF_8), options.jobId());
+                pmix.put(PMIX_SECRET, secret);
+            }
+            pmix.put(PMIX_CONTROL, published);
+            pmix.commitAndFence();
+            serve(server, self, deadline);
+        } else {
+            pmix.commitAndFence();
+            String endpoint = pmix.getString(0, PMIX_CONTROL);
+            if (!configured) {
+                key = new Handshake.JobKey(pmix.getString(0, PMIX_SECRET).getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                        options.jobId());
+            }
+            joinAsMember(options.withCoordinator(endpoint), self, deadline);
+        }
+    }
+
+    private ServerSocket bind(InetAddress bind, int port) {
         ServerSocket server;
         try {
             server = new ServerSocket();
@@ -142,9 +200,10 @@ final class ControlPlane implements AutoCloseable {
             throw new TransportException("coordinator: cannot bind " + bind.getHostAddress() + ":" + port + ": "
                     + e.getMessage() + (port != 0 ? " (another job on this port? give each job its own port)" : ""), e);
         }
-        if (rendezvous != null) {
-            rendezvous.publish(0, self.host(), self.workerAddress(), bind.getHostAddress() + ":" + server.getLocalPort());
-        }
+        return server;
+    }
+
+    private void serve(ServerSocket server, Peer self, long deadline) {
         Coordinator.Joined joined = new Coordinator(options, key, server, self).await(deadline,
                 r -> rendezvous == null ? null : rendezvous.read(r).problem() == null ? "entry written, did not connect"
                         : rendezvous.read(r).problem());
@@ -438,6 +497,13 @@ final class ControlPlane implements AutoCloseable {
         }
         if (rendezvous != null) {
             rendezvous.remove(rank == 0);
+        }
+        if (pmix != null) {
+            try {
+                pmix.close();
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "ringattn: rank " + rank + ": PMIx_Finalize: " + e.getMessage());
+            }
         }
     }
 

@@ -109,7 +109,7 @@ final class Coordinator {
                     }
                 }
                 if (refusalCount > LOGGED_REFUSALS) {
-                    LOG.log(Level.WARNING, "rank 0: refused " + refusalCount + " connections in all");
+                    LOG.log(Level.WARNING, "ringattn: rank 0: refused " + refusalCount + " connections in all");
                 }
             }
         }
@@ -215,7 +215,7 @@ final class Coordinator {
         refusalCount++;
         if (refusals.size() < LOGGED_REFUSALS) {
             refusals.add(line);
-            LOG.log(Level.WARNING, "rank 0: " + line);
+            LOG.log(Level.WARNING, "ringattn: rank 0: " + line);
         }
     }
 

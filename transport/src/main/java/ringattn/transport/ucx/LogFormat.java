@@ -3,10 +3,11 @@ package ringattn.transport.ucx;
 /**
  * The transport logs through {@link System.Logger} (logger name {@code ringattn.transport.ucx}), so
  * a library user routes it like any other. A command-line program calls {@link #oneLine()} first
- * to print each record as one {@code ringattn: <message>} line on stderr. Thread-safe.
+ * to print each record as one line on stderr (the message only: every message of ours starts with
+ * {@code ringattn: }), as the launcher script configures it too. Thread-safe.
  */
 public final class LogFormat {
-    private static final String FORMAT = "ringattn: %5$s%6$s%n";
+    private static final String FORMAT = "%5$s%6$s%n"; // the messages carry their "ringattn: " prefix
 
     private LogFormat() {
     }

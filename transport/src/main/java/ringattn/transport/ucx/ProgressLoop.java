@@ -108,14 +108,14 @@ final class ProgressLoop {
                 } catch (Throwable t) {
                     // A command's owner is told through its own future; this thread must go on
                     // serving the others (if it ended, every later wait would time out).
-                    LOG.log(System.Logger.Level.WARNING, thread.getName() + ": a command failed: " + t);
+                    LOG.log(System.Logger.Level.WARNING, "ringattn: " + thread.getName() + ": a command failed: " + t);
                 }
                 work++;
             }
             try {
                 work += progress.getAsInt();
             } catch (Throwable t) {
-                LOG.log(System.Logger.Level.WARNING, thread.getName() + ": progress failed: " + t);
+                LOG.log(System.Logger.Level.WARNING, "ringattn: " + thread.getName() + ": progress failed: " + t);
                 work++;
             }
             if (work > 0) {

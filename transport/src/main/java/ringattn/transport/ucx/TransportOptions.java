@@ -35,6 +35,9 @@ import ringattn.engine.transport.TransportException;
  * @param insecure          allow a job of more than one rank without a secret (RINGATTN_INSECURE=1):
  *                          anyone who reaches the coordinator can then join
  * @param jobParams         opaque job parameters every rank must agree on (e.g. model, shapes), or ""
+ * @param exchange          how ranks find each other: PMIx, a coordinator address, a rendezvous
+ *                          directory, or AUTO (PMIx when the launcher provides it, else whichever of
+ *                          the other two is set; RINGATTN_BOOTSTRAP)
  * @param dataPath          how K/V blocks move: tagged send/receive or RMA put
  * @param peerErrorMode     UCX peer-error handling on endpoints (forces TCP on loopback with UCX 1.13)
  */
@@ -53,8 +56,25 @@ public record TransportOptions(
         Path secretFile,
         boolean insecure,
         String jobParams,
+        AddressExchange exchange,
         DataPath dataPath,
         boolean peerErrorMode) {
+
+    /** How ranks find each other at start (the {@code --bootstrap} choice). */
+    public enum AddressExchange {
+        /** PMIx when the launcher provides it (PMIX_RANK set), else the coordinator, else the rendezvous directory. */
+        AUTO,
+        /**
+         * Through the launcher's PMIx server (mpirun, {@code srun --mpi=pmix}): rank 0 publishes its
+         * coordinator's address (an ephemeral port) and, without a configured secret, a fresh random
+         * one; no fixed port, no secret to distribute.
+         */
+        PMIX,
+        /** Rank 0 serves {@code coordinator} (host:port); the others connect to it. */
+        COORDINATOR,
+        /** Entries in {@code rendezvousDir} on a filesystem every rank shares. */
+        RENDEZVOUS
+    }
 
     /** How a ring step moves its bytes. */
     public enum DataPath {
@@ -83,7 +103,7 @@ public record TransportOptions(
     /** Nothing set: everything from the environment or defaults. */
     public static TransportOptions defaults() {
         return new TransportOptions(null, null, null, null, null, null, null, null, null, null, null, null, false, null,
-                null, false);
+                null, null, false);
     }
 
     /** The environment's values: see {@link #withDefaultsFrom(Map)}. */
@@ -96,6 +116,7 @@ public record TransportOptions(
      * MPI, PMI or RINGATTN_RANK/RINGATTN_WORLD_SIZE/RINGATTN_JOB_ID); RINGATTN_COORDINATOR,
      * RINGATTN_RENDEZVOUS_DIR, RINGATTN_BIND, RINGATTN_HOST, RINGATTN_TIMEOUT (seconds, decimal),
      * RINGATTN_SECRET, RINGATTN_SECRET_FILE, RINGATTN_INSECURE (1|true), RINGATTN_JOB_PARAMS,
+     * RINGATTN_BOOTSTRAP (auto|pmix|coordinator|rendezvous),
      * RINGATTN_DATA_PATH (auto|tag|put), RINGATTN_PEER_ERROR_MODE (true|false); then the defaults.
      */
     public TransportOptions withDefaultsFrom(Map<String, String> env) {
@@ -138,6 +159,15 @@ public record TransportOptions(
                         + Messages.cut(env.get("RINGATTN_DATA_PATH")) + "'");
             }
         }
+        AddressExchange ex = exchange;
+        if (ex == null && env.containsKey("RINGATTN_BOOTSTRAP")) {
+            try {
+                ex = AddressExchange.valueOf(env.get("RINGATTN_BOOTSTRAP").trim().toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigurationException("RINGATTN_BOOTSTRAP: must be auto, pmix, coordinator or rendezvous, got '"
+                        + Messages.cut(env.get("RINGATTN_BOOTSTRAP")) + "'");
+            }
+        }
         boolean pem = peerErrorMode || Boolean.parseBoolean(env.getOrDefault("RINGATTN_PEER_ERROR_MODE", "false"));
         String insecureVar = env.getOrDefault("RINGATTN_INSECURE", "").trim();
         boolean open = insecure || insecureVar.equals("1") || insecureVar.equalsIgnoreCase("true");
@@ -153,6 +183,7 @@ public record TransportOptions(
                 secretFile != null ? secretFile : secretFileVar == null ? null : Path.of(secretFileVar),
                 open,
                 jobParams != null ? jobParams : env.getOrDefault("RINGATTN_JOB_PARAMS", ""),
+                ex != null ? ex : AddressExchange.AUTO,
                 dp != null ? dp : DataPath.AUTO,
                 pem);
     }
@@ -174,14 +205,22 @@ public record TransportOptions(
             throw new ConfigurationException("heartbeatInterval: must be positive and below timeout " + timeout
                     + ", got " + heartbeatInterval);
         }
-        if (worldSize > 1 && coordinator == null && rendezvousDir == null) {
+        boolean pmix = exchange == AddressExchange.PMIX;
+        if (worldSize > 1 && !pmix && coordinator == null && rendezvousDir == null) {
             throw new ConfigurationException("coordinator/rendezvousDir: a job of " + worldSize
-                    + " ranks needs one (RINGATTN_COORDINATOR=host:port or RINGATTN_RENDEZVOUS_DIR=dir)");
+                    + " ranks needs one (RINGATTN_COORDINATOR=host:port or RINGATTN_RENDEZVOUS_DIR=dir), or a PMIx "
+                    + "launcher (mpirun, srun --mpi=pmix)");
+        }
+        if (worldSize > 1 && exchange == AddressExchange.COORDINATOR && coordinator == null) {
+            throw new ConfigurationException("coordinator: --bootstrap coordinator needs RINGATTN_COORDINATOR=host:port");
+        }
+        if (worldSize > 1 && exchange == AddressExchange.RENDEZVOUS && rendezvousDir == null) {
+            throw new ConfigurationException("rendezvousDir: --bootstrap rendezvous needs RINGATTN_RENDEZVOUS_DIR=dir");
         }
         if (coordinator != null) {
             coordinatorAddress();
         }
-        if (worldSize > 1 && secret == null && secretFile == null && !insecure) {
+        if (worldSize > 1 && !pmix && secret == null && secretFile == null && !insecure) {
             throw new ConfigurationException("secret: a job of " + worldSize + " ranks needs a job secret "
                     + "(RINGATTN_SECRET or RINGATTN_SECRET_FILE, the same on every rank); without one anyone who "
                     + "reaches the coordinator can join: pass --insecure (RINGATTN_INSECURE=1) to allow that");
@@ -278,6 +317,10 @@ public record TransportOptions(
         return with().jobParams(p).build();
     }
 
+    public TransportOptions withExchange(AddressExchange e) {
+        return with().exchange(e).build();
+    }
+
     public TransportOptions withDataPath(DataPath d) {
         return with().dataPath(d).build();
     }
@@ -314,6 +357,7 @@ public record TransportOptions(
         private Path secretFile;
         private boolean insecure;
         private String jobParams;
+        private AddressExchange exchange;
         private DataPath dataPath;
         private boolean peerErrorMode;
 
@@ -332,6 +376,7 @@ public record TransportOptions(
             secretFile = o.secretFile;
             insecure = o.insecure;
             jobParams = o.jobParams;
+            exchange = o.exchange;
             dataPath = o.dataPath;
             peerErrorMode = o.peerErrorMode;
         }
@@ -350,12 +395,13 @@ public record TransportOptions(
         Copy secretFile(Path v) { secretFile = v; return this; }
         Copy insecure(boolean v) { insecure = v; return this; }
         Copy jobParams(String v) { jobParams = v; return this; }
+        Copy exchange(AddressExchange v) { exchange = v; return this; }
         Copy dataPath(DataPath v) { dataPath = v; return this; }
         Copy peerErrorMode(boolean v) { peerErrorMode = v; return this; }
 
         TransportOptions build() {
             return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, bindAddress, host, timeout,
-                    waitBound, heartbeatInterval, secret, secretFile, insecure, jobParams, dataPath, peerErrorMode);
+                    waitBound, heartbeatInterval, secret, secretFile, insecure, jobParams, exchange, dataPath, peerErrorMode);
         }
     }
 

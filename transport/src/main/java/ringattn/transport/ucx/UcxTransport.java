@@ -41,6 +41,7 @@ public final class UcxTransport implements RingTransport {
     private static final System.Logger LOG = System.getLogger("ringattn.transport.ucx");
 
     private final TransportOptions options;
+    private final Pmix pmix; // null unless PMIx does the address exchange; finalized by the control plane
     private final int rank;
     private final int worldSize;
     private final int nextRank;
@@ -63,7 +64,8 @@ public final class UcxTransport implements RingTransport {
     private boolean sendByPut;
     private boolean receiveByPut;
 
-    private UcxTransport(TransportOptions options) {
+    private UcxTransport(TransportOptions options, Pmix pmix) {
+        this.pmix = pmix;
         this.options = options;
         this.rank = options.rank();
         this.worldSize = options.worldSize();
@@ -83,8 +85,34 @@ public final class UcxTransport implements RingTransport {
 
     /** Bootstraps this rank: UCX worker, address exchange with the other ranks, ring endpoints. */
     static UcxTransport open(TransportOptions options) {
-        options.validate();
-        UcxTransport t = new UcxTransport(options);
+        return open(options, System.getenv());
+    }
+
+    /** {@link #open(TransportOptions)} with the launcher's environment {@code env} (PMIx detection). */
+    static UcxTransport open(TransportOptions options, java.util.Map<String, String> env) {
+        TransportOptions.AddressExchange exchange = chooseExchange(options, env);
+        Pmix pmix = null;
+        TransportOptions o = options.withExchange(exchange);
+        if (exchange == TransportOptions.AddressExchange.PMIX) {
+            pmix = Pmix.init(env);
+            RankInfo fromEnv = RankInfo.fromEnvironment(env).orElse(null);
+            if (fromEnv != null && (fromEnv.rank() != pmix.rank() || fromEnv.worldSize() != pmix.size())) {
+                pmix.close();
+                throw new ConfigurationException("rank: the launcher's environment (" + fromEnv.source() + ") says rank "
+                        + fromEnv.rank() + " of " + fromEnv.worldSize() + ", PMIx says rank " + pmix.rank() + " of " + pmix.size());
+            }
+            o = o.withRank(pmix.rank(), pmix.size());
+        }
+        logExchange(o, pmix);
+        try {
+            o.validate();
+        } catch (RuntimeException e) {
+            if (pmix != null) {
+                pmix.close();
+            }
+            throw e;
+        }
+        UcxTransport t = new UcxTransport(o, pmix);
         try {
             t.start();
             return t;
@@ -92,6 +120,39 @@ public final class UcxTransport implements RingTransport {
             t.closeAfterFailedStart();
             throw e;
         }
+    }
+
+    /**
+     * AUTO: a coordinator or rendezvous directory the user set wins; else PMIx when the launcher
+     * provides it; else the coordinator (a single rank needs none).
+     */
+    static TransportOptions.AddressExchange chooseExchange(TransportOptions o, java.util.Map<String, String> env) {
+        TransportOptions.AddressExchange e = o.exchange() == null ? TransportOptions.AddressExchange.AUTO : o.exchange();
+        if (e != TransportOptions.AddressExchange.AUTO) {
+            return e;
+        }
+        if (o.coordinator() != null) {
+            return TransportOptions.AddressExchange.COORDINATOR;
+        }
+        if (o.rendezvousDir() != null) {
+            return TransportOptions.AddressExchange.RENDEZVOUS;
+        }
+        return Pmix.launchedByPmix(env) ? TransportOptions.AddressExchange.PMIX : TransportOptions.AddressExchange.COORDINATOR;
+    }
+
+    private static boolean exchangeLogged;
+
+    private static synchronized void logExchange(TransportOptions o, Pmix pmix) {
+        if (exchangeLogged || o.worldSize() == null || o.worldSize() < 2) {
+            return;
+        }
+        exchangeLogged = true;
+        LOG.log(System.Logger.Level.INFO, "ringattn: rank " + o.rank() + ": bootstrap through "
+                + switch (o.exchange()) {
+                    case PMIX -> "PMIx (namespace " + pmix.namespace() + ")";
+                    case RENDEZVOUS -> "the rendezvous directory " + o.rendezvousDir();
+                    default -> "the coordinator at " + o.coordinator();
+                });
     }
 
     private void start() {
@@ -111,7 +172,7 @@ public final class UcxTransport implements RingTransport {
             a.get(b);
             return b;
         }, wait, "UCX worker");
-        control = ControlPlane.join(options, address);
+        control = pmix != null ? ControlPlane.join(options, address, pmix) : ControlPlane.join(options, address);
         control.onFailure(this::failAll);
         slots.salt(control.tagSalt());
         for (int peer : new int[] {nextRank, prevRank}) {
@@ -147,7 +208,7 @@ public final class UcxTransport implements RingTransport {
             String why = msg.contains(" error: ") ? msg.substring(msg.lastIndexOf(" error: ") + 8) : msg;
             failFromUcx(new RankFailedException(peer, host(peer), "UCX endpoint error: " + why));
         } else if (!closed && failure == null) {
-            LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": UCX progress: " + msg);
+            LOG.log(System.Logger.Level.WARNING, "ringattn: rank " + rank + ": UCX progress: " + msg);
         }
     }
 
@@ -442,7 +503,7 @@ public final class UcxTransport implements RingTransport {
         try {
             memoryReleased = loop.call(() -> teardown(bound), bound.plusSeconds(10), "close");
         } catch (RuntimeException e) {
-            LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": UCX teardown incomplete: " + e.getMessage());
+            LOG.log(System.Logger.Level.WARNING, "ringattn: rank " + rank + ": UCX teardown incomplete: " + e.getMessage());
         }
         boolean stopped = loop.stop(Duration.ofSeconds(5));
         if (control != null) {
@@ -453,7 +514,7 @@ public final class UcxTransport implements RingTransport {
             slots.close();
         } else {
             // UCX may still write into the ready/done slots of a request it did not cancel: leave them mapped too.
-            LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": leaving the UCX context open (memory still mapped)");
+            LOG.log(System.Logger.Level.WARNING, "ringattn: rank " + rank + ": leaving the UCX context open (memory still mapped)");
         }
     }
 
@@ -466,6 +527,9 @@ public final class UcxTransport implements RingTransport {
             // best effort
         }
         boolean stopped = loop.stop(Duration.ofSeconds(5));
+        if (control == null && pmix != null) {
+            pmix.close();
+        }
         if (control != null) {
             control.abort("failed to start");
             control.close();
@@ -521,7 +585,7 @@ public final class UcxTransport implements RingTransport {
         } catch (RuntimeException e) {
             // Closing an endpoint whose peer closed first fails harmlessly ("Invalid parameter").
             if (failure == null && !what.equals("close endpoint") && !what.equals("cancel")) {
-                LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": " + what + " failed during close: " + e.getMessage());
+                LOG.log(System.Logger.Level.WARNING, "ringattn: rank " + rank + ": " + what + " failed during close: " + e.getMessage());
             }
             return false;
         }
