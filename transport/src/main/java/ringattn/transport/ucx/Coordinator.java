@@ -49,6 +49,8 @@ final class Coordinator {
     private static final long OBSERVE_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
     private final java.util.Map<Integer, String> notes = new java.util.HashMap<>(); // guarded by this
     private final AtomicInteger active = new AtomicInteger();
+    /** Connections still in their handshake: closed when the join ends, so none outlives it. */
+    private final java.util.Set<Socket> inHandshake = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Why the join failed, for the ranks that did join (set before the channels are closed). */
     private ControlMessage.Fail failedJoin = new ControlMessage.Fail(0, "?", "the coordinator gave up"); // guarded by this
     private final ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(
@@ -92,6 +94,7 @@ final class Coordinator {
                 // nothing to do
             }
             watchdog.shutdownNow();
+            inHandshake.forEach(Coordinator::close);
             try {
                 acceptor.join(1000);
             } catch (InterruptedException e) {
@@ -129,10 +132,15 @@ final class Coordinator {
                 close(s);
                 continue;
             }
+            inHandshake.add(s);
+            if (server.isClosed()) {
+                close(s);
+            }
             Thread.ofVirtual().name("ringattn-handshake").start(() -> {
                 try {
                     serve(s);
                 } finally {
+                    inHandshake.remove(s);
                     active.decrementAndGet();
                 }
             });
@@ -166,6 +174,7 @@ final class Coordinator {
                         problem = "rank: " + j.rank() + " joined twice (from " + table[j.rank()].host() + " and "
                                 + Messages.cut(j.host()) + ")";
                     } else {
+                        inHandshake.remove(s); // before the join can end: its sockets still in a handshake get closed
                         c.peerRank = j.rank();
                         byRank[j.rank()] = c;
                         table[j.rank()] = new Peer(j.rank(), Messages.cut(j.host()), j.workerAddress());
