@@ -10,6 +10,11 @@ import ringattn.engine.tensor.Tensor;
  * read as their stored values (BF16 widened exactly), so a test compares a kernel with the reference
  * on the same rounded inputs. Stateless and thread-safe; parallel over heads.
  *
+ * <p>The mask is evaluated here from the rules {@link AttentionSpec} documents (its scale, causal
+ * flag, window and document offsets are read as data), not through {@link AttentionSpec#visible}
+ * or {@link AttentionSpec#documentOf}, which the kernels use: an error in those shows up as a
+ * difference from this reference instead of being shared by both sides.
+ *
  * <p>NaN and infinities propagate as IEEE arithmetic says: a NaN in a visible score makes that row's
  * output and LSE NaN; a +∞ score gives NaN (∞ − ∞); masked keys are never read. Rows that see no
  * key get O = 0 and LSE = −∞. Kernels follow the same rules.
@@ -50,10 +55,9 @@ public final class ReferenceAttention {
         int d = q.headDim();
         int kRows = k.tokens();
         int group = heads / k.heads();
+        Mask mask = Mask.of(spec, qPos, kPos);
         double[] out = new double[rows * heads * d];
         double[] lse = new double[heads * rows];
-        int[] qDocs = spec.documentsOf(qPos);
-        int[] kDocs = spec.documentsOf(kPos);
         IntStream.range(0, heads).parallel().forEach(h -> {
             int g = h / group;
             double[] s = new double[kRows];
@@ -61,7 +65,7 @@ public final class ReferenceAttention {
                 double max = Double.NEGATIVE_INFINITY;
                 boolean any = false;
                 for (int j = 0; j < kRows; j++) {
-                    if (!spec.visible(qPos.get(i), qDocs[i], kPos.get(j), kDocs[j])) {
+                    if (!mask.sees(i, j)) {
                         s[j] = Double.NaN;
                         continue;
                     }
@@ -82,12 +86,12 @@ public final class ReferenceAttention {
                 }
                 double sum = 0;
                 for (int j = 0; j < kRows; j++) {
-                    if (spec.visible(qPos.get(i), qDocs[i], kPos.get(j), kDocs[j])) {
+                    if (mask.sees(i, j)) {
                         sum += Math.exp(s[j] - max);
                     }
                 }
                 for (int j = 0; j < kRows; j++) {
-                    if (!spec.visible(qPos.get(i), qDocs[i], kPos.get(j), kDocs[j])) {
+                    if (!mask.sees(i, j)) {
                         continue;
                     }
                     double p = Math.exp(s[j] - max) / sum;
@@ -103,16 +107,22 @@ public final class ReferenceAttention {
 
     /** Gradients of full self-attention over positions {@code 0..S-1} for upstream gradient {@code dOut}. */
     public static Grads backward(Tensor q, Tensor k, Tensor v, Tensor dOut, AttentionSpec spec) {
+        return backward(q, Positions.range(0, q.tokens()), k, v, Positions.range(0, k.tokens()), dOut, spec);
+    }
+
+    /**
+     * Gradients of the attention of queries at {@code qPos} over keys at {@code kPos} for upstream
+     * gradient {@code dOut} (shaped like Q).
+     */
+    public static Grads backward(Tensor q, Positions qPos, Tensor k, Tensor v, Positions kPos, Tensor dOut,
+                                 AttentionSpec spec) {
         int rows = q.tokens();
         int heads = q.heads();
         int d = q.headDim();
         int kRows = k.tokens();
         int kvHeads = k.heads();
         int group = heads / kvHeads;
-        Positions qPos = Positions.range(0, rows);
-        Positions kPos = Positions.range(0, kRows);
-        int[] qDocs = spec.documentsOf(qPos);
-        int[] kDocs = spec.documentsOf(kPos);
+        Mask mask = Mask.of(spec, qPos, kPos);
         double[] dq = new double[rows * heads * d];
         double[] dk = new double[kRows * kvHeads * d];
         double[] dv = new double[kRows * kvHeads * d];
@@ -127,7 +137,7 @@ public final class ReferenceAttention {
                     boolean any = false;
                     for (int j = 0; j < kRows; j++) {
                         p[j] = 0;
-                        if (!spec.visible(qPos.get(i), qDocs[i], kPos.get(j), kDocs[j])) {
+                        if (!mask.sees(i, j)) {
                             continue;
                         }
                         double dot = 0;
@@ -143,14 +153,14 @@ public final class ReferenceAttention {
                     }
                     double sum = 0;
                     for (int j = 0; j < kRows; j++) {
-                        if (spec.visible(qPos.get(i), qDocs[i], kPos.get(j), kDocs[j])) {
+                        if (mask.sees(i, j)) {
                             p[j] = Math.exp(p[j] - max);
                             sum += p[j];
                         }
                     }
                     double rowTerm = 0; // rowsum(P ∘ dP) = rowsum(dO ∘ O)
                     for (int j = 0; j < kRows; j++) {
-                        if (!spec.visible(qPos.get(i), qDocs[i], kPos.get(j), kDocs[j])) {
+                        if (!mask.sees(i, j)) {
                             dp[j] = 0;
                             continue;
                         }
@@ -177,5 +187,51 @@ public final class ReferenceAttention {
             }
         });
         return new Grads(dq, dk, dv);
+    }
+
+    /**
+     * The mask between query rows and key rows, written from the rules in {@link AttentionSpec}'s
+     * documentation: same document; causal: the key is not after the query; window W: with causal
+     * the key is less than W tokens behind, without it less than W tokens away either side.
+     */
+    private record Mask(int[] qPos, int[] qDoc, int[] kPos, int[] kDoc, boolean causal, long window) {
+        static Mask of(AttentionSpec spec, Positions qPos, Positions kPos) {
+            long[] cu = spec.cuSeqlens();
+            return new Mask(qPos.toArray(), documents("qPos", qPos, cu), kPos.toArray(), documents("kPos", kPos, cu),
+                    spec.causal(), spec.window());
+        }
+
+        boolean sees(int row, int key) {
+            if (qDoc[row] != kDoc[key]) {
+                return false;
+            }
+            long behind = (long) qPos[row] - kPos[key]; // how far the key lies before the query
+            if (causal && behind < 0) {
+                return false;
+            }
+            return window == 0 || Math.abs(behind) < window;
+        }
+
+        /**
+         * Document of each position: how many documents end at or before it (document d holds
+         * positions {@code [cu[d], cu[d+1])}); all 0 without documents.
+         */
+        private static int[] documents(String what, Positions positions, long[] cu) {
+            int[] docs = new int[positions.size()];
+            if (cu == null) {
+                return docs;
+            }
+            for (int i = 0; i < docs.length; i++) {
+                int p = positions.get(i);
+                if (p >= cu[cu.length - 1]) {
+                    throw new IllegalArgumentException(what + "[" + i + "]: position " + p
+                            + " lies past the last document, which ends at " + cu[cu.length - 1]);
+                }
+                for (int end = 1; end < cu.length && cu[end] <= p; end++) {
+                    docs[i]++;
+                }
+            }
+            return docs;
+        }
     }
 }

@@ -95,6 +95,67 @@ class KernelBackwardTest {
     }
 
     /**
+     * Queries and keys at global positions that do not start at 0, as a ring rank holds them:
+     * queries at 60..179 of a 300-token sequence against keys at 40..256 (4 uneven blocks, random
+     * order), and a striped shard (odd positions 61..259) against the even stripe 20..298. The
+     * masks are by position: a kernel that took row indices, or the positions of another block,
+     * would apply another mask. Same tolerance as above.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("ringattn.engine.kernel.KernelForwardTest#kernelsAndMasks")
+    void shiftedPositionsMatchReference(Variant variant, String mask) {
+        AttentionSpec spec = new Case(300, 4, 2, 48, mask, 8, 16).spec();
+        checkAt(variant, spec, Positions.range(60, 120), Positions.range(40, 217), 4, "shifted " + mask);
+        int[] odd = new int[100];
+        int[] even = new int[140];
+        for (int i = 0; i < odd.length; i++) {
+            odd[i] = 61 + 2 * i;
+        }
+        for (int i = 0; i < even.length; i++) {
+            even[i] = 20 + 2 * i;
+        }
+        checkAt(variant, spec, Positions.of(odd), Positions.of(even), 3, "strided " + mask);
+    }
+
+    static Stream<Arguments> kernelsAndScales() {
+        return KernelTestSupport.variants().flatMap(v -> Stream.of(0.37f, -0.2f)
+                .flatMap(scale -> Stream.of("causal", "docs+window").map(m -> Arguments.of(v, scale, m))));
+    }
+
+    /**
+     * Softmax scales other than 1/√D, one of them negative (which turns the largest dot product
+     * into the smallest score): dS carries the scale once more than P does, so a kernel that used
+     * 1/√D, or |scale|, anywhere in the backward misses the reference by far more than 1e-4.
+     */
+    @ParameterizedTest(name = "{0} scale={1} {2}")
+    @MethodSource("kernelsAndScales")
+    void nonDefaultScalesMatchReference(Variant variant, float scale, String mask) {
+        AttentionSpec spec = new Case(129, 4, 2, 32, mask, 16, 32).spec().withScale(scale);
+        checkAt(variant, spec, Positions.range(0, 129), Positions.range(0, 129), 2, "scale " + scale + " " + mask);
+    }
+
+    /** Backward of queries at {@code qPos} over keys at {@code kPos} (4 query heads, 2 K/V heads, D = 48). */
+    private static void checkAt(Variant variant, AttentionSpec spec, Positions qPos, Positions kPos, int blocks,
+                                String what) {
+        int d = 48;
+        try (Tensor q = gaussian(qPos.size(), 4, d, DType.F32, 51);
+             Tensor k = gaussian(kPos.size(), 2, d, DType.F32, 52);
+             Tensor v = gaussian(kPos.size(), 2, d, DType.F32, 53);
+             Tensor dOut = gaussian(qPos.size(), 4, d, DType.F32, 54);
+             BlockKernel kernel = variant.create(KernelOptions.defaults(2).withTiles(8, 16))) {
+            int[] cut = KernelTestSupport.cuts(kPos.size(), blocks, 6);
+            ReferenceAttention.Grads ref = ReferenceAttention.backward(q, qPos, k, v, kPos, dOut, spec);
+            try (Backward got = KernelTestSupport.backward(kernel, q, qPos, k, v, kPos, dOut, cut,
+                    KernelTestSupport.shuffledOrder(cut, 10), spec)) {
+                String where = kernel.name() + " " + what + " q at " + qPos + " k at " + kPos;
+                assertBelow(relError(ref.dq(), got.dq()), TOLERANCE, where + " dQ");
+                assertBelow(relError(ref.dk(), got.dk()), TOLERANCE, where + " dK");
+                assertBelow(relError(ref.dv(), got.dv()), TOLERANCE, where + " dV");
+            }
+        }
+    }
+
+    /**
      * Finite differences of L = Σ O∘G through the fp64 reference forward, on a tiny causal GQA case,
      * against the kernels' gradients. Central differences with h = 1e-2 have truncation error
      * O(h²·|f'''|) ≈ 1e-5 relative here and the fp64 evaluation adds nothing visible, so 2e-3 × max

@@ -171,6 +171,36 @@ class KernelForwardTest {
         }
     }
 
+    static Stream<Arguments> kernelsAndScales() {
+        return KernelTestSupport.variants().flatMap(v -> Stream.of(0.37f, -0.2f)
+                .flatMap(scale -> Stream.of("none", "causal", "docs+window").map(m -> Arguments.of(v, scale, m))));
+    }
+
+    /**
+     * Softmax scales other than 1/√D, one of them negative (the largest dot product becomes the
+     * smallest score, so the row maximum comes from another key). Scores stay O(1)–O(10) at D = 32,
+     * so the 1e-5 tolerance holds; a kernel that used 1/√D or |scale| misses by O(0.1–1).
+     */
+    @ParameterizedTest(name = "{0} scale={1} {2}")
+    @MethodSource("kernelsAndScales")
+    void nonDefaultScalesMatchReference(Variant variant, float scale, String mask) {
+        Case c = new Case(129, 4, 2, 32, mask, 16, 32);
+        AttentionSpec spec = c.spec().withScale(scale);
+        try (Tensor q = gaussian(c.seq(), 4, 32, DType.F32, 61);
+             Tensor k = gaussian(c.seq(), 2, 32, DType.F32, 62);
+             Tensor v = gaussian(c.seq(), 2, 32, DType.F32, 63);
+             BlockKernel kernel = variant.create(KernelOptions.defaults(2).withTiles(c.queryTile(), c.keyTile()))) {
+            Positions pos = Positions.range(0, c.seq());
+            int[] cut = KernelTestSupport.cuts(c.seq(), 2, 8);
+            ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
+            try (Forward got = forward(kernel, q, pos, k, v, pos, cut, KernelTestSupport.shuffledOrder(cut, 3), spec)) {
+                double[] e = forwardErrors(ref, got);
+                assertBelow(e[0], TOLERANCE, kernel.name() + " scale " + scale + " " + mask + " O");
+                assertBelow(e[1], TOLERANCE, kernel.name() + " scale " + scale + " " + mask + " LSE");
+            }
+        }
+    }
+
     static Stream<Arguments> kernelsAndMasks() {
         List<String> masks = List.of("none", "causal", "window", "causal+window", "docs+causal", "docs+window");
         return KernelTestSupport.variants().flatMap(v -> masks.stream().map(m -> Arguments.of(v, m)));

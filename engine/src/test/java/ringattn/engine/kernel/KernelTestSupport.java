@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -169,24 +170,42 @@ final class KernelTestSupport {
      */
     static Backward backward(BlockKernel kernel, Tensor q, Tensor k, Tensor v, Tensor dOut, int[] cut, int[] order,
                              AttentionSpec spec) {
-        ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
+        return backward(kernel, q, Positions.range(0, q.tokens()), k, v, Positions.range(0, k.tokens()), dOut,
+                cut, order, spec);
+    }
+
+    /**
+     * Runs the backward of queries at {@code qPos} over keys at {@code kPos} with O and LSE from the
+     * fp64 reference, K/V fed as blocks {@code [cut[b], cut[b+1])} in {@code order}.
+     */
+    static Backward backward(BlockKernel kernel, Tensor q, Positions qPos, Tensor k, Tensor v, Positions kPos,
+                             Tensor dOut, int[] cut, int[] order, AttentionSpec spec) {
+        ReferenceAttention.Result ref = ReferenceAttention.forward(q, qPos, k, v, kPos, spec);
         Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), DType.F32);
         Tensor dk = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), DType.F32);
         Tensor dv = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), DType.F32);
-        Positions pos = Positions.range(0, k.tokens());
         try (Arena arena = Arena.ofShared(); // shared: kernel workers read the LSE
              Tensor out = toTensor(ref.out(), q.tokens(), q.heads(), q.headDim(), DType.F32);
-             BackwardState st = new BackwardState(q, out, dOut, lseSegment(arena, ref.lse()),
-                     Positions.range(0, q.tokens()))) {
+             BackwardState st = new BackwardState(q, out, dOut, lseSegment(arena, ref.lse()), qPos)) {
             for (int b : order) {
                 int from = cut[b];
                 int n = cut[b + 1] - from;
-                kernel.backward(st, k.tokens(from, n), v.tokens(from, n), pos.slice(from, n),
+                kernel.backward(st, k.tokens(from, n), v.tokens(from, n), kPos.slice(from, n),
                         dk.tokens(from, n), dv.tokens(from, n), spec);
             }
             st.finish(dq);
         }
         return new Backward(dq, dk, dv);
+    }
+
+    /** The block order {@code 0, 1, …} of {@code cut}, shuffled with {@code seed}. */
+    static int[] shuffledOrder(int[] cut, long seed) {
+        List<Integer> order = new ArrayList<>();
+        for (int b = 0; b + 1 < cut.length; b++) {
+            order.add(b);
+        }
+        Collections.shuffle(order, new Random(seed));
+        return order.stream().mapToInt(Integer::intValue).toArray();
     }
 
     static void assertBelow(double error, double tolerance, String what) {

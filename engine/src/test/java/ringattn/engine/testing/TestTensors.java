@@ -49,6 +49,72 @@ public final class TestTensors {
         return maxAbsError(a, ref) / Math.max(scale, 1e-30);
     }
 
+    /**
+     * {@code x} rounded once to the nearest bfloat16 (ties to even), as a float. Not {@code (float) x}
+     * then BF16: that rounds twice and can land on the wrong side of a BF16 tie.
+     */
+    public static float roundToBf16(double x) {
+        float f = (float) x;
+        if (Float.isNaN(f) || Float.isInfinite(f)) {
+            return f;
+        }
+        int bits = Float.floatToRawIntBits(f) & 0xFFFF0000; // toward zero: |down| <= |x| up to float rounding
+        float down = Float.intBitsToFloat(bits);
+        float up = Float.intBitsToFloat(bits + 0x10000); // the next BF16 away from zero
+        double toDown = Math.abs(x - down);
+        double toUp = Math.abs(x - up);
+        if (toDown != toUp) {
+            return toDown < toUp ? down : up;
+        }
+        return (bits & 0x10000) == 0 ? down : up;
+    }
+
+    /**
+     * Distance in BF16 units in the last place between two BF16 values (given as floats): how many
+     * BF16 values lie between them, plus one; 0 when equal (+0 and −0 are equal).
+     */
+    public static int bf16Ulps(float a, float b) {
+        if (Float.isNaN(a) || Float.isNaN(b)) {
+            return Float.isNaN(a) && Float.isNaN(b) ? 0 : Integer.MAX_VALUE;
+        }
+        return Math.abs(bf16Order(a) - bf16Order(b));
+    }
+
+    /** BF16 values in order as integers: the sign-magnitude bits made two's complement. */
+    private static int bf16Order(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        if ((bits & 0xFFFF) != 0) {
+            throw new IllegalArgumentException("x: " + x + " is not a BF16 value");
+        }
+        int magnitude = (bits >>> 16) & 0x7FFF;
+        return bits < 0 ? -magnitude : magnitude;
+    }
+
+    /**
+     * A BF16 tensor against the fp64 reference rounded to BF16.
+     *
+     * @param maxUlps  the largest distance in BF16 ulps (Integer.MAX_VALUE for a NaN on one side)
+     * @param differ   how many elements are not exactly the rounded reference
+     * @param elements how many elements were compared
+     */
+    public record Bf16Comparison(int maxUlps, long differ, long elements) {
+    }
+
+    /** Compares every element of a BF16 tensor with the reference rounded to BF16, in ulps. */
+    public static Bf16Comparison compareBf16(Tensor got, double[] ref) {
+        if (got.dtype() != DType.BF16) {
+            throw new IllegalArgumentException("got: expected a BF16 tensor, got " + got.dtype());
+        }
+        int max = 0;
+        long differ = 0;
+        for (long i = 0; i < got.elementCount(); i++) {
+            int ulps = bf16Ulps(got.getFlat(i), roundToBf16(ref[(int) i]));
+            max = Math.max(max, ulps);
+            differ += ulps != 0 ? 1 : 0;
+        }
+        return new Bf16Comparison(max, differ, got.elementCount());
+    }
+
     /** max |lse − ref| where both −∞ count as equal; LSE laid out {@code [heads, rows]}. */
     public static double maxLseError(ReferenceAttention.Result ref,
                                      LseSource lse) {
