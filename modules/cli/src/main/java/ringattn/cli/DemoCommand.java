@@ -43,7 +43,8 @@ final class DemoCommand implements Command {
                 fp64 single-device reference: every row when S <= 2048, else --check-rows rows (seeded, all
                 heads). Prints ranks, S, seconds (slowest rank's forward wall time, start-up and checking
                 excluded), GFLOP/s (4*S^2*D*H per forward, halved when causal; windows not discounted), hidden
-                communication, max abs error and peak RSS per rank (VmHWM).""", options());
+                communication, max abs error and peak RSS per rank (VmHWM). Exits 1, after the table, with one
+                'error:' line when the error of O or LSE exceeds --tolerance or is NaN.""", options());
     }
 
     @Override
@@ -52,6 +53,7 @@ final class DemoCommand implements Command {
         String transport = o.choice("transport", "ucx", "local", "ucx");
         Device.resolve(o, err);
         DemoJob job = DemoJob.from(o, 4, true);
+        DemoTolerance tolerance = DemoTolerance.from(o, job.dtype());
         Progress progress = Progress.of(err, 2);
         progress.phase("running " + job.ranks() + " ranks (" + transport + ")");
         List<RankReport> reports = transport.equals("local") ? runLocal(job) : runUcx(job, o.has("timeout"), out, err);
@@ -64,7 +66,21 @@ final class DemoCommand implements Command {
             summary.printTable(out);
         }
         out.flush();
-        return ExitCode.OK;
+        return verdict(tolerance, summary, err);
+    }
+
+    /**
+     * {@link ExitCode#OK}, or {@link ExitCode#FAILURE} after one {@code error:} line on {@code err}
+     * when {@code summary} is outside {@code tolerance}.
+     */
+    static int verdict(DemoTolerance tolerance, DemoSummary summary, PrintStream err) {
+        String failure = tolerance.failure(summary);
+        if (failure == null) {
+            return ExitCode.OK;
+        }
+        err.println("error: " + failure);
+        err.flush();
+        return ExitCode.FAILURE;
     }
 
     /** Ranks as threads over the in-JVM ring. */

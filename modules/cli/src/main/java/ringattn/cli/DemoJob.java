@@ -66,6 +66,7 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
                         + "are bounded by the larger of it and 60, or 10x a pessimistic estimate of one ring step"),
                 Option.value("repeat", "R", "forward passes; the fastest is reported, the last is checked (default 3: the first passes include JIT compilation)"),
                 Option.value("threads", "T", "compute threads per rank (default: cores / ranks on this host, >= 1)"),
+                DemoTolerance.option(),
                 Device.OPTION);
     }
 

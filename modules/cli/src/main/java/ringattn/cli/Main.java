@@ -107,7 +107,8 @@ public final class Main {
             b.append(String.format("  %-8s %s%n", c.name(), c.summary()));
         }
         b.append("\n  <command> --help   options of a command\n");
-        b.append("\nexit codes: 0 ok, 2 bad usage or input, 3 a rank failed or timed out, 1 anything else\n");
+        b.append("\nexit codes: 0 ok, 2 bad usage or input, 3 a rank failed or timed out, 1 anything else (a demo's error above "
+                + "--tolerance included)\n");
         return b.toString();
     }
 }

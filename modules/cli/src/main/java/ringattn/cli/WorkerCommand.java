@@ -1,5 +1,6 @@
 package ringattn.cli;
 
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -20,8 +21,9 @@ import ringattn.transport.ucx.UcxTransport;
  * {@code demo/run --transport ucx}. Rank and world size come from the launcher's environment
  * (Slurm, Open MPI, PMI or RINGATTN_*), the address exchange from {@code --coordinator} or
  * {@code --rendezvous} (or RINGATTN_COORDINATOR / RINGATTN_RENDEZVOUS_DIR). Rank 0 prints the
- * summary (or writes every rank's report to {@code --report}). A rank started by {@code demo/run
- * --transport ucx} stops with exit code 3 when that launcher dies ({@link LauncherWatch}).
+ * summary (or writes every rank's report to {@code --report}); a demo result outside
+ * {@code --tolerance} makes every rank exit 1. A rank started by {@code demo/run --transport ucx}
+ * stops with exit code 3 when that launcher dies ({@link LauncherWatch}).
  */
 final class WorkerCommand implements Command {
     static List<Option> transportOptions() {
@@ -67,7 +69,8 @@ final class WorkerCommand implements Command {
                 'worker demo' takes the demo's options; 'worker run' takes run's options (files on a shared
                 filesystem; rank 0 creates the outputs and renames them when every rank has written its rows).
                 Each rank prints 'rank R/N pid P host H' on stderr at start. --ranks defaults to the job's
-                world size. The transport options below apply to both tasks.""", demoOptions())
+                world size. A demo whose error exceeds --tolerance (or is NaN) exits 1 on every rank, after rank 0
+                printed the result and one 'error:' line. The transport options below apply to both tasks.""", demoOptions())
                 + "\nrun options (worker run; plus the transport options above):\n"
                 + Command.help("", "", RunJob.options()).lines()
                 .filter(l -> l.startsWith("  --") && !l.startsWith("  --help") && !l.startsWith("  --debug")).reduce("", (a, b) -> a + b + "\n");
@@ -142,6 +145,7 @@ final class WorkerCommand implements Command {
     private static int runDemo(Options o, PrintStream out, PrintStream err) {
         TransportOptions topts = transportOptions(o, System.getenv());
         DemoJob job = DemoJob.from(o, topts.worldSize(), false);
+        DemoTolerance tolerance = DemoTolerance.from(o, job.dtype());
         topts = forJob(topts, job.timeout());
         if (job.ranks() != topts.worldSize()) {
             throw new UsageException("--ranks", job.ranks() + " differs from the job's world size " + topts.worldSize());
@@ -151,16 +155,31 @@ final class WorkerCommand implements Command {
             try {
                 RankReport mine = DemoRank.run(job, transport);
                 List<RankReport> all = gather(transport, mine, job.timeout());
+                DemoSummary summary = new DemoSummary(job, "ucx", all);
                 if (transport.rank() == 0) {
-                    publish(o, new DemoSummary(job, "ucx", all), all, out);
+                    publish(o, summary, all, out);
                 }
                 transport.barrier(job.timeout());
-                return ExitCode.OK;
+                return verdict(o, tolerance, summary, transport.rank(), err);
             } catch (RuntimeException | Error e) {
                 transport.abort(e);
                 throw e;
             }
         }
+    }
+
+    /**
+     * The worker's exit code for the demo's result. With {@code --report} the launching {@code demo}
+     * reads the reports and decides, so every rank exits 0. Otherwise every rank holds the same
+     * gathered reports, so each reaches rank 0's verdict: a result outside the tolerance makes every
+     * rank exit 1 (whichever rank's code a launcher reports, it is not hidden by a 0), and rank 0 alone
+     * prints the {@code error:} line.
+     */
+    static int verdict(Options o, DemoTolerance tolerance, DemoSummary summary, int rank, PrintStream err) {
+        if (o.has("report")) {
+            return ExitCode.OK;
+        }
+        return DemoCommand.verdict(tolerance, summary, rank == 0 ? err : new PrintStream(OutputStream.nullOutputStream()));
     }
 
     /** Every rank's report, by rank. Collective. */

@@ -15,7 +15,18 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import ringattn.io.Json;
 
+/**
+ * The sweep end to end: every point's error against the fp64 reference below 1e-4 (fp32, at most
+ * 256 keys of values in [−1, 1): measured ~1e-7, a masking or merge defect is of order 0.1), in JSON
+ * and CSV alike.
+ */
 class BenchCommandTest {
+    static int csvColumn(List<String> csv, String name) {
+        int i = List.of(csv.getFirst().split(",")).indexOf(name);
+        assertTrue(i >= 0, name + " in " + csv.getFirst());
+        return i;
+    }
+
     @TempDir
     Path dir;
 
@@ -30,8 +41,22 @@ class BenchCommandTest {
         assertTrue(csv.get(0).startsWith("transport,ranks,seq"), csv.get(0));
         List<?> json = (List<?>) Json.parse(Files.readString(dir.resolve("bench.json")));
         assertEquals(4, json.size());
-        Map<?, ?> first = (Map<?, ?>) json.getFirst();
-        assertTrue(((Number) first.get("max_abs_err")).doubleValue() < 1e-4, first.toString());
+        List<String> points = new java.util.ArrayList<>();
+        for (int i = 0; i < json.size(); i++) {
+            Map<?, ?> p = (Map<?, ?>) json.get(i);
+            points.add(p.get("ranks") + "x" + p.get("seq"));
+            double err = ((Number) p.get("max_abs_err")).doubleValue();
+            assertTrue(err > 0 && err < 1e-4, "point " + i + ": max_abs_err " + err + " in " + p);
+            assertTrue(((Number) p.get("seconds")).doubleValue() > 0, p.toString());
+            assertTrue(((Number) p.get("gflops")).doubleValue() > 0, p.toString());
+            double hidden = ((Number) p.get("hidden_comm_fraction")).doubleValue();
+            assertTrue(hidden >= 0 && hidden <= 1, p.toString());
+            assertTrue(((Number) p.get("peak_rss_bytes_per_rank")).longValue() > 0, p.toString());
+            String[] row = csv.get(i + 1).split(",");
+            assertEquals(err, Double.parseDouble(row[csvColumn(csv, "max_abs_err")]), 1e-3 * err,
+                    "CSV row " + (i + 1) + " carries the same error as the JSON point");
+        }
+        assertEquals(List.of("1x128", "1x256", "2x128", "2x256"), points, "every point of the sweep");
         BufferedImage png = ImageIO.read(dir.resolve("bench.png").toFile());
         assertEquals(3 * 560, png.getWidth());
         assertEquals(420, png.getHeight());

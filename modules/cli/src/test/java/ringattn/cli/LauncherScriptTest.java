@@ -123,6 +123,49 @@ class LauncherScriptTest {
         assertEquals(List.of(), stubLog(), "neither mvn nor apt-get ran");
     }
 
+    /**
+     * {@code ./ringattn test} with a stand-in JDK whose jlink makes a runtime image whose java is the
+     * demo: the demo's exit 1 (a result outside its tolerance) must be the command's, after the
+     * suite (stub mvn) passed; with a demo that passes the command passes.
+     */
+    @Test
+    void testFailsWhenTheImagesDemoFails() throws Exception {
+        Path jdk = root.resolve("stub-jdk");
+        Files.createDirectories(jdk.resolve("bin"));
+        executable(jdk.resolve("bin/java"), "#!/usr/bin/env bash\necho '    java.specification.version = 25' >&2\n");
+        executable(jdk.resolve("bin/javac"), "#!/usr/bin/env bash\n");
+        // jlink --add-modules ... --output DIR ...: an image whose bin/java plays the demo
+        executable(jdk.resolve("bin/jlink"), """
+                #!/usr/bin/env bash
+                while [ $# -gt 0 ]; do [ "$1" = --output ] && out="$2"; shift; done
+                mkdir -p "$out/bin"
+                printf '%s\\n' '#!/usr/bin/env bash' 'echo "image java $*" >>"$STUB_LOG"' \\
+                  'if [ -n "${STUB_DEMO_FAILS:-}" ]; then echo "error: demo: result outside the tolerance" >&2; exit 1; fi' \\
+                  > "$out/bin/java"
+                chmod +x "$out/bin/java"
+                """);
+        for (String m : List.of("cli", "model")) { // what the stub build leaves, plus a dependency jar
+            Files.createFile(Files.createDirectories(root.resolve("modules/" + m + "/target/lib")).resolve("dep-" + m + ".jar"));
+        }
+        Files.createFile(go);
+        for (boolean fails : new boolean[] {true, false}) {
+            Files.deleteIfExists(log);
+            ProcessBuilder pb = launcher("test");
+            pb.environment().put("RINGATTN_JAVA_HOME", jdk.toString());
+            if (fails) {
+                pb.environment().put("STUB_DEMO_FAILS", "1");
+            }
+            Path err = root.resolve("test-err.txt");
+            Process p = pb.redirectError(err.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS), "./ringattn test did not exit");
+            List<String> ran = stubLog();
+            assertEquals("mvn start", ran.getFirst(), "the suite ran first: " + ran);
+            assertTrue(ran.getLast().startsWith("image java ") && ran.getLast().contains(" demo --transport local "),
+                    "then the image's demo: " + ran + "\n" + Files.readString(err));
+            assertEquals(fails ? 1 : 0, p.exitValue(), Files.readString(err));
+        }
+    }
+
     @Test
     void twoFirstRunsBuildOnceBetweenThem() throws Exception {
         Path errA = root.resolve("a.txt");

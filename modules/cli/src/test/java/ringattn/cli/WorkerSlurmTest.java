@@ -2,6 +2,7 @@ package ringattn.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -19,7 +20,8 @@ import ringattn.io.Json;
 
 /**
  * {@code worker} as srun starts it: several processes that know only SLURM_PROCID, SLURM_NTASKS and
- * SLURM_JOB_ID, meeting through a rendezvous directory. Rank 0 prints the summary.
+ * SLURM_JOB_ID, meeting through a rendezvous directory. Rank 0 prints the summary; a result outside
+ * {@code --tolerance} fails every rank.
  */
 @Timeout(value = 150, unit = TimeUnit.SECONDS)
 class WorkerSlurmTest {
@@ -120,15 +122,35 @@ class WorkerSlurmTest {
     }
 
     @Test
-    void aWorkerWithoutLauncherEnvironmentIsASingleRankJob() {
-        boolean bare = System.getenv("SLURM_PROCID") == null && System.getenv("RINGATTN_RANK") == null
-                && System.getenv("OMPI_COMM_WORLD_RANK") == null && System.getenv("PMI_RANK") == null;
-        if (!bare) {
-            return;
+    void aResultOutsideTheToleranceFailsEveryRankAndRankZeroSaysWhy() throws Exception {
+        Path rendezvous = Files.createDirectory(dir.resolve("rendezvous"));
+        List<Process> procs = srun(2, List.of("worker", "demo", "--seq", "64", "--heads", "1", "--head-dim", "16",
+                "--threads", "1", "--repeat", "1", "--rendezvous", rendezvous.toString(), "--timeout", "30",
+                "--tolerance", "1e-12"));
+        for (int r = 0; r < 2; r++) {
+            assertEquals(ExitCode.FAILURE, procs.get(r).exitValue(), "rank " + r + ": " + read("err" + r));
         }
+        assertTrue(read("out0").startsWith("ranks  seq"), "rank 0 prints the result first: " + read("out0"));
+        List<String> errors = read("err0").lines().filter(l -> l.startsWith("error:")).toList();
+        assertEquals(1, errors.size(), read("err0"));
+        assertTrue(errors.getFirst().startsWith("error: demo: result outside the tolerance 1.00e-12 (--tolerance): "
+                + "max_abs_err "), errors.getFirst());
+        assertTrue(read("err1").lines().noneMatch(l -> l.startsWith("error:")), "only rank 0 says why: " + read("err1"));
+    }
+
+    @Test
+    void aWorkerWithoutLauncherEnvironmentIsASingleRankJob() {
+        List<String> set = java.util.stream.Stream.of("SLURM_PROCID", "RINGATTN_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+                .filter(k -> System.getenv(k) != null).toList();
+        assumeTrue(set.isEmpty(), "this test JVM runs under a launcher (" + set + " set), so a worker started in it "
+                + "is a rank of that job, not a single-rank job");
         CliRun r = CliRun.of("worker", "demo", "--seq", "64", "--heads", "1", "--head-dim", "16", "--threads", "1");
         assertEquals(0, r.code(), r.toString());
         assertTrue(r.out().lines().toList().get(1).startsWith("1      64"), r.out());
+        CliRun strict = CliRun.of("worker", "demo", "--seq", "64", "--heads", "1", "--head-dim", "16", "--threads", "1",
+                "--repeat", "1", "--tolerance", "1e-12");
+        assertEquals(ExitCode.FAILURE, strict.code(), strict.toString());
+        assertEquals(1, strict.errorLines().size(), strict.toString());
         CliRun wrong = CliRun.of("worker", "demo", "--ranks", "2", "--seq", "64");
         assertEquals(ExitCode.USAGE, wrong.code(), wrong.toString());
         assertTrue(wrong.errorLines().getFirst().startsWith("error: --ranks: 2 differs from the job's world size 1"),

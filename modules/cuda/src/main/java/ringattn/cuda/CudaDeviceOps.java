@@ -12,8 +12,8 @@ import ringattn.cuda.ffm.KernelArgs;
 
 /**
  * {@link DeviceOps} on a CUDA GPU: the primary context of one device, one non-blocking stream, a
- * cuBLAS handle bound to it, and the PTX module loaded with {@code cuModuleLoadData}. Not
- * thread-safe (the kernel serialises calls).
+ * cuBLAS handle bound to it with its math mode pinned to fp32 ({@link CublasHandles}: no TF32), and
+ * the PTX module loaded with {@code cuModuleLoadData}. Not thread-safe (the kernel serialises calls).
  */
 final class CudaDeviceOps implements DeviceOps {
     private final int device;
@@ -38,8 +38,7 @@ final class CudaDeviceOps implements DeviceOps {
         long m = 0;
         try {
             s = Cudart.streamCreate(Cudart.STREAM_NON_BLOCKING);
-            h = Cublas.create();
-            Cublas.setStream(h, s);
+            h = CublasHandles.open(CublasHandles.CUBLAS, s);
             m = CudaDriver.loadModule(Ptx.text());
             for (String entry : Ptx.ENTRIES) {
                 functions.put(entry, CudaDriver.function(m, entry));

@@ -10,8 +10,8 @@ import java.util.regex.Pattern;
 
 /**
  * The PTX of the softmax kernels, shipped as the resource {@code ringattn/cuda/attention.ptx}
- * (generated from {@code src/main/cuda/attention.cu} by {@code build-ptx.sh}), and the names of the
- * entries {@link CublasKernel} launches.
+ * (generated from {@code src/main/cuda/attention.cu} by {@code build-ptx.sh}, which records the
+ * source's SHA-256 in it), and the names of the entries {@link CublasKernel} launches.
  */
 public final class Ptx {
     /** The resource, relative to this class's package. */
@@ -30,6 +30,8 @@ public final class Ptx {
     public static final List<String> ENTRIES = List.of(BF16_TO_F32, SWAP01_B32, SWAP01_B16, ONLINE_SOFTMAX,
             BACKWARD_SCORES);
 
+    private static final Pattern SOURCE_HASH = Pattern.compile("^// attention\\.cu sha256 ([0-9a-f]{64})$",
+            Pattern.MULTILINE);
     private static final Pattern ENTRY = Pattern.compile("^\\.visible \\.entry ([A-Za-z_][A-Za-z0-9_]*)\\(",
             Pattern.MULTILINE);
 
@@ -47,6 +49,15 @@ public final class Ptx {
         } catch (IOException e) {
             throw new IllegalStateException("PTX resource ringattn/cuda/" + RESOURCE + ": " + e, e);
         }
+    }
+
+    /**
+     * The SHA-256 (lower-case hex) of the {@code attention.cu} that {@code ptx} was generated from, as
+     * {@code build-ptx.sh} records it in a comment line; null when the line is missing.
+     */
+    public static String sourceSha256(String ptx) {
+        Matcher m = SOURCE_HASH.matcher(ptx);
+        return m.find() ? m.group(1) : null;
     }
 
     /** The {@code .visible .entry} names declared in {@code ptx}. */

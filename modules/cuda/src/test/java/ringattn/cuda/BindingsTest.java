@@ -91,6 +91,15 @@ class BindingsTest {
                 e.getMessage());
     }
 
+    /** The math-mode binding reaches the library: a null handle is refused with cuBLAS's own status. */
+    @Test
+    void cublasSetMathModeIsBoundAndReachesTheLibrary() {
+        assumeTrue(CudaLibraries.cublas().found(), CudaLibraries.cublas().describe());
+        CudaException e = assertThrows(CudaException.class, () -> Cublas.setMathMode(0L, Cublas.DEFAULT_MATH));
+        assertTrue(e.getMessage().startsWith("cublasSetMathMode(0) returned "), e.getMessage());
+        assertThrows(CudaException.class, () -> Cublas.mathMode(0L));
+    }
+
     @Test
     void driverSymbolsAgainstTheLibraryOrTheHeader() throws IOException {
         NativeLibrary driver = CudaLibraries.driver();

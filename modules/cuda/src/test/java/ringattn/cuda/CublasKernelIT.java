@@ -18,8 +18,9 @@ import ringattn.engine.kernel.KernelOptions;
 /**
  * The GPU kernel against the fp64 reference (tolerance {@link GpuChecks#TOLERANCE}): masks by
  * global position, GQA, BF16, mixed dtypes, with the default chunking and with small chunks. Needs
- * a CUDA device; skipped with the probe's reason otherwise. Run: {@code mvn -pl modules/cuda test
- * -Dtest='*IT'} or modules/cuda/gpu-check.sh.
+ * a CUDA device; skipped with the probe's reason otherwise. Run by {@code mvn verify} (the module's
+ * {@code gpu-it} Surefire execution), {@code mvn -pl modules/cuda test -Dtest='*IT'} or
+ * modules/cuda/gpu-check.sh.
  */
 class CublasKernelIT {
     private static CublasKernel kernel;
@@ -28,6 +29,10 @@ class CublasKernelIT {
     @BeforeAll
     static void open() {
         Availability a = Devices.probe("cuda");
+        if (!a.available()) {
+            // Surefire keeps an assumption's message in its XML report only: say it where it is seen.
+            System.out.println("CublasKernelIT skipped: no usable CUDA device: " + a.reason());
+        }
         assumeTrue(a.available(), "no usable CUDA device: " + a.reason());
         int device = CudaKernelProvider.chooseDevice(ringattn.cuda.ffm.Cudart.deviceCountRaw()[1]);
         kernel = new CublasKernel(KernelOptions.defaults(1), device);

@@ -1,11 +1,15 @@
 package ringattn.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -13,7 +17,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import ringattn.cuda.ffm.CudaLibraries;
 
-/** The PTX resource is in the jar, declares every entry the kernel launches, with the right arity. */
+/**
+ * The PTX resource is in the jar, was generated from the current attention.cu, declares every entry
+ * the kernel launches, with the right arity.
+ */
 class PtxTest {
     /** Parameters of each entry as CublasKernel passes them (keep in step with attention.cu). */
     private static final Map<String, Integer> ARITY = Map.of(
@@ -27,6 +34,30 @@ class PtxTest {
         assertTrue(ptx.contains("\n.address_size 64"), "not 64-bit PTX");
         assertEquals(java.util.List.of(), Ptx.missingEntries(ptx));
         assertTrue(ptx.endsWith("\n"), "truncated PTX");
+    }
+
+    /**
+     * The PTX records the SHA-256 of the attention.cu it was generated from (build-ptx.sh): an edit of
+     * the source without regenerating the PTX fails here. The test runs in the module's folder.
+     */
+    @Test
+    void resourceWasGeneratedFromTheCurrentSource() throws Exception {
+        Path source = Path.of("src/main/cuda/attention.cu");
+        assertTrue(Files.isRegularFile(source), "attention.cu at " + source.toAbsolutePath());
+        String recorded = Ptx.sourceSha256(Ptx.text());
+        assertNotNull(recorded, "attention.ptx has no '// attention.cu sha256 ...' line: regenerate it with "
+                + "src/main/cuda/build-ptx.sh");
+        String now = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(source)));
+        assertEquals(now, recorded, "attention.ptx is stale: generated from an attention.cu with sha256 " + recorded
+                + ", the source's is " + now + "; regenerate with src/main/cuda/build-ptx.sh");
+    }
+
+    @Test
+    void sourceHashIsReadFromItsOwnLineOnly() {
+        String hash = "0123456789abcdef".repeat(4);
+        assertEquals(hash, Ptx.sourceSha256("// Generated\n// attention.cu sha256 " + hash + "\n.version 7.0\n"));
+        assertNull(Ptx.sourceSha256("// Generated\n.version 7.0\n"));
+        assertNull(Ptx.sourceSha256("// attention.cu sha256 " + hash.substring(1) + "\n"), "63 digits");
     }
 
     @Test

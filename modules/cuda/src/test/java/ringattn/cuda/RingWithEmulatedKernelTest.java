@@ -78,19 +78,98 @@ class RingWithEmulatedKernelTest {
             });
             ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
             ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
-            // outputs in Q's dtype: BF16 rounding of O and of the gradients bounds the error there
-            double tol = type == DType.BF16 ? 1e-2 : 2e-4;
-            check("O", out, ref.out(), tol, false);
             double lseErr = 0;
             for (int h = 0; h < heads; h++) {
                 for (int r = 0; r < seqLen; r++) {
                     lseErr = Math.max(lseErr, Math.abs(lse[h * seqLen + r] - ref.lse(h, r)));
                 }
             }
-            assertTrue(lseErr <= 2e-4, "LSE error " + lseErr);
-            check("dQ", dq, grads.dq(), tol, true);
-            check("dK", dk, grads.dk(), tol, true);
-            check("dV", dv, grads.dv(), tol, true);
+            assertTrue(lseErr <= GpuChecks.TOLERANCE, "LSE error " + lseErr); // fp32 in every dtype
+            if (type == DType.BF16) {
+                // Outputs in Q's dtype: each is an fp32 result rounded once to BF16. The backward forms
+                // D = rowsum(dO∘O) from the O the forward stored (BF16), so its fp64 reference does too.
+                Bf16Ulps.assertWithinOneUlp("O", out, ref.out(), GpuChecks.TOLERANCE);
+                ReferenceAttention.Grads stored = gradientsFromStoredOutput(q, k, v, dO, out, spec);
+                assertGradientsAgree(gradientsFromStoredOutput(q, k, v, dO, ref.out(), spec), grads);
+                Bf16Ulps.assertWithinOneUlp("dQ", dq, stored.dq(), GpuChecks.GRAD_TOLERANCE * Bf16Ulps.maxAbs(stored.dq()));
+                Bf16Ulps.assertWithinOneUlp("dK", dk, stored.dk(), GpuChecks.GRAD_TOLERANCE * Bf16Ulps.maxAbs(stored.dk()));
+                Bf16Ulps.assertWithinOneUlp("dV", dv, stored.dv(), GpuChecks.GRAD_TOLERANCE * Bf16Ulps.maxAbs(stored.dv()));
+            } else {
+                check("O", out, ref.out(), GpuChecks.TOLERANCE, false);
+                check("dQ", dq, grads.dq(), GpuChecks.GRAD_TOLERANCE, true);
+                check("dK", dk, grads.dk(), GpuChecks.GRAD_TOLERANCE, true);
+                check("dV", dv, grads.dv(), GpuChecks.GRAD_TOLERANCE, true);
+            }
+        }
+    }
+
+    /**
+     * The fp64 gradients of self-attention over positions 0…S−1 (causal or not, no other mask) with
+     * D = rowsum(dO∘O) formed from {@code o} (the BF16 output as the forward stored it, or the exact one),
+     * not from the exact output: what the backward of a BF16 ring computes, exactly.
+     */
+    static ReferenceAttention.Grads gradientsFromStoredOutput(Tensor q, Tensor k, Tensor v, Tensor dO, Object o,
+                                                              AttentionSpec spec) {
+        int n = q.tokens();
+        int heads = q.heads();
+        int kvHeads = k.heads();
+        int d = q.headDim();
+        double scale = spec.scale();
+        double[] dq = new double[n * heads * d];
+        double[] dk = new double[n * kvHeads * d];
+        double[] dv = new double[n * kvHeads * d];
+        double[] p = new double[n];
+        for (int h = 0; h < heads; h++) {
+            int g = h / (heads / kvHeads);
+            for (int i = 0; i < n; i++) {
+                int last = spec.causal() ? i : n - 1;
+                int qi = (i * heads + h) * d;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j <= last; j++) {
+                    double dot = 0;
+                    for (int c = 0; c < d; c++) {
+                        dot += (double) q.getFlat(qi + c) * k.getFlat((long) (j * kvHeads + g) * d + c);
+                    }
+                    p[j] = scale * dot;
+                    max = Math.max(max, p[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j <= last; j++) {
+                    p[j] = Math.exp(p[j] - max);
+                    sum += p[j];
+                }
+                double delta = 0;
+                for (int c = 0; c < d; c++) {
+                    double oc = o instanceof Tensor t ? t.getFlat(qi + c) : ((double[]) o)[qi + c];
+                    delta += dO.getFlat(qi + c) * oc;
+                }
+                for (int j = 0; j <= last; j++) {
+                    int kj = (j * kvHeads + g) * d;
+                    double pj = p[j] / sum;
+                    double dp = 0;
+                    for (int c = 0; c < d; c++) {
+                        dp += (double) dO.getFlat(qi + c) * v.getFlat(kj + c);
+                    }
+                    double ds = pj * (dp - delta) * scale;
+                    for (int c = 0; c < d; c++) {
+                        dq[qi + c] += ds * k.getFlat(kj + c);
+                        dk[kj + c] += ds * q.getFlat(qi + c);
+                        dv[kj + c] += pj * dO.getFlat(qi + c);
+                    }
+                }
+            }
+        }
+        return new ReferenceAttention.Grads(dq, dk, dv);
+    }
+
+    /** The test's own fp64 backward, given the exact O, is the engine's reference (to fp64 rounding). */
+    private static void assertGradientsAgree(ReferenceAttention.Grads mine, ReferenceAttention.Grads engine) {
+        double[][] a = {mine.dq(), mine.dk(), mine.dv()};
+        double[][] b = {engine.dq(), engine.dk(), engine.dv()};
+        for (int t = 0; t < 3; t++) {
+            for (int i = 0; i < a[t].length; i++) {
+                assertTrue(Math.abs(a[t][i] - b[t][i]) <= 1e-9, "gradient " + t + "[" + i + "]: " + a[t][i] + " vs " + b[t][i]);
+            }
         }
     }
 

@@ -55,6 +55,46 @@ final class Logits {
         }
     }
 
+    /**
+     * A little-endian float64 {@code [rows, cols]} {@code .npy} file (NumPy's reference logits; the
+     * project's reader has no float64) as {@code double[rows][cols]}.
+     */
+    static double[][] readF64(Path file) {
+        try {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(java.nio.file.Files.readAllBytes(file))
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            int version = b.get(6);
+            int headerLength = version == 1 ? Short.toUnsignedInt(b.getShort(8)) : b.getInt(8);
+            int start = (version == 1 ? 10 : 12) + headerLength;
+            String header = new String(b.array(), start - headerLength, headerLength, java.nio.charset.StandardCharsets.US_ASCII);
+            java.util.regex.Matcher shape = java.util.regex.Pattern.compile("'shape': \\((\\d+), (\\d+)\\)").matcher(header);
+            if (!header.contains("'descr': '<f8'") || !header.contains("'fortran_order': False") || !shape.find()) {
+                throw new AssertionError(file + ": expected little-endian float64 [rows, cols] in C order, got " + header);
+            }
+            double[][] out = new double[Integer.parseInt(shape.group(1))][Integer.parseInt(shape.group(2))];
+            b.position(start);
+            for (double[] row : out) {
+                b.asDoubleBuffer().get(row);
+                b.position(b.position() + 8 * row.length);
+            }
+            return out;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** A 1-D integer {@code .npy} file as {@code int[]}. */
+    static int[] readTokens(Path file) {
+        try (Arena arena = Arena.ofConfined()) {
+            ArrayData a = Npy.read(file, arena);
+            int[] out = new int[(int) a.elementCount()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = Math.toIntExact(a.getLong(i));
+            }
+            return out;
+        }
+    }
+
     /** Writes {@code tokens} as a 1-D int32 {@code .npy} file. */
     static void writeTokens(Path file, int[] tokens) {
         try (Arena arena = Arena.ofConfined()) {

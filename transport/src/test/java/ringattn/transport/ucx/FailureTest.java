@@ -24,9 +24,33 @@ import org.junit.jupiter.params.provider.ValueSource;
 import ringattn.engine.transport.RankFailedException;
 import ringattn.engine.transport.TransportException;
 
-/** Dead, hung and misconfigured ranks: every other rank ends with a clear error within the bound. */
+/**
+ * Dead, hung and misconfigured ranks: every other rank ends with a clear error within the bound.
+ * Detection times are measured from the victim's own {@code SIGNAL ... at MILLIS} line (printed just
+ * before it signals itself) to each rank's {@code FAILED ... at MILLIS} line, with margins for 5 JVMs
+ * sharing a loaded 2-core machine, each margin small enough to tell the mechanism under test from
+ * the slower one it must not fall back to.
+ */
 class FailureTest {
     static final Duration BOUND = Duration.ofSeconds(5);
+    /**
+     * Failure bound (RINGATTN_TIMEOUT) of the kill cases: long, so that a death noticed only by the
+     * heartbeat deadline cannot pass for one noticed at once.
+     */
+    static final Duration KILL_TIMEOUT = Duration.ofSeconds(30);
+    /**
+     * A killed process's sockets close at once, so its death is seen within milliseconds (measured:
+     * tens of ms); 10 s allows for spawning {@code kill}, GC pauses and descheduling of 5 JVMs on 2
+     * busy cores, and is a third of {@link #KILL_TIMEOUT}, the heartbeat path's latency.
+     */
+    static final Duration KILL_DETECTED = Duration.ofSeconds(10);
+    /**
+     * A stopped rank is seen by the read deadline, {@link #BOUND} after its last heartbeat, so at most
+     * {@code BOUND} after the stop; then rank 0 broadcasts it. 4 s of margin covers a detecting JVM
+     * that is itself descheduled on a loaded machine, and keeps the bound below 2 × BOUND, which a
+     * rank that waited for a second deadline would need.
+     */
+    static final Duration HANG_DETECTED = BOUND.plusSeconds(4);
     private static final Pattern FAILED = Pattern.compile(
             "\\[rank (\\d+)] FAILED after [0-9.]+ s at (\\d+): RankFailedException rank=(\\d+) host=(\\S+):");
     private static final Pattern SIGNALED = Pattern.compile("\\[rank (\\d+)] SIGNAL \\S+ at (\\d+)");
@@ -36,10 +60,10 @@ class FailureTest {
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void killedRankMidRotationFailsEveryOtherRankNamingIt(String dataPath, int victim, boolean peerErrorMode) {
         Jobs.Outcome o = Jobs.run(4, List.of("4096,1048576,4194304,1048576,4096", "kill:" + victim + ":5"),
-                Map.of("RINGATTN_TIMEOUT", Long.toString(BOUND.toSeconds()), "RINGATTN_DATA_PATH", dataPath,
+                Map.of("RINGATTN_TIMEOUT", Long.toString(KILL_TIMEOUT.toSeconds()), "RINGATTN_DATA_PATH", dataPath,
                         "RINGATTN_PEER_ERROR_MODE", Boolean.toString(peerErrorMode)),
                 Duration.ofSeconds(50), Duration.ofSeconds(15));
-        assertFailedNaming(o, victim, 4, Duration.ofSeconds(2)); // a killed process is seen at once, close included
+        assertFailedNaming(o, victim, 4, KILL_DETECTED); // a killed process is seen at once, close included
     }
 
     @ParameterizedTest(name = "rank {0} stopped (SIGSTOP)")
@@ -50,7 +74,7 @@ class FailureTest {
         Jobs.Outcome o = Jobs.run(3, List.of("4096,1048576,4096,4096", "stop:" + victim + ":2"),
                 Map.of("RINGATTN_TIMEOUT", Long.toString(BOUND.toSeconds())),
                 Duration.ofSeconds(50), Duration.ofSeconds(3));
-        assertFailedNaming(o, victim, 3, BOUND.plusSeconds(2));
+        assertFailedNaming(o, victim, 3, HANG_DETECTED);
     }
 
     /** Every rank but {@code dead} exits 3 with a RankFailedException naming it within {@code bound}. */

@@ -9,6 +9,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,21 +23,41 @@ import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Prefixed output, the first failure ends the job, nothing is left running, not even when the launcher is killed. */
 class LocalLauncherTest {
-    /** Rank 1 exits 7 after a moment; the others would sleep for a minute (and start a child). */
+    /**
+     * Rank {@code args[0]} exits 7 once every other rank is ready; the others print, start a child,
+     * then say they are ready (a file {@code ready-R} in the folder {@code args[1]}) and would sleep for
+     * two minutes. Waiting for the others' files, not for a fixed time, keeps the order on a loaded
+     * machine where a JVM may take seconds to start. The failing rank prints its exit time.
+     */
     public static final class Sleeper {
         public static void main(String[] args) throws Exception {
             int rank = Integer.parseInt(System.getenv("RINGATTN_RANK"));
-            System.err.println(RankBanner.line(rank, Integer.parseInt(System.getenv("RINGATTN_WORLD_SIZE")), "here"));
+            int worldSize = Integer.parseInt(System.getenv("RINGATTN_WORLD_SIZE"));
+            Path ready = Path.of(args[1]);
+            System.err.println(RankBanner.line(rank, worldSize, "here"));
             System.out.println("hello from " + rank);
             if (rank == Integer.parseInt(args[0])) {
-                Thread.sleep(500);
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                for (int r = 0; r < worldSize; r++) {
+                    while (r != rank && !Files.exists(ready.resolve("ready-" + r))) {
+                        if (System.nanoTime() > end) {
+                            System.err.println("rank " + r + " was not ready within 60 s");
+                            System.exit(9);
+                        }
+                        Thread.sleep(20);
+                    }
+                }
+                System.err.println("exiting at " + System.currentTimeMillis());
                 System.exit(7);
             }
-            new ProcessBuilder("sleep", "60").start();
-            Thread.sleep(60_000);
+            new ProcessBuilder("sleep", "120").start();
+            System.out.flush();
+            Files.createFile(ready.resolve("ready-" + rank));
+            Thread.sleep(120_000);
         }
     }
 
@@ -120,42 +142,55 @@ class LocalLauncherTest {
         return pids;
     }
 
+    /** Rank 1's {@code exiting at MILLIS} line. */
+    private static final Pattern EXITING = Pattern.compile("\\[rank 1] exiting at (\\d+)");
+
+    /**
+     * The job ends within 20 s of rank 1's exit: the launcher notices it (50 ms polls), destroys the
+     * other ranks' trees (SIGTERM, up to 2 s, SIGKILL) and drains their output (up to 2 s each). 20 s
+     * is that with room for a loaded 2-core machine, and still far below the 120 s the other ranks
+     * would sleep if they were left alone.
+     */
+    static final Duration END_AFTER_FAILURE = Duration.ofSeconds(20);
+
     @Test
-    @Timeout(value = 30, unit = TimeUnit.SECONDS)
-    void firstFailureDestroysTheOtherRanksAndTheirChildren() {
-        LocalLauncher.Spec spec = LocalLauncher.Spec.sameJvm(Sleeper.class.getName(), List.of("1"), Map.of(),
-                Duration.ofSeconds(20)).withFailureGrace(Duration.ZERO);
+    @Timeout(value = 100, unit = TimeUnit.SECONDS)
+    void firstFailureDestroysTheOtherRanksAndTheirChildren(@TempDir Path ready) {
+        LocalLauncher.Spec spec = LocalLauncher.Spec.sameJvm(Sleeper.class.getName(), List.of("1", ready.toString()),
+                Map.of(), Duration.ofSeconds(80)).withFailureGrace(Duration.ZERO);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        long t0 = System.nanoTime();
         java.time.Instant started = java.time.Instant.now().minusSeconds(1);
         LocalLauncher.Result r = LocalLauncher.run(spec, 3, new PrintStream(out, true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
-        long ms = (System.nanoTime() - t0) / 1_000_000;
+        long ended = System.currentTimeMillis();
         String o = out.toString(StandardCharsets.UTF_8);
         String e = err.toString(StandardCharsets.UTF_8);
         assertFalse(r.succeeded());
-        assertEquals(1, r.failedRank());
-        assertEquals("rank 1 exited with code 7", r.failure());
+        assertEquals(1, r.failedRank(), e);
+        assertEquals("rank 1 exited with code 7", r.failure(), e);
         assertEquals(List.of(-1, 7, -1), r.exitCodes());
         for (int rank = 0; rank < 3; rank++) {
             assertTrue(o.contains("[rank " + rank + "] hello from " + rank), o);
             assertTrue(e.contains("[rank " + rank + "] rank " + rank + "/3 pid " + r.pids().get(rank) + " host here"), e);
         }
-        assertTrue(ms < 15_000, "took " + ms + " ms");
+        Matcher exiting = EXITING.matcher(e);
+        assertTrue(exiting.find(), e);
+        long ms = ended - Long.parseLong(exiting.group(1));
+        assertTrue(ms <= END_AFTER_FAILURE.toMillis(), "the job ended " + ms + " ms after rank 1 exited");
         for (long pid : r.pids()) {
             assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "rank pid " + pid + " alive");
         }
-        boolean sleepLeft = ProcessHandle.allProcesses().anyMatch(p -> p.info().commandLine().orElse("").endsWith("sleep 60")
+        boolean sleepLeft = ProcessHandle.allProcesses().anyMatch(p -> p.info().commandLine().orElse("").endsWith("sleep 120")
                 && p.info().startInstant().map(i -> i.isAfter(started)).orElse(false) && p.isAlive());
         assertFalse(sleepLeft, "a child of a rank is still running");
     }
 
     @Test
     @Timeout(value = 30, unit = TimeUnit.SECONDS)
-    void deadlineEndsAHungJob() {
-        LocalLauncher.Spec spec = LocalLauncher.Spec.sameJvm(Sleeper.class.getName(), List.of("-1"), Map.of(),
-                Duration.ofSeconds(2));
+    void deadlineEndsAHungJob(@TempDir Path ready) {
+        LocalLauncher.Spec spec = LocalLauncher.Spec.sameJvm(Sleeper.class.getName(), List.of("-1", ready.toString()),
+                Map.of(), Duration.ofSeconds(2));
         LocalLauncher.Result r = LocalLauncher.run(spec, 2, new PrintStream(new ByteArrayOutputStream()),
                 new PrintStream(new ByteArrayOutputStream()));
         assertEquals("job did not finish within PT2S", r.failure());

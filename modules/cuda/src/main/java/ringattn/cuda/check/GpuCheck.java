@@ -194,6 +194,7 @@ public final class GpuCheck {
         long start = Cudart.eventCreate();
         long end = Cudart.eventCreate();
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Cublas.setMathMode(handle, Cublas.DEFAULT_MATH); // fp32 SGEMM, as the kernel's GEMMs (no TF32)
             var scalars = arena.allocate(8, 4);
             scalars.set(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, 1f);
             scalars.set(java.lang.foreign.ValueLayout.JAVA_FLOAT, 4, 0f);

@@ -29,6 +29,11 @@ public final class Cublas {
     public static final int R_16BF = 14;
     /** {@code CUBLAS_COMPUTE_32F}: fp32 accumulation, no TF32 or reduced-precision shortcuts. */
     public static final int COMPUTE_32F = 68;
+    /**
+     * {@code CUBLAS_DEFAULT_MATH}: single-precision routines and {@link #COMPUTE_32F} GEMMs stay in
+     * fp32 (no TF32 tensor cores, which {@code CUBLAS_TF32_TENSOR_OP_MATH}, 3, would allow).
+     */
+    public static final int DEFAULT_MATH = 0;
     /** {@code CUBLAS_GEMM_DEFAULT}. */
     public static final int GEMM_DEFAULT = -1;
     /** {@code MAJOR_VERSION}, {@code MINOR_VERSION}, {@code PATCH_LEVEL} of {@code libraryPropertyType}. */
@@ -45,6 +50,8 @@ public final class Cublas {
                 Map.entry("cublasCreate_v2", FunctionDescriptor.of(INT, ADDR)),
                 Map.entry("cublasDestroy_v2", FunctionDescriptor.of(INT, LONG)),
                 Map.entry("cublasSetStream_v2", FunctionDescriptor.of(INT, LONG, LONG)),
+                Map.entry("cublasSetMathMode", FunctionDescriptor.of(INT, LONG, INT)),
+                Map.entry("cublasGetMathMode", FunctionDescriptor.of(INT, LONG, ADDR)),
                 Map.entry("cublasGetStatusName", FunctionDescriptor.of(ADDR, INT)),
                 Map.entry("cublasGetStatusString", FunctionDescriptor.of(ADDR, INT)),
                 Map.entry("cublasGetProperty", FunctionDescriptor.of(INT, INT, ADDR)),
@@ -59,6 +66,8 @@ public final class Cublas {
     private static final MethodHandle CREATE = bind("cublasCreate_v2");
     private static final MethodHandle DESTROY = bind("cublasDestroy_v2");
     private static final MethodHandle SET_STREAM = bind("cublasSetStream_v2");
+    private static final MethodHandle SET_MATH_MODE = bind("cublasSetMathMode");
+    private static final MethodHandle GET_MATH_MODE = bind("cublasGetMathMode");
     private static final MethodHandle GET_STATUS_NAME = bind("cublasGetStatusName");
     private static final MethodHandle GET_STATUS_STRING = bind("cublasGetStatusString");
     private static final MethodHandle GET_PROPERTY = bind("cublasGetProperty");
@@ -132,6 +141,26 @@ public final class Cublas {
     public static void setStream(long handle, long stream) {
         try {
             check((int) SET_STREAM.invokeExact(handle, stream), "cublasSetStream_v2");
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code cublasSetMathMode}: {@code mode} is a {@code cublasMath_t} such as {@link #DEFAULT_MATH}. */
+    public static void setMathMode(long handle, int mode) {
+        try {
+            check((int) SET_MATH_MODE.invokeExact(handle, mode), "cublasSetMathMode(" + mode + ")");
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code cublasGetMathMode}: the handle's {@code cublasMath_t}. */
+    public static int mathMode(long handle) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = Downcalls.intOut(arena);
+            check((int) GET_MATH_MODE.invokeExact(handle, out), "cublasGetMathMode");
+            return out.get(ValueLayout.JAVA_INT, 0);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
