@@ -50,6 +50,25 @@ class WorkerOptionsTest {
         options(noSecret, "--insecure").validate();
     }
 
+    /**
+     * Two jobs given one coordinator port: the second job's rank 0 cannot bind it. That is the jobs'
+     * setup (exit 2, one line naming the address), not a failed rank nor an internal error (exit 1).
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void aCoordinatorPortTakenByAnotherJobIsAConfigurationError(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        try (java.net.ServerSocket other = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            String address = "127.0.0.1:" + other.getLocalPort();
+            CliRun r = CliProcess.run(dir, Map.of("RINGATTN_RANK", "0", "RINGATTN_WORLD_SIZE", "2",
+                    "RINGATTN_SECRET", "s", "RINGATTN_COORDINATOR", address), Duration.ofSeconds(50),
+                    "worker", "demo", "--seq", "64", "--heads", "1", "--head-dim", "16", "--threads", "1");
+            assertEquals(ExitCode.USAGE, r.code(), r.toString());
+            assertEquals(List.of("error: coordinator: cannot bind " + address + ": Address already in use (another job on "
+                    + "this port? give each job its own port)"), r.errorLines(), r.toString());
+        }
+    }
+
     @Test
     void refusedRanksExitTwoMissingRanksThree() {
         assertEquals(ExitCode.USAGE, Main.exitCode(new ConfigurationException("coordinator x refused rank 1: wrong job secret")));
