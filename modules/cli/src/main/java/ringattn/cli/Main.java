@@ -74,9 +74,6 @@ public final class Main {
             if (c instanceof UsageException || c instanceof FileFormatException || c instanceof ConfigurationException) {
                 return ExitCode.USAGE; // a refused or misconfigured rank: the job's setup, not a failed rank
             }
-            if (c instanceof java.net.BindException) {
-                return ExitCode.USAGE; // the coordinator's port is taken (another job on it) or not this host's
-            }
             if (c instanceof RankFailure || c instanceof RankFailedException) {
                 return ExitCode.RANK_FAILED;
             }

@@ -237,6 +237,38 @@ class RealLauncherTest {
         assertRanAsOneJob(job, 3, 256);
     }
 
+    /** {@code mpirun} with nothing of ours: the PMIx exchange finds rank 0 and carries a fresh secret. */
+    List<String> mpirunPmix(int ranks, List<String> task) {
+        List<String> cmd = new ArrayList<>(List.of("mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
+                "-np", Integer.toString(ranks), ringattn.toString(), "worker", "demo"));
+        cmd.addAll(task);
+        return cmd;
+    }
+
+    @Test
+    void mpirunAloneBootstrapsThroughPmix() throws Exception {
+        LaunchedJob job = start("mpirun-pmix", mpirunPmix(3, TINY), slurmEnv());
+        assertEquals(0, job.exitCode(JOB_BOUND), job.toString());
+        assertRanAsOneJob(job, 3, 256);
+        assertTrue(job.stderr().contains("bootstrap through PMIx (namespace "), job.toString());
+    }
+
+    @Test
+    void twoPmixJobsStartedTogetherBothRun() throws Exception {
+        LaunchedJob a = start("mpirun-pmix-a", mpirunPmix(2, TINY), slurmEnv());
+        LaunchedJob b = start("mpirun-pmix-b", mpirunPmix(2, TINY), slurmEnv());
+        assertEquals(0, a.exitCode(JOB_BOUND), a.toString());
+        assertEquals(0, b.exitCode(JOB_BOUND), b.toString());
+    }
+
+    @Test
+    void srunWithPmixBootstrapsThroughPmix() throws Exception {
+        LaunchedJob job = start("srun-pmix", srun(3, List.of("--mpi=pmix"), TINY), slurmEnv());
+        assertEquals(0, job.exitCode(JOB_BOUND), job.toString());
+        assertRanAsOneJob(job, 3, 256);
+        assertTrue(job.stderr().contains("bootstrap through PMIx (namespace "), job.toString());
+    }
+
     @Test
     void srunRunsTheDemo() throws Exception {
         LaunchedJob job = start("srun", srun(3, List.of(), TINY), env("RINGATTN_COORDINATOR", "127.0.0.1:" + freePort()));

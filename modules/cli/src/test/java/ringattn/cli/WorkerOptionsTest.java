@@ -65,7 +65,8 @@ class WorkerOptionsTest {
                     "worker", "demo", "--seq", "64", "--heads", "1", "--head-dim", "16", "--threads", "1");
             assertEquals(ExitCode.USAGE, r.code(), r.toString());
             assertEquals(List.of("error: coordinator: cannot bind " + address + ": Address already in use (another job on "
-                    + "this port? give each job its own port)"), r.errorLines(), r.toString());
+                    + "this port? give each job its own port, or let PMIx or a rendezvous directory choose one)"),
+                    r.errorLines(), r.toString());
         }
     }
 

@@ -197,8 +197,12 @@ final class ControlPlane implements AutoCloseable {
             server.setReuseAddress(true);
             server.bind(new InetSocketAddress(bind, port), 64);
         } catch (IOException e) {
-            throw new TransportException("coordinator: cannot bind " + bind.getHostAddress() + ":" + port + ": "
-                    + e.getMessage() + (port != 0 ? " (another job on this port? give each job its own port)" : ""), e);
+            String why = "coordinator: cannot bind " + bind.getHostAddress() + ":" + port + ": " + e.getMessage();
+            if (port != 0 && e instanceof java.net.BindException) { // the job's configuration: its port is taken
+                throw new ConfigurationException(why + " (another job on this port? give each job its own port, or "
+                        + "let PMIx or a rendezvous directory choose one)", e);
+            }
+            throw new TransportException(why, e);
         }
         return server;
     }

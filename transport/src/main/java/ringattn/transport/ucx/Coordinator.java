@@ -190,7 +190,8 @@ final class Coordinator {
             refuse(s, "wrong job secret or job id");
         } catch (IOException | RuntimeException e) {
             refuse(s, s.isClosed() && expiry.isDone() ? "handshake not complete within " + HANDSHAKE_BOUND
-                    : Messages.cut(String.valueOf(e.getMessage())));
+                    : e instanceof java.io.EOFException ? "closed by the other side during the handshake"
+                    : e.getMessage() == null ? e.getClass().getSimpleName() : Messages.cut(e.getMessage()));
         }
         expiry.cancel(false);
         if (c != null) {
