@@ -56,7 +56,8 @@ final class DemoCommand implements Command {
         DemoTolerance tolerance = DemoTolerance.from(o, job.dtype());
         Progress progress = Progress.of(err, 2);
         progress.phase("running " + job.ranks() + " ranks (" + transport + ")");
-        List<RankReport> reports = transport.equals("local") ? runLocal(job) : runUcx(job, o.has("timeout"), out, err);
+        List<RankReport> reports = transport.equals("local") ? runLocal(job, job.progress("demo", progress))
+                : runUcx(job, o.has("timeout"), out, err);
         progress.step("done");
         progress.finish();
         DemoSummary summary = new DemoSummary(job, transport, reports);
@@ -83,9 +84,10 @@ final class DemoCommand implements Command {
         return ExitCode.FAILURE;
     }
 
-    /** Ranks as threads over the in-JVM ring. */
-    static List<RankReport> runLocal(DemoJob job) {
-        return InJvmRing.run(job.ranks(), job.timeout(), t -> DemoRank.run(job, t));
+    /** Ranks as threads over the in-JVM ring; rank 0 tells {@code progress} where it stands. */
+    static List<RankReport> runLocal(DemoJob job, RingProgress progress) {
+        return InJvmRing.run(job.ranks(), job.timeout(),
+                t -> DemoRank.run(job, t, t.rank() == 0 ? progress : RingProgress.none()));
     }
 
     /**

@@ -44,6 +44,11 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
                 : DemoInputs.checkedRows(seed, seqLen, checkRows, 0);
     }
 
+    /** Progress of this job's passes on {@code err} ({@code name} first in the text). */
+    RingProgress progress(String name, Progress err) {
+        return new RingProgress(err, System::nanoTime, name, seqLen, RingProgress.ringSteps(ranks, window), repeats);
+    }
+
     /** Options shared by {@code demo} and {@code worker demo}. */
     static List<Option> options() {
         return List.of(
@@ -191,12 +196,8 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
         return a;
     }
 
-    /**
-     * Nominal FLOPs of the forward pass: 4·S²·D·H (two matrix products of 2·S²·D each per head),
-     * halved when causal; masks other than causal (window, documents) are not discounted.
-     */
+    /** Nominal FLOPs of the forward pass ({@link Flops#forward}: 4·S²·D·H, halved when causal). */
     public double nominalFlops() {
-        double f = 4.0 * seqLen * (double) seqLen * headDim * heads;
-        return causal ? f / 2 : f;
+        return Flops.forward(seqLen, heads, headDim, causal);
     }
 }

@@ -14,6 +14,7 @@ import ringattn.engine.ring.RingOptions;
 import ringattn.engine.ring.RingStats;
 import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.RingTransport;
+import ringattn.io.HeapHighWater;
 import ringattn.io.PeakMemory;
 
 /**
@@ -28,11 +29,16 @@ public final class DemoRank {
 
     /** Runs rank {@code transport.rank()} of {@code job}; collective over the transport. */
     public static RankReport run(DemoJob job, RingTransport transport) {
+        return run(job, transport, RingProgress.none());
+    }
+
+    /** As {@link #run(DemoJob, RingTransport)}, telling {@code progress} of every pass and ring step. */
+    static RankReport run(DemoJob job, RingTransport transport, RingProgress progress) {
         int rank = transport.rank();
         RingOptions options = job.ringOptions();
         Positions mine = options.layout().positions(rank, job.ranks(), job.seqLen());
         Devices.Selection device = Devices.select(job.device(), KernelOptions.defaults(job.threads()));
-        try (BlockKernel kernel = device.kernel();
+        try (BlockKernel kernel = progress.wrap(device.kernel());
              Tensor q = DemoInputs.rows(job.seed(), DemoInputs.Q, mine, job.heads(), job.headDim(), job.dtype());
              Tensor k = DemoInputs.rows(job.seed(), DemoInputs.K, mine, job.kvHeads(), job.headDim(), job.dtype());
              Tensor v = DemoInputs.rows(job.seed(), DemoInputs.V, mine, job.kvHeads(), job.headDim(), job.dtype());
@@ -46,15 +52,17 @@ public final class DemoRank {
                         fwd.close();
                     }
                     transport.barrier(options.timeout());
+                    progress.startPass("forward", i + 1, job.repeats(), 1);
                     fwd = ring.forward(q, k, v, job.seqLen());
                     if (best == null || fwd.stats().wallNanos() < best.wallNanos()) {
                         best = fwd.stats();
                     }
                 }
                 long peak = PeakMemory.highWaterBytes();
+                long heapPeak = HeapHighWater.bytes();
                 double[] err = check(job, mine, q, fwd);
                 return new RankReport(rank, ProcessHandle.current().pid(), transport.host(), best.wallNanos(), 0,
-                        best.totalComputeNanos(), best.totalBytes(), best.hiddenFraction(), peak, err[0], err[1],
+                        best.totalComputeNanos(), best.totalBytes(), best.hiddenFraction(), peak, heapPeak, err[0], err[1],
                         (int) err[2], device.device());
             } finally {
                 if (fwd != null) {

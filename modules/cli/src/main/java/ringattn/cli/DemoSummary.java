@@ -20,8 +20,7 @@ public record DemoSummary(DemoJob job, String transport, List<RankReport> ranks)
 
     /** Nominal GFLOP/s (see {@link DemoJob#nominalFlops()}). */
     public double gflops() {
-        double s = seconds();
-        return s > 0 ? job.nominalFlops() / s / 1e9 : 0;
+        return Flops.gflops(job.nominalFlops(), seconds());
     }
 
     /** Mean hidden-communication fraction over ranks (1.0 for one rank: nothing moved). */
@@ -55,6 +54,11 @@ public record DemoSummary(DemoJob job, String transport, List<RankReport> ranks)
     /** Largest peak RSS of any rank process, bytes. */
     public long peakRss() {
         return ranks.stream().mapToLong(RankReport::peakRssBytes).max().orElse(-1);
+    }
+
+    /** Largest heap high-water mark of any rank's JVM, bytes. */
+    public long heapPeak() {
+        return ranks.stream().mapToLong(RankReport::heapPeakBytes).max().orElse(-1);
     }
 
     /** The devices the ranks computed on ({@code cpu}, {@code cuda}; several joined by '+'). */
@@ -91,11 +95,13 @@ public record DemoSummary(DemoJob job, String transport, List<RankReport> ranks)
                 .put("transport", transport).put("device", devices()).put("threads_per_rank", job.threads())
                 .put("repeats", job.repeats()).put("pids", pids()).put("hosts", ranks.stream().map(RankReport::host).distinct().toList())
                 .put("seconds", seconds()).put("gflops", gflops())
-                .put("flops_convention", "4*S^2*D*H" + (job.causal() ? "/2" : "") + " per forward pass")
+                .put("flops", job.nominalFlops()).put("flops_convention", Flops.forwardConvention(job.causal()))
                 .put("max_abs_err", maxAbsErr()).put("max_abs_err_lse", maxAbsErrLse())
                 .put("checked_rows", checkedRows()).put("hidden_comm_fraction", hiddenFraction())
                 .put("peak_rss_bytes_per_rank", peakRss())
                 .put("peak_rss_bytes_by_rank", ranks.stream().map(RankReport::peakRssBytes).toList())
+                .put("heap_peak_bytes_per_rank", heapPeak())
+                .put("heap_peak_bytes_by_rank", ranks.stream().map(RankReport::heapPeakBytes).toList())
                 .put("bytes_moved_per_rank", ranks.stream().map(RankReport::bytesMoved).toList());
     }
 }

@@ -36,6 +36,7 @@ public final class Main {
 
     /** Runs the command in this JVM and returns its exit code (for tests and embedding). */
     public static int run(String[] argv, PrintStream out, PrintStream err) {
+        ringattn.io.HeapHighWater.track(); // before the job's first collection
         List<String> args = new ArrayList<>(List.of(argv));
         boolean debug = args.remove("--debug");
         if (args.isEmpty() || args.getFirst().equals("--help") || args.getFirst().equals("-h")

@@ -18,20 +18,21 @@ import ringattn.io.JsonLine;
  * @param bytesMoved      bytes this rank sent in the forward pass
  * @param hiddenFraction  forward communication hidden behind compute, [0, 1]
  * @param peakRssBytes    the process's resident high-water mark after the pass, bytes (−1 unknown)
+ * @param heapPeakBytes   the JVM's heap high-water mark after the pass ({@link ringattn.io.HeapHighWater}), bytes
  * @param maxAbsErrOut    largest |O − O_ref| over the rows this rank checked (0 when none)
  * @param maxAbsErrLse    largest |LSE − LSE_ref| over those rows
  * @param checkedRows     rows checked
  * @param device          the device the rank's kernel ran on ({@code cpu}, {@code cuda})
  */
 public record RankReport(int rank, long pid, String host, long forwardNanos, long backwardNanos, long computeNanos,
-                         long bytesMoved, double hiddenFraction, long peakRssBytes, double maxAbsErrOut,
+                         long bytesMoved, double hiddenFraction, long peakRssBytes, long heapPeakBytes, double maxAbsErrOut,
                          double maxAbsErrLse, int checkedRows, String device) {
 
     /** One JSON object. */
     public String toJson() {
         return new JsonLine().put("rank", rank).put("pid", pid).put("host", host).put("forward_nanos", forwardNanos)
                 .put("backward_nanos", backwardNanos).put("compute_nanos", computeNanos).put("bytes_moved", bytesMoved)
-                .put("hidden_fraction", hiddenFraction).put("peak_rss_bytes", peakRssBytes)
+                .put("hidden_fraction", hiddenFraction).put("peak_rss_bytes", peakRssBytes).put("heap_peak_bytes", heapPeakBytes)
                 .put("max_abs_err_out", maxAbsErrOut).put("max_abs_err_lse", maxAbsErrLse)
                 .put("checked_rows", checkedRows).put("device", device).toString();
     }
@@ -47,7 +48,8 @@ public record RankReport(int rank, long pid, String host, long forwardNanos, lon
         return new RankReport(num(m, "rank").intValue(), num(m, "pid").longValue(), (String) m.get("host"),
                 num(m, "forward_nanos").longValue(), num(m, "backward_nanos").longValue(),
                 num(m, "compute_nanos").longValue(), num(m, "bytes_moved").longValue(),
-                dbl(m, "hidden_fraction"), num(m, "peak_rss_bytes").longValue(), dbl(m, "max_abs_err_out"),
+                dbl(m, "hidden_fraction"), num(m, "peak_rss_bytes").longValue(), num(m, "heap_peak_bytes").longValue(),
+                dbl(m, "max_abs_err_out"),
                 dbl(m, "max_abs_err_lse"), num(m, "checked_rows").intValue(), (String) m.get("device"));
     }
 

@@ -57,7 +57,9 @@ final class RunCommand implements Command {
                 x.safetensors[:name] (F32, F16, BF16). Q [S, Hq, D], K and V [S, Hkv, D]. Writes O [S, Hq, D] in
                 the inputs' dtype and LSE [Hq, S] float32; with --dout also dQ, dK, dV in the shapes and dtype of
                 Q, K, V. Several outputs may name one safetensors file (x.safetensors:o, x.safetensors:lse). Every
-                output appears complete or not at all.""", options());
+                output appears complete or not at all. GFLOP/s is nominal: 4*S^2*D*H per forward, halved when
+                causal (windows and documents not discounted), over the slowest rank's wall time; a backward counts
+                2.5 forwards, as FlashAttention counts it.""", options());
     }
 
     @Override
@@ -75,7 +77,9 @@ final class RunCommand implements Command {
                 if (transport.equals("local")) {
                     try (Arena outArena = Arena.ofShared()) {
                         Map<String, java.lang.foreign.MemorySegment> outs = job.mapOutputs(files, outArena);
-                        reports = InJvmRing.run(job.ranks, job.timeout, t -> RunRank.run(job, outs, t));
+                        RingProgress progress = job.progress("run", Progress.of(err, 1));
+                        reports = InJvmRing.run(job.ranks, job.timeout, t -> RunRank.run(job, outs, t,
+                                t.rank() == 0 ? progress : RingProgress.none()));
                     }
                     pids = List.of(ProcessHandle.current().pid());
                 } else {
@@ -146,7 +150,8 @@ final class RunCommand implements Command {
                     }
                     RankReport mine;
                     try (Arena outArena = Arena.ofShared()) {
-                        mine = RunRank.run(job, job.mapOutputs(files, outArena), transport);
+                        mine = RunRank.run(job, job.mapOutputs(files, outArena), transport, transport.rank() == 0
+                                ? job.progress("run rank 0", Progress.of(err, 1)) : RingProgress.none());
                     }
                     List<RankReport> all = WorkerCommand.gather(transport, mine, job.timeout);
                     if (creator) {
@@ -177,25 +182,40 @@ final class RunCommand implements Command {
                               PrintStream out) {
         double fwd = reports.stream().mapToLong(RankReport::forwardNanos).max().orElse(0) / 1e9;
         double bwd = reports.stream().mapToLong(RankReport::backwardNanos).max().orElse(0) / 1e9;
+        boolean causal = job.spec.causal();
+        double fwdFlops = Flops.forward(job.seqLen, job.heads, job.headDim, causal);
+        double bwdFlops = job.dOut != null ? Flops.backward(job.seqLen, job.heads, job.headDim, causal) : 0;
         double hidden = reports.stream().mapToDouble(RankReport::hiddenFraction).average().orElse(1);
         long peak = reports.stream().mapToLong(RankReport::peakRssBytes).max().orElse(-1);
+        long heapPeak = reports.stream().mapToLong(RankReport::heapPeakBytes).max().orElse(-1);
         if (json) {
             JsonLine outputs = new JsonLine();
             job.outputSpecs.forEach(outputs::put);
             out.println(new JsonLine().put("ranks", job.ranks).put("seq", job.seqLen).put("heads", job.heads)
                     .put("kv_heads", job.kvHeads).put("head_dim", job.headDim)
-                    .put("dtype", job.q.type().toString()).put("causal", job.spec.causal())
+                    .put("dtype", job.q.type().toString()).put("causal", causal)
                     .put("window", job.spec.window()).put("documents", job.spec.hasDocuments())
                     .put("scale", (double) job.spec.scale()).put("layout", job.layout.name().toLowerCase(Locale.ROOT))
                     .put("transport", transport)
                     .put("device", String.join("+", reports.stream().map(r -> String.valueOf(r.device())).distinct().toList()))
-                    .put("pids", pids).put("forward_seconds", fwd)
-                    .put("backward_seconds", bwd).put("hidden_comm_fraction", hidden)
-                    .put("peak_rss_bytes_per_rank", peak).put("outputs", outputs));
+                    .put("pids", pids)
+                    .put("seconds", fwd).put("gflops", Flops.gflops(fwdFlops, fwd)).put("flops", fwdFlops)
+                    .put("flops_convention", Flops.forwardConvention(causal) + "; backward " + Flops.BACKWARD_FACTOR
+                            + "x forward")
+                    .put("forward_seconds", fwd).put("backward_seconds", bwd)
+                    .put("backward_flops", bwdFlops).put("backward_gflops", Flops.gflops(bwdFlops, bwd))
+                    .put("hidden_comm_fraction", hidden)
+                    .put("peak_rss_bytes_per_rank", peak)
+                    .put("peak_rss_bytes_by_rank", reports.stream().map(RankReport::peakRssBytes).toList())
+                    .put("heap_peak_bytes_per_rank", heapPeak)
+                    .put("heap_peak_bytes_by_rank", reports.stream().map(RankReport::heapPeakBytes).toList())
+                    .put("outputs", outputs));
         } else {
-            out.printf(Locale.ROOT, "run: S=%d heads=%d kv_heads=%d head_dim=%d %s%s, %d rank(s) (%s): forward %.3f s%s%n",
-                    job.seqLen, job.heads, job.kvHeads, job.headDim, job.q.type(), job.spec.causal() ? " causal" : "",
-                    job.ranks, transport, fwd, job.dOut != null ? String.format(Locale.ROOT, ", backward %.3f s", bwd) : "");
+            out.printf(Locale.ROOT, "run: S=%d heads=%d kv_heads=%d head_dim=%d %s%s, %d rank(s) (%s): forward %.3f s "
+                            + "(%.1f GFLOP/s)%s%n", job.seqLen, job.heads, job.kvHeads, job.headDim, job.q.type(),
+                    causal ? " causal" : "", job.ranks, transport, fwd, Flops.gflops(fwdFlops, fwd),
+                    job.dOut != null ? String.format(Locale.ROOT, ", backward %.3f s (%.1f GFLOP/s)", bwd,
+                            Flops.gflops(bwdFlops, bwd)) : "");
             job.outputSpecs.forEach((k, v) -> out.println("  wrote " + k + " " + job.outputArrays.get(k) + " -> " + v));
         }
         out.flush();

@@ -341,6 +341,12 @@ public final class RunJob {
         return out;
     }
 
+    /** Progress of this job's passes on {@code err} ({@code name} first in the text). */
+    RingProgress progress(String name, Progress err) {
+        return new RingProgress(err, System::nanoTime, name, seqLen, RingProgress.ringSteps(ranks, spec.window()),
+                dOut == null ? 1 : 1 + Flops.BACKWARD_FACTOR);
+    }
+
     /** Ring options. */
     RingOptions ringOptions() {
         return RingOptions.defaults(spec).withLayout(layout).withTimeout(timeout);

@@ -17,6 +17,7 @@ import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.RingTransport;
 import ringattn.io.ArrayData;
 import ringattn.io.ElementType;
+import ringattn.io.HeapHighWater;
 import ringattn.io.PeakMemory;
 
 /**
@@ -34,11 +35,17 @@ public final class RunRank {
 
     /** Runs this rank's part; {@code outputs} maps logical output names to their read-write data. Collective. */
     public static RankReport run(RunJob job, Map<String, MemorySegment> outputs, RingTransport transport) {
+        return run(job, outputs, transport, RingProgress.none());
+    }
+
+    /** As {@link #run(RunJob, Map, RingTransport)}, telling {@code progress} of every pass and ring step. */
+    static RankReport run(RunJob job, Map<String, MemorySegment> outputs, RingTransport transport,
+                          RingProgress progress) {
         int rank = transport.rank();
         RingOptions options = job.ringOptions();
         Positions mine = job.layout.positions(rank, job.ranks, job.seqLen);
         Devices.Selection device = Devices.select(job.device, KernelOptions.defaults(job.threads));
-        try (BlockKernel kernel = device.kernel();
+        try (BlockKernel kernel = progress.wrap(device.kernel());
              Tensor q = rows(job.q, mine);
              Tensor k = rows(job.k, mine);
              Tensor v = rows(job.v, mine);
@@ -46,9 +53,12 @@ public final class RunRank {
              RingAttention ring = new RingAttention(transport, kernel, options)) {
             transport.barrier(options.timeout());
             DemoRank.crashIfAsked(rank);
+            int passes = dOut == null ? 1 : 2;
+            progress.startPass("forward", 1, passes, 1);
             try (ForwardResult fwd = ring.forward(q, k, v, job.seqLen)) {
                 long backwardNanos = 0;
                 if (dOut != null) {
+                    progress.startPass("backward", 2, passes, Flops.BACKWARD_FACTOR);
                     try (Gradients g = ring.backward(q, k, v, fwd, dOut, job.seqLen)) {
                         backwardNanos = g.stats().wallNanos();
                         writeRows(g.dq(), mine, outputs.get("dq"), job.q.type());
@@ -57,6 +67,7 @@ public final class RunRank {
                     }
                 }
                 long peak = PeakMemory.highWaterBytes();
+                long heapPeak = HeapHighWater.bytes();
                 writeRows(fwd.out(), mine, outputs.get("out"), job.q.type());
                 if (outputs.containsKey("lse")) {
                     writeLse(fwd, mine, job.seqLen, outputs.get("lse"));
@@ -68,7 +79,7 @@ public final class RunRank {
                 }
                 var st = fwd.stats();
                 return new RankReport(rank, ProcessHandle.current().pid(), transport.host(), st.wallNanos(), backwardNanos,
-                        st.totalComputeNanos(), st.totalBytes(), st.hiddenFraction(), peak, 0, 0, 0, device.device());
+                        st.totalComputeNanos(), st.totalBytes(), st.hiddenFraction(), peak, heapPeak, 0, 0, 0, device.device());
             }
         }
     }

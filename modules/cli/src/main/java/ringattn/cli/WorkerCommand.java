@@ -153,7 +153,8 @@ final class WorkerCommand implements Command {
         RankBanner.print(topts);
         try (UcxTransport transport = Bootstrap.connect(topts.withJobParams("demo " + String.join(" ", job.toArgs())))) {
             try {
-                RankReport mine = DemoRank.run(job, transport);
+                RankReport mine = DemoRank.run(job, transport, transport.rank() == 0
+                        ? job.progress("demo rank 0", Progress.of(err, 1)) : RingProgress.none());
                 List<RankReport> all = gather(transport, mine, job.timeout());
                 DemoSummary summary = new DemoSummary(job, "ucx", all);
                 if (transport.rank() == 0) {

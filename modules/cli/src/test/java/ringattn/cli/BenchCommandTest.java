@@ -51,7 +51,7 @@ class BenchCommandTest {
             assertTrue(((Number) p.get("gflops")).doubleValue() > 0, p.toString());
             double hidden = ((Number) p.get("hidden_comm_fraction")).doubleValue();
             assertTrue(hidden >= 0 && hidden <= 1, p.toString());
-            assertTrue(((Number) p.get("peak_rss_bytes_per_rank")).longValue() > 0, p.toString());
+            SummaryFields.assertMemory(p, true);
             String[] row = csv.get(i + 1).split(",");
             assertEquals(err, Double.parseDouble(row[csvColumn(csv, "max_abs_err")]), 1e-3 * err,
                     "CSV row " + (i + 1) + " carries the same error as the JSON point");
@@ -63,5 +63,28 @@ class BenchCommandTest {
         try (var files = Files.list(dir)) {
             assertEquals(3, files.count(), "no temporary files");
         }
+    }
+
+    /**
+     * Before the first measured point, --warmup untimed demo runs of its shape (here 2), each
+     * announced on stderr; without --warmup one. The first point is measured after them.
+     */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void warmUpPassesRunBeforeTheFirstPoint() {
+        CliRun r = CliRun.of("bench", "--transport", "local", "--seqs", "64,96", "--ranks", "1", "--head-dim", "8",
+                "--heads", "1", "--threads", "1", "--check-rows", "2", "--repeat", "1", "--warmup", "2",
+                "--out", dir.toString());
+        assertEquals(0, r.code(), r.toString());
+        List<String> warm = r.err().lines().filter(l -> l.startsWith("bench: warm-up")).toList();
+        assertEquals(2, warm.size(), r.toString());
+        assertTrue(warm.get(0).startsWith("bench: warm-up 1/2: local P=1 S=64,") && warm.get(0).endsWith("not measured"),
+                warm.get(0));
+        assertTrue(warm.get(1).startsWith("bench: warm-up 2/2: local P=1 S=64,"), warm.get(1));
+        CliRun byDefault = CliRun.of("bench", "--transport", "local", "--seqs", "64", "--ranks", "1", "--head-dim", "8",
+                "--heads", "1", "--threads", "1", "--check-rows", "2", "--repeat", "1", "--out", dir.toString());
+        assertEquals(0, byDefault.code(), byDefault.toString());
+        assertEquals(1, byDefault.err().lines().filter(l -> l.startsWith("bench: warm-up 1/1: local P=1 S=64,")).count(),
+                byDefault.toString());
     }
 }

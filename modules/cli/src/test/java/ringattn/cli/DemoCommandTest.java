@@ -36,6 +36,8 @@ class DemoCommandTest {
         assertTrue(((Number) j.get("peak_rss_bytes_per_rank")).longValue() > 0);
         double hidden = ((Number) j.get("hidden_comm_fraction")).doubleValue();
         assertTrue(hidden >= 0 && hidden <= 1, "hidden " + hidden);
+        SummaryFields.assertMemory(j, transport.equals("local"));
+        SummaryFields.assertThroughput(j, "flops", "seconds", "gflops");
     }
 
     @Test
@@ -105,13 +107,13 @@ class DemoCommandTest {
     @Test
     void aNanErrorFailsWhateverTheTolerance() {
         DemoJob job = DemoJob.from(Options.parse("demo", DemoCommand.options(), List.of("--seq=8", "--ranks=2")), 2, true);
-        RankReport good = new RankReport(0, 1, "h", 1, 0, 1, 0, 1, 1, 1e-7, 1e-7, 4, "cpu");
-        RankReport nan = new RankReport(1, 1, "h", 1, 0, 1, 0, 1, 1, Double.NaN, 1e-7, 4, "cpu");
+        RankReport good = new RankReport(0, 1, "h", 1, 0, 1, 0, 1, 1, 1, 1e-7, 1e-7, 4, "cpu");
+        RankReport nan = new RankReport(1, 1, "h", 1, 0, 1, 0, 1, 1, 1, Double.NaN, 1e-7, 4, "cpu");
         DemoTolerance loose = new DemoTolerance(1e9, false, DType.F32);
         assertEquals(null, loose.failure(new DemoSummary(job, "local", List.of(good, good))));
         assertEquals("demo: result outside the tolerance 1.00e+09 (--tolerance): max_abs_err NaN",
                 loose.failure(new DemoSummary(job, "local", List.of(good, nan))));
-        RankReport lse = new RankReport(1, 1, "h", 1, 0, 1, 0, 1, 1, 1e-7, 3e-4, 4, "cpu");
+        RankReport lse = new RankReport(1, 1, "h", 1, 0, 1, 0, 1, 1, 1, 1e-7, 3e-4, 4, "cpu");
         assertEquals("demo: result outside the tolerance 1.00e-04 (the f32 default; --tolerance to change): "
                 + "max |dLSE| 3.00e-04", new DemoTolerance(1e-4, true, DType.F32)
                 .failure(new DemoSummary(job, "local", List.of(good, lse))));

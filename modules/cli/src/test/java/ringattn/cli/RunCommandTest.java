@@ -23,6 +23,7 @@ import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 import ringattn.io.ArrayData;
 import ringattn.io.ElementType;
+import ringattn.io.Json;
 import ringattn.io.Npy;
 import ringattn.io.Safetensors;
 import ringattn.io.TensorFiles;
@@ -87,6 +88,13 @@ class RunCommandTest {
                 }
             }
             assertTrue(r.lastLine().startsWith("{") && r.lastLine().contains("\"ranks\": 3"), r.toString());
+            Map<?, ?> j = (Map<?, ?>) Json.parse(r.lastLine());
+            SummaryFields.assertMemory(j, true);
+            SummaryFields.assertThroughput(j, "flops", "seconds", "gflops");
+            assertEquals(4.0 * s * s * 16 * 4 / 2, SummaryFields.number(j, "flops"), "4*S^2*D*H/2 when causal");
+            assertEquals(SummaryFields.number(j, "forward_seconds"), SummaryFields.number(j, "seconds"));
+            assertEquals(0.0, SummaryFields.number(j, "backward_seconds"), "no --dout, no backward");
+            assertEquals(0.0, SummaryFields.number(j, "backward_gflops"));
         }
     }
 
@@ -192,6 +200,12 @@ class RunCommandTest {
                 CliRun r = CliRun.of(args.toArray(String[]::new));
                 assertEquals(0, r.code(), r.toString());
                 assertTrue(r.lastLine().contains("\"transport\": \"" + t + "\""), r.toString());
+                Map<?, ?> j = (Map<?, ?>) Json.parse(r.lastLine());
+                SummaryFields.assertMemory(j, t.equals("local"));
+                SummaryFields.assertThroughput(j, "flops", "forward_seconds", "gflops");
+                SummaryFields.assertThroughput(j, "backward_flops", "backward_seconds", "backward_gflops");
+                assertEquals(2.5 * SummaryFields.number(j, "flops"), SummaryFields.number(j, "backward_flops"),
+                        "a backward counts 2.5 forwards");
             }
             for (String f : new String[] {"-o.safetensors", "-dq.npy", "-dk.npy", "-dv.npy"}) {
                 assertArrayEquals(Files.readAllBytes(dir.resolve("local" + f)), Files.readAllBytes(dir.resolve("ucx" + f)),

@@ -17,6 +17,7 @@ import ringattn.engine.ring.RingOptions;
 import ringattn.engine.ring.ShardLayout;
 import ringattn.engine.transport.InJvmRing;
 import ringattn.engine.transport.RingTransport;
+import ringattn.io.HeapHighWater;
 import ringattn.io.PeakMemory;
 import ringattn.model.linalg.MatMul;
 import ringattn.model.linalg.Workers;
@@ -82,9 +83,11 @@ public final class Prefill {
      * @param seconds          wall time of its forward (after a start barrier)
      * @param attentionSeconds of which inside ring attention
      * @param peakRssBytes     the process's peak resident set (VmHWM), or -1 when unknown
+     * @param heapPeakBytes    the JVM's heap high-water mark ({@link HeapHighWater}), bytes
      * @param kernel           the matmul kernel and attention kernel names
      */
-    public record RankResult(int rank, int tokens, double seconds, double attentionSeconds, long peakRssBytes, String kernel) {
+    public record RankResult(int rank, int tokens, double seconds, double attentionSeconds, long peakRssBytes, long heapPeakBytes,
+                             String kernel) {
     }
 
     /** Runs this rank's share of the prefill of {@code tokens}; collective over {@code transport}. */
@@ -112,7 +115,7 @@ public final class Prefill {
             long attention = model.forwardShard(ring, tokens, mm, pool, sink);
             long t1 = System.nanoTime();
             return new RankResult(transport.rank(), positions.size(), (t1 - t0) / 1e9, attention / 1e9, PeakMemory.highWaterBytes(),
-                    mm.name() + "+" + kernel.name());
+                    HeapHighWater.bytes(),                     mm.name() + "+" + kernel.name());
         }
     }
 

@@ -24,6 +24,7 @@ import ringattn.io.ArrayData;
 import ringattn.io.ArraySpec;
 import ringattn.io.ElementType;
 import ringattn.io.FileFormatException;
+import ringattn.io.HeapHighWater;
 import ringattn.io.JsonLine;
 import ringattn.io.Npy;
 import ringattn.io.OutputFile;
@@ -232,6 +233,7 @@ public final class PrefillMain {
 
     /** Runs the command; returns the exit code. */
     public static int run(String[] argv, PrintStream out, PrintStream err) {
+        HeapHighWater.track(); // before the job's first collection
         Args args;
         try {
             args = Args.parse(argv);
@@ -421,8 +423,9 @@ public final class PrefillMain {
         double seconds = 0;
         for (Prefill.RankResult r : results) {
             seconds = Math.max(seconds, r.seconds());
-            out.printf(Locale.ROOT, "rank %d: %d tokens, %.3f s (ring attention %.3f s), peak RSS %.1f MiB, kernels %s%n",
-                    r.rank(), r.tokens(), r.seconds(), r.attentionSeconds(), r.peakRssBytes() / 1048576.0, r.kernel());
+            out.printf(Locale.ROOT, "rank %d: %d tokens, %.3f s (ring attention %.3f s), peak RSS %.1f MiB, heap peak %.1f MiB, "
+                    + "kernels %s%n", r.rank(), r.tokens(), r.seconds(), r.attentionSeconds(), r.peakRssBytes() / 1048576.0,
+                    r.heapPeakBytes() / 1048576.0, r.kernel());
         }
         double tps = seconds > 0 ? seqLen / seconds : 0;
         out.printf(Locale.ROOT, "prefill: %d tokens on %d ranks in %.3f s = %.1f tokens/s%n", seqLen, results.size(), seconds, tps);
@@ -436,6 +439,7 @@ public final class PrefillMain {
             out.println(new JsonLine().put("ranks", results.size()).put("seq", seqLen).put("tokens_per_s", tps)
                     .put("seconds", seconds)
                     .put("peak_rss_bytes_per_rank", results.stream().map(Prefill.RankResult::peakRssBytes).toList())
+                    .put("heap_peak_bytes_per_rank", results.stream().map(Prefill.RankResult::heapPeakBytes).toList())
                     .put("transport", transport));
         }
     }
@@ -552,8 +556,9 @@ public final class PrefillMain {
                 logits.force(); // in the file before rank 0's launcher renames it
             }
             t.barrier(args.timeout);
-            out.printf(Locale.ROOT, "%srank=%d tokens=%d seconds=%.6f attention=%.6f rss=%d kernel=%s%n", RESULT_TAG,
-                    r.rank(), r.tokens(), r.seconds(), r.attentionSeconds(), r.peakRssBytes(), r.kernel());
+            out.printf(Locale.ROOT, "%srank=%d tokens=%d seconds=%.6f attention=%.6f rss=%d heap=%d kernel=%s%n",
+                    RESULT_TAG, r.rank(), r.tokens(), r.seconds(), r.attentionSeconds(), r.peakRssBytes(), r.heapPeakBytes(),
+                    r.kernel());
             return OK;
         }
     }
@@ -568,7 +573,7 @@ public final class PrefillMain {
         }
         return new Prefill.RankResult(Integer.parseInt(kv.get("rank")), Integer.parseInt(kv.get("tokens")),
                 Double.parseDouble(kv.get("seconds")), Double.parseDouble(kv.get("attention")),
-                Long.parseLong(kv.get("rss")), kv.getOrDefault("kernel", "?"));
+                Long.parseLong(kv.get("rss")), Long.parseLong(kv.getOrDefault("heap", "-1")), kv.getOrDefault("kernel", "?"));
     }
 
     /** Forwards rank output lines, keeping the result lines aside. */
@@ -638,7 +643,8 @@ public final class PrefillMain {
             }
         }
         if (args.json) {
-            out.println(new JsonLine().put("bench", rows).put("peak_rss_bytes", PeakMemory.highWaterBytes()));
+            out.println(new JsonLine().put("bench", rows).put("peak_rss_bytes", PeakMemory.highWaterBytes())
+                    .put("heap_peak_bytes", HeapHighWater.bytes()));
         }
         return OK;
     }

@@ -66,6 +66,14 @@ class PrefillMainTest {
         assertTrue(((Number) json.get("tokens_per_s")).doubleValue() > 0);
         assertEquals(3, ((List<?>) json.get("peak_rss_bytes_per_rank")).size());
         assertTrue(((Number) ((List<?>) json.get("peak_rss_bytes_per_rank")).get(0)).longValue() > 1 << 20);
+        List<?> heap = (List<?>) json.get("heap_peak_bytes_per_rank");
+        assertEquals(3, heap.size());
+        for (int i = 0; i < 3; i++) {
+            long h = ((Number) heap.get(i)).longValue();
+            long rss = ((Number) ((List<?>) json.get("peak_rss_bytes_per_rank")).get(i)).longValue();
+            assertTrue(h > 1 << 20 && h <= Runtime.getRuntime().maxMemory() && h <= rss,
+                    "rank " + i + ": heap peak " + h + " (RSS " + rss + ", -Xmx " + Runtime.getRuntime().maxMemory() + ")");
+        }
 
         float[][] written = Logits.read(out);
         assertEquals(45, written.length);
@@ -98,6 +106,12 @@ class PrefillMainTest {
         assertEquals("ucx", json.get("transport"));
         List<?> rss = (List<?>) json.get("peak_rss_bytes_per_rank");
         assertEquals(2, rss.size());
+        List<?> heap = (List<?>) json.get("heap_peak_bytes_per_rank");
+        assertEquals(2, heap.size());
+        for (int i = 0; i < 2; i++) {
+            long h = ((Number) heap.get(i)).longValue();
+            assertTrue(h > 1 << 20 && h <= ((Number) rss.get(i)).longValue(), "rank " + i + ": heap peak " + h + ", RSS " + rss);
+        }
         double diff = Logits.maxAbsDiff(Logits.read(ucx), Logits.read(local));
         assertTrue(diff <= 5e-5, "max |ucx - local| = " + diff);
     }
