@@ -10,6 +10,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${1:-3}"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "error: ROUNDS: expected a positive integer, got '$ROUNDS' (usage: bench/cold-start.sh [ROUNDS=3])" >&2; exit 2; }
 MODEL="$ROOT/../shared/models/stories260K"
 TOKENS="$MODEL/ref/tokens_greedy256.npy"
 WORK="$ROOT/bench/cold-start/.work"
