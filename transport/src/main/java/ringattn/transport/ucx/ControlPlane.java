@@ -209,8 +209,7 @@ final class ControlPlane implements AutoCloseable {
 
     private void serve(ServerSocket server, Peer self, long deadline) {
         Coordinator.Joined joined = new Coordinator(options, key, server, self).await(deadline,
-                r -> rendezvous == null ? null : rendezvous.read(r).problem() == null ? "entry written, did not connect"
-                        : rendezvous.read(r).problem());
+                this::whyMissing);
         peers = joined.peers();
         tagSalt = Handshake.randomInt();
         ControlMessage.Table table = new ControlMessage.Table(peers, tagSalt);
@@ -228,6 +227,15 @@ final class ControlPlane implements AutoCloseable {
         for (ControlChannel c : members) {
             c.reader = Thread.ofPlatform().daemon().name("ringattn-control-rank" + c.peerRank).start(() -> read(c));
         }
+    }
+
+    /** What the rendezvous directory says of a rank that has not joined, or null without one. */
+    private String whyMissing(int r) {
+        if (rendezvous == null) {
+            return null;
+        }
+        String problem = rendezvous.read(r).problem();
+        return problem == null ? "entry written, did not connect" : problem;
     }
 
     /** An address, a host name or an interface name (e.g. eth0: its first IPv4 address). */
