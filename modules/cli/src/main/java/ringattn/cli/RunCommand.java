@@ -83,7 +83,7 @@ final class RunCommand implements Command {
                     }
                     pids = List.of(ProcessHandle.current().pid());
                 } else {
-                    reports = runUcx(job, jobId, RunJob.tempIds(files), out, err);
+                    reports = runUcx(job, jobId, files, out, err);
                     pids = reports.stream().map(RankReport::pid).toList();
                 }
                 for (OutputFile f : files) {
@@ -97,10 +97,13 @@ final class RunCommand implements Command {
         return ExitCode.OK;
     }
 
-    private static List<RankReport> runUcx(RunJob job, String jobId, String tempIds, PrintStream out, PrintStream err) {
+    private static List<RankReport> runUcx(RunJob job, String jobId, List<OutputFile> files, PrintStream out,
+            PrintStream err) {
+        String tempIds = RunJob.tempIds(files);
         Path dir = null;
         try {
             dir = ScratchDir.create("run");
+            ScratchDir.recordTempOutputs(dir, files.stream().map(OutputFile::tempPath).toList());
             Path report = dir.resolve("reports.jsonl");
             List<String> args = new ArrayList<>(List.of("run"));
             args.addAll(job.workerArgs());

@@ -22,7 +22,9 @@ import java.util.regex.Pattern;
  * rank's report for the launcher: {@code <java.io.tmpdir>/ringattn-<user>/<kind>-<launcher pid>-<n>},
  * under a parent only the user may enter (0700). The launcher deletes its own when the job ends; when
  * the launcher is killed, its ranks delete it ({@link #deleteNamedIn}, run by their launcher watch), and
- * the next launcher deletes any whose pid no longer runs ({@link #sweepStale}). Pids are this host's, so
+ * the next launcher deletes any whose pid no longer runs ({@link #sweepStale}); either also deletes the
+ * temporary outputs of {@code run} that the directory lists ({@link #recordTempOutputs}), which the dead
+ * launcher can no longer commit. Pids are this host's, so
  * {@code java.io.tmpdir} must not be shared between hosts. Stateless.
  */
 final class ScratchDir {
@@ -31,6 +33,10 @@ final class ScratchDir {
 
     private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
     private static final Pattern NAME = Pattern.compile("(demo|run)-(\\d+)-\\d+");
+    /** The file in a scratch directory listing the job's temporary outputs, one absolute path a line. */
+    static final String TEMP_OUTPUTS = "temp-outputs";
+    /** How a temporary output is named ({@code .NAME.ringattn-ID.part}): nothing else is ever deleted from that list. */
+    private static final Pattern TEMP_OUTPUT = Pattern.compile("\\..+\\.ringattn-[0-9a-f]{32}\\.part");
 
     private ScratchDir() {
     }
@@ -76,6 +82,7 @@ final class ScratchDir {
             for (Path p : entries) {
                 Matcher m = NAME.matcher(p.getFileName().toString());
                 if (m.matches() && !ProcessHandle.of(Long.parseLong(m.group(2))).map(ProcessHandle::isAlive).orElse(false)) {
+                    deleteOrphans(p);
                     deleteTree(p);
                 }
             }
@@ -98,7 +105,40 @@ final class ScratchDir {
         Path parent = dir.getParent();
         if (parent != null && parent.getFileName() != null && parent.getFileName().toString().equals(rootName())
                 && NAME.matcher(dir.getFileName().toString()).matches()) {
+            deleteOrphans(dir);
             deleteTree(dir);
+        }
+    }
+
+    /** Records the job's temporary outputs, so that they are deleted if the launcher dies before it commits them. */
+    static void recordTempOutputs(Path dir, java.util.List<Path> temps) {
+        try {
+            Files.write(dir.resolve(TEMP_OUTPUTS), temps.stream().map(t -> t.toAbsolutePath().toString()).toList());
+        } catch (IOException e) {
+            throw new UncheckedIOException("run: cannot write " + dir.resolve(TEMP_OUTPUTS) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Deletes the temporary outputs a dead launcher's scratch directory lists (only files named like
+     * one, never through a link): the launcher would have renamed or deleted them. Best effort.
+     */
+    private static void deleteOrphans(Path dir) {
+        Path list = dir.resolve(TEMP_OUTPUTS);
+        try {
+            if (!Files.isRegularFile(list, LinkOption.NOFOLLOW_LINKS)) {
+                return;
+            }
+            for (String line : Files.readAllLines(list)) {
+                Path temp = Path.of(line);
+                if (temp.isAbsolute() && temp.getFileName() != null
+                        && TEMP_OUTPUT.matcher(temp.getFileName().toString()).matches()
+                        && Files.isRegularFile(temp, LinkOption.NOFOLLOW_LINKS)) {
+                    Files.deleteIfExists(temp);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // best effort: a left temporary output is named to show what it is
         }
     }
 

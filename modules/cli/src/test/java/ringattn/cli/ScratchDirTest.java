@@ -71,4 +71,30 @@ class ScratchDirTest {
         assertFalse(Files.exists(scratch));
         assertTrue(Files.exists(root));
     }
+
+    /** Issue 16: a killed `run` launcher's temporary outputs are deleted by its ranks or by the next launcher. */
+    @Test
+    void aDeadLaunchersTemporaryOutputsAreDeletedAndNothingElse() throws Exception {
+        Path root = ScratchDir.root(tmp);
+        Path outDir = Files.createDirectory(tmp.resolve("out"));
+        String id = "0123456789abcdef0123456789abcdef";
+        Path temp = Files.writeString(outDir.resolve(".o.npy.ringattn-" + id + ".part"), "half-written");
+        Path victim = Files.writeString(outDir.resolve("precious.npy"), "keep");
+        Path linkTarget = Files.writeString(tmp.resolve("target"), "keep");
+        Path link = Files.createSymbolicLink(outDir.resolve(".l.npy.ringattn-" + id + ".part"), linkTarget);
+
+        Path byRank = Files.createDirectory(root.resolve("run-" + ProcessHandle.current().pid() + "-7"));
+        ScratchDir.recordTempOutputs(byRank, java.util.List.of(temp, victim, link));
+        ScratchDir.deleteNamedIn(Map.of(ScratchDir.ENV, byRank.toString()));
+        assertFalse(Files.exists(temp), "the temporary output was left");
+        assertEquals("keep", Files.readString(victim));
+        assertEquals("keep", Files.readString(linkTarget));
+
+        Path temp2 = Files.writeString(outDir.resolve(".p.npy.ringattn-" + id + ".part"), "half-written");
+        Path stale = Files.createDirectory(root.resolve("run-" + deadPid() + "-8"));
+        ScratchDir.recordTempOutputs(stale, java.util.List.of(temp2));
+        ScratchDir.sweepStale(root);
+        assertFalse(Files.exists(temp2), "the next launcher left the dead one's temporary output");
+        assertFalse(Files.exists(stale));
+    }
 }

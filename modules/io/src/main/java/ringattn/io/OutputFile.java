@@ -159,6 +159,11 @@ public final class OutputFile implements AutoCloseable {
     }
 
     /** The random part of the temporary file's name: what other processes pass to {@link #open}. */
+    /** The temporary file this output is written to until {@code commit} renames it (absolute). */
+    public Path tempPath() {
+        return temp;
+    }
+
     public String tempId() {
         return tempId;
     }
