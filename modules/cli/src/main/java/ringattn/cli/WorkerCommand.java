@@ -10,7 +10,6 @@ import java.util.List;
 import ringattn.engine.transport.RingTransport;
 import ringattn.io.AtomicFile;
 import ringattn.transport.ucx.Bootstrap;
-import ringattn.transport.ucx.JucxLibrary;
 import ringattn.transport.ucx.LauncherWatch;
 import ringattn.transport.ucx.RankBanner;
 import ringattn.transport.ucx.TransportOptions;
@@ -80,7 +79,6 @@ final class WorkerCommand implements Command {
     public int run(List<String> args, PrintStream out, PrintStream err) {
         // Started by demo/run --transport ucx: stop (and delete the launcher's scratch directory) if it dies.
         LauncherWatch.startFromEnvironment(System.getenv(), () -> ScratchDir.deleteNamedIn(System.getenv()));
-        JucxLibrary.load(); // so that no exit, however abrupt, leaves jucx's unpacked library behind
         List<String> rest = new ArrayList<>(args);
         String task = "demo";
         if (!rest.isEmpty() && !rest.getFirst().startsWith("--")) {

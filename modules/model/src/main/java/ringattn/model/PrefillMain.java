@@ -247,10 +247,8 @@ public final class PrefillMain {
         WeightSource weights = null;
         try {
             if (args.worker) {
-                // a rank started by prefill --transport ucx stops (exit 3) if that launcher dies, and no exit
-                // leaves jucx's unpacked library behind
+                // a rank started by prefill --transport ucx stops (exit 3) if that launcher dies
                 ringattn.transport.ucx.LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
-                ringattn.transport.ucx.JucxLibrary.load();
             }
             LlamaConfig config;
             if (args.tiny) {

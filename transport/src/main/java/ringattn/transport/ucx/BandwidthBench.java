@@ -125,7 +125,6 @@ public final class BandwidthBench {
 
     private static void rankMain(String mode, long[] sizes) {
         LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
-        JucxLibrary.load();
         TransportOptions o = TransportOptions.fromEnvironment(System.getenv());
         String hb = System.getenv("RINGATTN_HEARTBEAT_MS");
         if (hb != null) {

@@ -75,7 +75,7 @@ final class ControlPlane implements AutoCloseable {
         return join(options, workerAddress, null);
     }
 
-    /** {@link #join(TransportOptions, byte[])} with the address exchange through {@code pmix} (not null). */
+    /** {@link #join(TransportOptions, byte[])} with the address exchange through {@code pmix} (null: none). */
     static ControlPlane join(TransportOptions options, byte[] workerAddress, Pmix pmix) {
         ControlPlane cp = new ControlPlane(options, pmix);
         try {

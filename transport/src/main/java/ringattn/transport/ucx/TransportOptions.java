@@ -150,24 +150,8 @@ public record TransportOptions(
             long ms = Math.max(20, Math.min(1000, t.toMillis() / 5));
             hb = Duration.ofMillis(ms);
         }
-        DataPath dp = dataPath;
-        if (dp == null && env.containsKey("RINGATTN_DATA_PATH")) {
-            try {
-                dp = DataPath.valueOf(env.get("RINGATTN_DATA_PATH").trim().toUpperCase(java.util.Locale.ROOT));
-            } catch (IllegalArgumentException e) {
-                throw new ConfigurationException("RINGATTN_DATA_PATH: must be auto, tag or put, got '"
-                        + Messages.cut(env.get("RINGATTN_DATA_PATH")) + "'");
-            }
-        }
-        AddressExchange ex = exchange;
-        if (ex == null && env.containsKey("RINGATTN_BOOTSTRAP")) {
-            try {
-                ex = AddressExchange.valueOf(env.get("RINGATTN_BOOTSTRAP").trim().toUpperCase(java.util.Locale.ROOT));
-            } catch (IllegalArgumentException e) {
-                throw new ConfigurationException("RINGATTN_BOOTSTRAP: must be auto, pmix, coordinator or rendezvous, got '"
-                        + Messages.cut(env.get("RINGATTN_BOOTSTRAP")) + "'");
-            }
-        }
+        DataPath dp = dataPath != null ? dataPath : choice(env, "RINGATTN_DATA_PATH", DataPath.class);
+        AddressExchange ex = exchange != null ? exchange : choice(env, "RINGATTN_BOOTSTRAP", AddressExchange.class);
         boolean pem = peerErrorMode || Boolean.parseBoolean(env.getOrDefault("RINGATTN_PEER_ERROR_MODE", "false"));
         String insecureVar = env.getOrDefault("RINGATTN_INSECURE", "").trim();
         boolean open = insecure || insecureVar.equals("1") || insecureVar.equalsIgnoreCase("true");
@@ -402,6 +386,21 @@ public record TransportOptions(
         TransportOptions build() {
             return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, bindAddress, host, timeout,
                     waitBound, heartbeatInterval, secret, secretFile, insecure, jobParams, exchange, dataPath, peerErrorMode);
+        }
+    }
+
+    /** The constant of {@code type} that variable {@code name} names (any case), or null when unset. */
+    private static <E extends Enum<E>> E choice(Map<String, String> env, String name, Class<E> type) {
+        String v = env.get(name);
+        if (v == null) {
+            return null;
+        }
+        try {
+            return Enum.valueOf(type, v.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            String names = java.util.Arrays.stream(type.getEnumConstants()).map(c -> c.name().toLowerCase(java.util.Locale.ROOT))
+                    .collect(java.util.stream.Collectors.joining(", "));
+            throw new ConfigurationException(name + ": must be one of " + names + ", got '" + Messages.cut(v) + "'");
         }
     }
 

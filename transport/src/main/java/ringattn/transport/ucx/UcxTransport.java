@@ -172,7 +172,7 @@ public final class UcxTransport implements RingTransport {
             a.get(b);
             return b;
         }, wait, "UCX worker");
-        control = pmix != null ? ControlPlane.join(options, address, pmix) : ControlPlane.join(options, address);
+        control = ControlPlane.join(options, address, pmix);
         control.onFailure(this::failAll);
         slots.salt(control.tagSalt());
         for (int peer : new int[] {nextRank, prevRank}) {

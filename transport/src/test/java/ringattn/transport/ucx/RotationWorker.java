@@ -25,7 +25,6 @@ public final class RotationWorker {
     public static void main(String[] args) {
         LogFormat.oneLine();
         LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
-        JucxLibrary.load();
         Map<String, String> env = new HashMap<>(System.getenv());
         String myRank = env.getOrDefault("RINGATTN_RANK", "0");
         long[] sizes = Arrays.stream(args[0].split(",")).mapToLong(Long::parseLong).toArray();
