@@ -18,9 +18,9 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import ringattn.engine.kernel.AttentionSpec;
-import ringattn.engine.kernel.BackwardState;
+import ringattn.engine.kernel.BackwardPass;
 import ringattn.engine.kernel.BlockKernel;
-import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.ForwardPass;
 import ringattn.engine.kernel.KernelOptions;
 import ringattn.engine.kernel.Kernels;
 import ringattn.engine.kernel.Positions;
@@ -31,9 +31,10 @@ import ringattn.engine.tensor.Tensor;
  * One block-kernel call over a whole sequence: queries {@code [S, H, D]} against keys/values of the
  * same length, as one K/V block (the work of one ring step when S is the shard length). Reports the
  * time of one call; {@code kernel-table.sh} turns it into GFLOP/s (forward 4·S²·D·H, backward 2.5×
- * that, halved when causal). The forward times {@code kernel.forward} after resetting the state
- * outside the timed region; the backward times {@code kernel.backward} with a prepared state (D
- * computed once) and dQ/dK/dV accumulating across calls.
+ * that, halved when causal). Each benchmark times a whole pass over the one block: the forward
+ * {@code beginForward} (Q packed), {@code update}, {@code finish} (O and LSE written); the backward
+ * {@code beginBackward} (D formed), {@code update} (dK/dV accumulating across calls), {@code finish}
+ * (dQ written).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -77,8 +78,7 @@ public class KernelBenchmark {
     private Positions positions;
     private AttentionSpec spec;
     private BlockKernel kernel;
-    private ForwardState forwardState;
-    private BackwardState backwardState;
+    private Tensor dq;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -94,10 +94,9 @@ public class KernelBenchmark {
         kernel = Kernels.create(KernelOptions.defaults(threads).withImpl(impl));
         arena = Arena.ofShared();
         lse = arena.allocate(4L * seq * heads);
-        forwardState = new ForwardState(q, positions);
-        kernel.forward(forwardState, k, v, positions, spec);
-        out = forwardState.finish(type, lse);
-        backwardState = new BackwardState(q, out, dOut, lse, positions);
+        out = Tensor.allocate(seq, heads, headDim, type);
+        dq = Tensor.allocate(seq, heads, headDim, type);
+        forward();
     }
 
     private static Tensor gaussian(int tokens, int heads, int headDim, DType dtype, long seed) {
@@ -109,29 +108,28 @@ public class KernelBenchmark {
         return t;
     }
 
-    @Setup(Level.Invocation)
-    public void resetForward() {
-        forwardState.reset();
+    @Benchmark
+    public Tensor forward() {
+        try (ForwardPass pass = kernel.beginForward(q, positions, spec)) {
+            pass.update(k, v, positions);
+            pass.finish(out, lse);
+        }
+        return out;
     }
 
     @Benchmark
-    public ForwardState forward() {
-        kernel.forward(forwardState, k, v, positions, spec);
-        return forwardState;
-    }
-
-    @Benchmark
-    public BackwardState backward() {
-        kernel.backward(backwardState, k, v, positions, dK, dV, spec);
-        return backwardState;
+    public Tensor backward() {
+        try (BackwardPass pass = kernel.beginBackward(q, positions, out, dOut, lse, spec)) {
+            pass.update(k, v, positions, dK, dV);
+            pass.finish(dq);
+        }
+        return dq;
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
         kernel.close();
-        forwardState.close();
-        backwardState.close();
-        for (Tensor t : new Tensor[] {q, k, v, dOut, out, dK, dV}) {
+        for (Tensor t : new Tensor[] {q, k, v, dOut, out, dq, dK, dV}) {
             t.close();
         }
         arena.close();

@@ -5,8 +5,9 @@ import java.lang.foreign.ValueLayout;
 import ringattn.engine.tensor.Tensor;
 
 /**
- * Shared skeleton of the CPU kernels: argument checks, the split of a call into tasks, and the
- * fixed-order reduction that keeps the backward deterministic. Subclasses implement one task.
+ * Shared skeleton of the CPU kernels: the passes' argument checks and life cycle, the split of each
+ * update into tasks, and the fixed-order reduction that keeps the backward deterministic. Subclasses
+ * implement one task, and may keep a forward pass's state in their own layout ({@link #newForward}).
  *
  * <p>Forward tasks are (query head, query tile); backward tasks are (K/V head, key chunk), where a
  * key chunk is a run of key tiles. Each backward task owns the dK/dV rows of its chunk; the dQ it
@@ -17,12 +18,12 @@ public abstract class AbstractBlockKernel implements BlockKernel {
     protected final KernelOptions options;
     protected final WorkerPool pool;
 
-    /** One forward call, as seen by its tasks. Arrays are read-only for tasks. */
-    protected record ForwardCall(ForwardState state, Tensor k, Tensor v, Positions kPositions,
+    /** One update of a forward pass, as seen by its tasks. Arrays are read-only for tasks. */
+    protected record ForwardCall(Forward pass, Tensor k, Tensor v, Positions kPositions,
                                  int[] qDocuments, int[] kDocuments, AttentionSpec spec, int group) {
     }
 
-    /** One backward call, as seen by its tasks. */
+    /** One update of a backward pass, as seen by its tasks. */
     protected record BackwardCall(BackwardState state, Tensor k, Tensor v, Positions kPositions,
                                   Tensor dK, Tensor dV, int[] qDocuments, int[] kDocuments,
                                   AttentionSpec spec, int group, int chunks, int tilesPerChunk) {
@@ -38,44 +39,227 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         return options.threads();
     }
 
+    /**
+     * Begins a forward pass: {@link #newForward} (the state in the subclass's layout) after the
+     * argument checks.
+     */
     @Override
-    public final void forward(ForwardState state, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
-        if (state == null) {
-            throw new IllegalArgumentException("state: must not be null");
-        }
-        int group = BlockArguments.checkBlock(state.q(), k, v, kPositions, spec);
-        if (k.tokens() == 0 || state.q().tokens() == 0) {
-            return;
-        }
-        int[] qDocs = state.queryDocuments(spec);
-        int[] kDocs = spec.documentsOf(kPositions);
-        Positions qPos = state.qPositions();
-        if (spec.classify(qPos.first(), qPos.last(), qDocs[0], qDocs[qDocs.length - 1],
-                kPositions.first(), kPositions.last(), kDocs[0], kDocs[kDocs.length - 1]) == TileVisibility.HIDDEN) {
-            return; // the whole block is masked: do not touch it
-        }
-        ForwardCall call = new ForwardCall(state, k, v, kPositions, qDocs, kDocs, spec, group);
-        prepareForward(call);
-        int rows = state.q().tokens();
-        int heads = state.q().heads();
-        int taskRows = forwardTaskRows(rows, heads, state.q().headDim());
-        int tiles = ceilDiv(rows, taskRows);
-        // Last rows first: under a causal mask they see the most keys, so the small tasks come last
-        // and the workers finish together (rows are independent: the order changes no result).
-        pool.run(heads * tiles, (task, worker) -> {
-            int head = task / tiles;
-            int r0 = (tiles - 1 - task % tiles) * taskRows;
-            forwardTask(call, head, r0, Math.min(rows, r0 + taskRows), worker);
-        });
-        completeForward(call);
+    public final ForwardPass beginForward(Tensor q, Positions qPositions, AttentionSpec spec) {
+        checkQueries(q, qPositions, spec);
+        return newForward(q, qPositions, spec);
+    }
+
+    /**
+     * A forward pass in this kernel's layout; the default keeps a {@link ForwardState} (natural-log
+     * units, the scalar kernel's layout). Arguments are checked.
+     */
+    protected Forward newForward(Tensor q, Positions qPositions, AttentionSpec spec) {
+        return new StateForward(q, qPositions, spec);
     }
 
     @Override
-    public final void backward(BackwardState state, Tensor k, Tensor v, Positions kPositions,
-                               Tensor dK, Tensor dV, AttentionSpec spec) {
-        if (state == null) {
-            throw new IllegalArgumentException("state: must not be null");
+    public final BackwardPass beginBackward(Tensor q, Positions qPositions, Tensor out, Tensor dOut, MemorySegment lse,
+                                            AttentionSpec spec) {
+        checkQueries(q, qPositions, spec);
+        return new StateBackward(new BackwardState(q, out, dOut, lse, qPositions), spec);
+    }
+
+    private static void checkQueries(Tensor q, Positions qPositions, AttentionSpec spec) {
+        if (q == null) {
+            throw new IllegalArgumentException("q: must not be null");
         }
+        q.checkOpen("q");
+        if (qPositions == null || qPositions.size() != q.tokens()) {
+            throw new IllegalArgumentException("qPositions: " + (qPositions == null ? "null" : qPositions.size())
+                    + " positions for " + q.tokens() + " query tokens");
+        }
+        if (spec == null) {
+            throw new IllegalArgumentException("spec: must not be null");
+        }
+    }
+
+    /**
+     * A forward pass of this kernel: the queries, their positions and documents (fixed for the
+     * pass), the split of each update into tasks, and the life cycle (update until finish or close).
+     * Subclasses hold the online-softmax state in their own layout.
+     */
+    protected abstract class Forward implements ForwardPass {
+        private final Tensor q;
+        private final Positions qPositions;
+        private final AttentionSpec spec;
+        private final int[] qDocuments;
+        private final int taskRows;
+        private boolean finished;
+        private boolean closed;
+
+        protected Forward(Tensor q, Positions qPositions, AttentionSpec spec) {
+            this.q = q;
+            this.qPositions = qPositions;
+            this.spec = spec;
+            this.qDocuments = spec.documentsOf(qPositions);
+            this.taskRows = forwardTaskRows(q.tokens(), q.heads(), q.headDim());
+        }
+
+        /** Query rows per forward task ({@link #forwardTaskRows}), fixed for the pass. */
+        public final int taskRows() {
+            return taskRows;
+        }
+
+        public final Tensor q() {
+            return q;
+        }
+
+        public final Positions qPositions() {
+            return qPositions;
+        }
+
+        public final AttentionSpec spec() {
+            return spec;
+        }
+
+        /** Document index of each query row under the pass's spec (read-only). */
+        public final int[] qDocuments() {
+            return qDocuments;
+        }
+
+        private void checkLive(String what) {
+            if (closed) {
+                throw new IllegalStateException(what + ": the forward pass is closed");
+            }
+            if (finished) {
+                throw new IllegalStateException(what + ": the forward pass is finished");
+            }
+        }
+
+        @Override
+        public final void update(Tensor k, Tensor v, Positions kPositions) {
+            checkLive("update");
+            int group = BlockArguments.checkBlock(q, k, v, kPositions, spec);
+            if (k.tokens() == 0 || q.tokens() == 0) {
+                return;
+            }
+            int[] kDocs = spec.documentsOf(kPositions);
+            if (spec.classify(qPositions.first(), qPositions.last(), qDocuments[0], qDocuments[qDocuments.length - 1],
+                    kPositions.first(), kPositions.last(), kDocs[0], kDocs[kDocs.length - 1]) == TileVisibility.HIDDEN) {
+                return; // the whole block is masked: do not touch it
+            }
+            ForwardCall call = new ForwardCall(this, k, v, kPositions, qDocuments, kDocs, spec, group);
+            prepareForward(call);
+            int rows = q.tokens();
+            int heads = q.heads();
+            int tiles = ceilDiv(rows, taskRows);
+            // Last rows first: under a causal mask they see the most keys, so the small tasks come last
+            // and the workers finish together (rows are independent: the order changes no result).
+            pool.run(heads * tiles, (task, worker) -> {
+                int head = task / tiles;
+                int r0 = (tiles - 1 - task % tiles) * taskRows;
+                forwardTask(call, head, r0, Math.min(rows, r0 + taskRows), worker);
+            });
+            completeForward(call);
+        }
+
+        @Override
+        public final void finish(Tensor out, MemorySegment lse) {
+            checkLive("finish");
+            if (out == null) {
+                throw new IllegalArgumentException("out: must not be null");
+            }
+            out.checkOpen("out");
+            if (out.tokens() != q.tokens() || out.heads() != q.heads() || out.headDim() != q.headDim()) {
+                throw new IllegalArgumentException("out: shape " + out.shapeString() + " differs from q " + q.shapeString());
+            }
+            long lseBytes = (long) q.tokens() * q.heads() * 4;
+            if (lse != null && lse.byteSize() < lseBytes) {
+                throw new IllegalArgumentException("lse: " + lse.byteSize() + " bytes, needs " + lseBytes);
+            }
+            finished = true;
+            write(out, lse);
+        }
+
+        /** Writes O and LSE (arguments checked) as {@link ForwardPass#finish} says. */
+        protected abstract void write(Tensor out, MemorySegment lse);
+
+        @Override
+        public final void close() {
+            if (!closed) {
+                closed = true;
+                release();
+            }
+        }
+
+        /** Frees the pass's state (once). */
+        protected abstract void release();
+    }
+
+    /** The default forward pass: the state as a {@link ForwardState}. */
+    protected final class StateForward extends Forward {
+        private final ForwardState state;
+
+        StateForward(Tensor q, Positions qPositions, AttentionSpec spec) {
+            super(q, qPositions, spec);
+            this.state = new ForwardState(q, qPositions);
+        }
+
+        public ForwardState state() {
+            return state;
+        }
+
+        @Override
+        protected void write(Tensor out, MemorySegment lse) {
+            state.finish(out, lse);
+        }
+
+        @Override
+        protected void release() {
+            state.close();
+        }
+    }
+
+    /** The backward pass: the state as a {@link BackwardState} (D formed once, fp32 dQ). */
+    private final class StateBackward implements BackwardPass {
+        private final BackwardState state;
+        private final AttentionSpec spec;
+        private boolean finished;
+        private boolean closed;
+
+        StateBackward(BackwardState state, AttentionSpec spec) {
+            this.state = state;
+            this.spec = spec;
+        }
+
+        private void checkLive(String what) {
+            if (closed) {
+                throw new IllegalStateException(what + ": the backward pass is closed");
+            }
+            if (finished) {
+                throw new IllegalStateException(what + ": the backward pass is finished");
+            }
+        }
+
+        @Override
+        public void update(Tensor k, Tensor v, Positions kPositions, Tensor dK, Tensor dV) {
+            checkLive("update");
+            backwardBlock(state, k, v, kPositions, dK, dV, spec);
+        }
+
+        @Override
+        public void finish(Tensor dq) {
+            checkLive("finish");
+            finished = true;
+            state.finish(dq);
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                state.close();
+            }
+        }
+    }
+
+    private void backwardBlock(BackwardState state, Tensor k, Tensor v, Positions kPositions,
+                               Tensor dK, Tensor dV, AttentionSpec spec) {
         int group = BlockArguments.checkBlock(state.q(), k, v, kPositions, spec);
         BlockArguments.checkGrad("dK", dK, k);
         BlockArguments.checkGrad("dV", dV, k);
@@ -134,15 +318,15 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         }
     }
 
-    /** Hook run once per forward call before the tasks (for example to pack K). */
+    /** Hook run once per forward update before the tasks (for example to pack K). */
     protected void prepareForward(ForwardCall call) {
     }
 
-    /** Hook run once per backward call before the tasks. */
+    /** Hook run once per backward update before the tasks. */
     protected void prepareBackward(BackwardCall call) {
     }
 
-    /** Called once per forward call after every {@link #forwardTask} has returned (default: nothing). */
+    /** Called once per forward update after every {@link #forwardTask} has returned (default: nothing). */
     protected void completeForward(ForwardCall call) {
     }
 

@@ -142,6 +142,11 @@ public final class ForwardState implements AutoCloseable {
         return out;
     }
 
+    /** Whether {@link #close} has not been called yet. */
+    public boolean isOpen() {
+        return arena.scope().isAlive();
+    }
+
     @Override
     public void close() {
         if (arena.scope().isAlive()) {

@@ -35,7 +35,7 @@ public final class ScalarKernel extends AbstractBlockKernel {
 
     @Override
     protected void forwardTask(ForwardCall call, int head, int r0, int r1, int worker) {
-        ForwardState st = call.state();
+        ForwardState st = ((StateForward) call.pass()).state();
         Tensor q = st.q();
         Tensor k = call.k();
         Tensor v = call.v();

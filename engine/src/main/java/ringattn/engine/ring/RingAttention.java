@@ -5,9 +5,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import ringattn.engine.kernel.AttentionSpec;
-import ringattn.engine.kernel.BackwardState;
+import ringattn.engine.kernel.BackwardPass;
 import ringattn.engine.kernel.BlockKernel;
-import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.ForwardPass;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
@@ -89,7 +89,7 @@ public final class RingAttention implements AutoCloseable {
         long[] bytes = new long[n];
         stageKv(k, v, transport.buffer(0));
         Arena arena = Arena.ofShared();
-        try (ForwardState state = new ForwardState(q, plan.positions[rank])) {
+        try (ForwardPass pass = kernel.beginForward(q, plan.positions[rank], spec)) {
             for (int s = 0; s < n; s++) {
                 // Step 0: the local block (buffer 0); steps 1..F: block r−s (buffers 0/1);
                 // steps F+1..F+B: block r+t, t = s − F (buffers 2/3).
@@ -116,7 +116,7 @@ public final class RingAttention implements AutoCloseable {
                 long t0 = System.nanoTime();
                 int tokens = plan.positions[o].size();
                 MemorySegment buf = transport.buffer(index);
-                kernel.forward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], spec);
+                pass.update(kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o]);
                 long t1 = System.nanoTime();
                 moved[s] = awaitAll(postedAt, posted);
                 compute[s] = t1 - t0;
@@ -124,7 +124,7 @@ public final class RingAttention implements AutoCloseable {
             }
             MemorySegment lse = arena.allocate(Math.max(4, (long) q.tokens() * q.heads() * 4), 64);
             Tensor out = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
-            state.finish(out, lse);
+            pass.finish(out, lse);
             RingStats stats = new RingStats(compute, wait, moved, bytes, System.nanoTime() - wallStart);
             return new ForwardResult(out, arena, lse, stats);
         } catch (RuntimeException | Error e) {
@@ -173,7 +173,7 @@ public final class RingAttention implements AutoCloseable {
         int base = tag;
         tag += 2 * (n + hops) + 2 + (reverse ? n : 0);
         Transfer[] accSends = new Transfer[2];
-        try (BackwardState state = new BackwardState(q, fwd.out(), dOut, fwd.lse(), plan.positions[rank])) {
+        try (BackwardPass pass = kernel.beginBackward(q, plan.positions[rank], fwd.out(), dOut, fwd.lse(), spec)) {
             // This rank's own contributions to its dK/dV stay home (homeDk/homeDv); every other
             // block's accumulator starts at its first visitor and follows the K/V one step behind.
             Tensor sumDk = homeDk.tokens(0, k.tokens());
@@ -199,7 +199,7 @@ public final class RingAttention implements AutoCloseable {
                 dk.zero();
                 dv.zero();
                 MemorySegment buf = transport.buffer(s % 2);
-                kernel.backward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], dk, dv, spec);
+                pass.update(kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], dk, dv);
                 long waited = 0;
                 if (s > 0) {
                     waited += addContribution(accRecv, transport.buffer(accIndex), dk, dv);
@@ -242,12 +242,12 @@ public final class RingAttention implements AutoCloseable {
                 addHome(transport.buffer(homeIndex), sumDk, sumDv);
             }
             if (backLeg > 0) {
-                addHome(transport.buffer(backwardLeg(plan, state, k, v, n, compute, wait, moved, bytes)), sumDk, sumDv);
+                addHome(transport.buffer(backwardLeg(plan, pass, k, v, n, compute, wait, moved, bytes)), sumDk, sumDv);
             }
             Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
             Tensor dkOut = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), k.dtype());
             Tensor dvOut = Tensor.allocate(v.tokens(), v.heads(), v.headDim(), v.dtype());
-            state.finish(dq);
+            pass.finish(dq);
             dkOut.copyFrom(sumDk);
             dvOut.copyFrom(sumDv);
             RingStats stats = new RingStats(compute, wait, moved, bytes, System.nanoTime() - wallStart);
@@ -264,7 +264,7 @@ public final class RingAttention implements AutoCloseable {
      * accumulators, which follow one step behind and finally go forward to their owners. Stats go
      * to entries {@code at, at+1, …}. Returns the buffer holding this rank's accumulated gradients.
      */
-    private int backwardLeg(RingPlan plan, BackwardState state, Tensor k, Tensor v, int at,
+    private int backwardLeg(RingPlan plan, BackwardPass pass, Tensor k, Tensor v, int at,
                             long[] compute, long[] wait, long[] moved, long[] bytes) {
         int rank = transport.rank();
         int legSteps = plan.reachBackward;
@@ -300,7 +300,7 @@ public final class RingAttention implements AutoCloseable {
                 dk.zero();
                 dv.zero();
                 MemorySegment buf = transport.buffer(t % 2);
-                kernel.backward(state, kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], dk, dv, spec);
+                pass.update(kvView(buf, tokens, 0), kvView(buf, tokens, 1), plan.positions[o], dk, dv);
                 waited += addContribution(accRecv, transport.buffer(accIndex), dk, dv);
                 if (t < legSteps) {
                     accSends[t % 2] = transport.sendToPrevious(accIndex, gradBytes(plan, o), base + 3 * (t + 1) + 1);

@@ -104,11 +104,20 @@ class KernelContractTest {
                 double[] e = KernelTestSupport.forwardErrors(ref, got);
                 assertTrue(e[0] <= 1e-5 && e[1] <= 1e-5, "errors " + e[0] + ", " + e[1]);
             }
-            // A block wholly in the future of every query is skipped: state unchanged.
-            try (ForwardState st = new ForwardState(q, Positions.range(0, 60))) {
-                kernel.forward(st, k, v, Positions.range(100, 30), spec.withDocuments(null));
+            // A block wholly in the future of every query is skipped: every row ends with O = 0 and
+            // LSE = −∞.
+            try (ForwardPass pass = kernel.beginForward(q, Positions.range(0, 60), spec.withDocuments(null));
+                 Tensor out = Tensor.allocate(60, 2, 32, DType.F32);
+                 Arena arena = Arena.ofConfined()) {
+                pass.update(k, v, Positions.range(100, 30));
+                MemorySegment lse = arena.allocate(4L * 120);
+                out.setFlat(0, 7f);
+                pass.finish(out, lse);
                 for (int i = 0; i < 120; i++) {
-                    assertEquals(Float.NEGATIVE_INFINITY, st.rowMax().getAtIndex(ValueLayout.JAVA_FLOAT, i));
+                    assertEquals(Float.NEGATIVE_INFINITY, lse.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+                }
+                for (long i = 0; i < out.elementCount(); i++) {
+                    assertEquals(0f, out.getFlat(i), "O element " + i);
                 }
             }
         }
@@ -130,33 +139,69 @@ class KernelContractTest {
              Tensor dBf16 = Tensor.allocate(8, 2, 16, DType.BF16);
              Arena arena = Arena.ofShared();
              BlockKernel kernel = variant.create(KernelOptions.defaults(2));
-             ForwardState st = new ForwardState(q, Positions.range(0, 8))) {
+             ForwardPass st = kernel.beginForward(q, Positions.range(0, 8), spec)) {
             Positions p8 = Positions.range(0, 8);
-            expect(IllegalArgumentException.class, "k", () -> kernel.forward(st, kD, v, p8, spec));
-            expect(IllegalArgumentException.class, "v", () -> kernel.forward(st, k, v7, p8, spec));
-            expect(IllegalArgumentException.class, "k", () -> kernel.forward(st, k3, k3, p8, spec));
-            expect(IllegalArgumentException.class, "kPositions", () -> kernel.forward(st, k, v, Positions.range(0, 7), spec));
-            expect(IllegalArgumentException.class, "spec", () -> kernel.forward(st, k, v, p8, null));
-            expect(IllegalArgumentException.class, "state", () -> kernel.forward(null, k, v, p8, spec));
+            expect(IllegalArgumentException.class, "k", () -> st.update(kD, v, p8));
+            expect(IllegalArgumentException.class, "v", () -> st.update(k, v7, p8));
+            expect(IllegalArgumentException.class, "k", () -> st.update(k3, k3, p8));
+            expect(IllegalArgumentException.class, "kPositions", () -> st.update(k, v, Positions.range(0, 7)));
+            expect(IllegalArgumentException.class, "spec", () -> kernel.beginForward(q, p8, null));
+            expect(IllegalArgumentException.class, "q", () -> kernel.beginForward(null, p8, spec));
             expect(IllegalArgumentException.class, "window", () -> spec.withWindow(0));
             expect(IllegalArgumentException.class, "window", () -> spec.withWindow(-3));
             expect(IllegalArgumentException.class, "cuSeqlens", () -> spec.withDocuments(new long[] {1, 8}));
             expect(IllegalArgumentException.class, "cuSeqlens", () -> spec.withDocuments(new long[] {0, 5, 5, 8}));
             expect(IllegalArgumentException.class, "cuSeqlens", () -> spec.withDocuments(new long[] {0, 6}).checkSequenceLength(8));
-            expect(IllegalArgumentException.class, "qPositions", () -> new ForwardState(q, Positions.range(0, 3)));
+            expect(IllegalArgumentException.class, "qPositions", () -> kernel.beginForward(q, Positions.range(0, 3), spec));
 
             MemorySegment lse = arena.allocate(4L * 8 * 4);
-            try (BackwardState bs = new BackwardState(q, q, q, lse, p8)) {
-                expect(IllegalArgumentException.class, "dK", () -> kernel.backward(bs, k, v, p8, dBad, dV, spec));
-                expect(IllegalArgumentException.class, "dV", () -> kernel.backward(bs, k, v, p8, dK, dBf16, spec));
-                expect(IllegalArgumentException.class, "k", () -> kernel.backward(bs, k3, k3, p8, dK, dV, spec));
+            try (BackwardPass bs = kernel.beginBackward(q, p8, q, q, lse, spec)) {
+                expect(IllegalArgumentException.class, "dK", () -> bs.update(k, v, p8, dBad, dV));
+                expect(IllegalArgumentException.class, "dV", () -> bs.update(k, v, p8, dK, dBf16));
+                expect(IllegalArgumentException.class, "k", () -> bs.update(k3, k3, p8, dK, dV));
             }
-            expect(IllegalArgumentException.class, "lse", () -> new BackwardState(q, q, q, arena.allocate(4), p8));
+            expect(IllegalArgumentException.class, "lse", () -> kernel.beginBackward(q, p8, q, q, arena.allocate(4), spec));
+            expect(IllegalArgumentException.class, "dOut", () -> kernel.beginBackward(q, p8, q, k, lse, spec));
 
             Tensor closed = gaussian(8, 2, 16, DType.F32, 7);
             closed.close();
-            expect(IllegalStateException.class, "k", () -> kernel.forward(st, closed, v, p8, spec));
-            expect(IllegalStateException.class, "v", () -> kernel.forward(st, k, closed, p8, spec));
+            expect(IllegalStateException.class, "k", () -> st.update(closed, v, p8));
+            expect(IllegalStateException.class, "v", () -> st.update(k, closed, p8));
+            try (Tensor wrong = Tensor.allocate(8, 2, 16, DType.F32)) {
+                expect(IllegalArgumentException.class, "out", () -> st.finish(wrong, null));
+            }
+        }
+    }
+
+    /** A pass accepts no update after finish or close, and no second finish; close is idempotent. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("variants")
+    void finishedOrClosedPassRefusesUpdates(Variant variant) {
+        AttentionSpec spec = AttentionSpec.of(16);
+        Positions p8 = Positions.range(0, 8);
+        try (Tensor q = gaussian(8, 2, 16, DType.F32, 1);
+             Tensor k = gaussian(8, 2, 16, DType.F32, 2);
+             Tensor out = Tensor.allocate(8, 2, 16, DType.F32);
+             Tensor dK = Tensor.allocate(8, 2, 16, DType.F32);
+             Tensor dV = Tensor.allocate(8, 2, 16, DType.F32);
+             Arena arena = Arena.ofShared();
+             BlockKernel kernel = variant.create(KernelOptions.defaults(2))) {
+            ForwardPass f = kernel.beginForward(q, p8, spec);
+            f.update(k, k, p8);
+            f.finish(out, null);
+            expect(IllegalStateException.class, "update", () -> f.update(k, k, p8));
+            expect(IllegalStateException.class, "finish", () -> f.finish(out, null));
+            f.close();
+            f.close();
+            ForwardPass g = kernel.beginForward(q, p8, spec);
+            g.close();
+            expect(IllegalStateException.class, "update", () -> g.update(k, k, p8));
+            BackwardPass b = kernel.beginBackward(q, p8, out, q, arena.allocate(4L * 16), spec);
+            b.update(k, k, p8, dK, dV);
+            b.finish(out);
+            expect(IllegalStateException.class, "update", () -> b.update(k, k, p8, dK, dV));
+            b.close();
+            b.close();
         }
     }
 

@@ -268,9 +268,9 @@ class KernelForwardTest {
             // K/V rows 0..half-1 hold the odd stripe, rows half.. the even stripe (two blocks).
             Positions kOdd = Positions.of(odd);
             Positions kEven = Positions.of(even);
-            try (ForwardState st = new ForwardState(q, qPos)) {
-                kernel.forward(st, k.tokens(half, half), v.tokens(half, half), kEven, spec);
-                kernel.forward(st, k.tokens(0, half), v.tokens(0, half), kOdd, spec);
+            try (ForwardPass st = kernel.beginForward(q, qPos, spec)) {
+                st.update(k.tokens(half, half), v.tokens(half, half), kEven);
+                st.update(k.tokens(0, half), v.tokens(0, half), kOdd);
                 try (var arena = java.lang.foreign.Arena.ofConfined(); Tensor out = Tensor.allocate(half, 4, 48, DType.F32)) {
                     var lse = arena.allocate(4L * half * 4);
                     st.finish(out, lse);

@@ -89,13 +89,15 @@ final class KernelTestSupport {
                            int[] cut, int[] order, AttentionSpec spec) {
         Arena arena = Arena.ofShared();
         MemorySegment lse = arena.allocate(Math.max(4, 4L * q.tokens() * q.heads()));
-        try (ForwardState st = new ForwardState(q, qPos)) {
+        Tensor out = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), DType.F32);
+        try (ForwardPass pass = kernel.beginForward(q, qPos, spec)) {
             for (int b : order) {
                 int from = cut[b];
                 int n = cut[b + 1] - from;
-                kernel.forward(st, k.tokens(from, n), v.tokens(from, n), kPos.slice(from, n), spec);
+                pass.update(k.tokens(from, n), v.tokens(from, n), kPos.slice(from, n));
             }
-            return new Forward(st.finish(DType.F32, lse), lse, arena);
+            pass.finish(out, lse);
+            return new Forward(out, lse, arena);
         }
     }
 
@@ -186,12 +188,12 @@ final class KernelTestSupport {
         Tensor dv = Tensor.allocate(k.tokens(), k.heads(), k.headDim(), DType.F32);
         try (Arena arena = Arena.ofShared(); // shared: kernel workers read the LSE
              Tensor out = toTensor(ref.out(), q.tokens(), q.heads(), q.headDim(), DType.F32);
-             BackwardState st = new BackwardState(q, out, dOut, lseSegment(arena, ref.lse()), qPos)) {
+             BackwardPass st = kernel.beginBackward(q, qPos, out, dOut, lseSegment(arena, ref.lse()), spec)) {
             for (int b : order) {
                 int from = cut[b];
                 int n = cut[b + 1] - from;
-                kernel.backward(st, k.tokens(from, n), v.tokens(from, n), kPos.slice(from, n),
-                        dk.tokens(from, n), dv.tokens(from, n), spec);
+                st.update(k.tokens(from, n), v.tokens(from, n), kPos.slice(from, n),
+                        dk.tokens(from, n), dv.tokens(from, n));
             }
             st.finish(dq);
         }

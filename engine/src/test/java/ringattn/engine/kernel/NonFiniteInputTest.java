@@ -34,9 +34,9 @@ class NonFiniteInputTest {
             k.set(20, 0, 2, Float.NaN);                      // key 20: visible to rows ≥ 20 only
             ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
             MemorySegment lse = arena.allocate((long) s * 2 * 4);
-            try (ForwardState state = new ForwardState(q, Positions.range(0, s));
+            try (ForwardPass state = kernel.beginForward(q, Positions.range(0, s), spec);
                  Tensor out = Tensor.allocate(s, 2, d, DType.F32)) {
-                kernel.forward(state, k, v, Positions.range(0, s), spec);
+                state.update(k, v, Positions.range(0, s));
                 state.finish(out, lse);
                 for (int h = 0; h < 2; h++) {
                     for (int i = 0; i < s; i++) {

@@ -1,11 +1,12 @@
 package ringattn.cli;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Locale;
 import java.util.function.LongSupplier;
 import ringattn.engine.kernel.AttentionSpec;
-import ringattn.engine.kernel.BackwardState;
+import ringattn.engine.kernel.BackwardPass;
 import ringattn.engine.kernel.BlockKernel;
-import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.ForwardPass;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.tensor.Tensor;
 
@@ -105,7 +106,7 @@ final class RingProgress {
         return b.toString();
     }
 
-    /** {@code kernel}, counting each call as a ring step done. Closing the wrapper closes {@code kernel}. */
+    /** {@code kernel}, counting each update of a pass as a ring step done. Closing the wrapper closes {@code kernel}. */
     BlockKernel wrap(BlockKernel kernel) {
         return new BlockKernel() {
             @Override
@@ -119,16 +120,48 @@ final class RingProgress {
             }
 
             @Override
-            public void forward(ForwardState state, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
-                kernel.forward(state, k, v, kPositions, spec);
-                stepDone(kPositions.size());
+            public ForwardPass beginForward(Tensor q, Positions qPositions, AttentionSpec spec) {
+                ForwardPass pass = kernel.beginForward(q, qPositions, spec);
+                return new ForwardPass() {
+                    @Override
+                    public void update(Tensor k, Tensor v, Positions kPositions) {
+                        pass.update(k, v, kPositions);
+                        stepDone(kPositions.size());
+                    }
+
+                    @Override
+                    public void finish(Tensor out, MemorySegment lse) {
+                        pass.finish(out, lse);
+                    }
+
+                    @Override
+                    public void close() {
+                        pass.close();
+                    }
+                };
             }
 
             @Override
-            public void backward(BackwardState state, Tensor k, Tensor v, Positions kPositions, Tensor dK, Tensor dV,
-                                 AttentionSpec spec) {
-                kernel.backward(state, k, v, kPositions, dK, dV, spec);
-                stepDone(kPositions.size());
+            public BackwardPass beginBackward(Tensor q, Positions qPositions, Tensor out, Tensor dOut,
+                                              MemorySegment lse, AttentionSpec spec) {
+                BackwardPass pass = kernel.beginBackward(q, qPositions, out, dOut, lse, spec);
+                return new BackwardPass() {
+                    @Override
+                    public void update(Tensor k, Tensor v, Positions kPositions, Tensor dK, Tensor dV) {
+                        pass.update(k, v, kPositions, dK, dV);
+                        stepDone(kPositions.size());
+                    }
+
+                    @Override
+                    public void finish(Tensor dq) {
+                        pass.finish(dq);
+                    }
+
+                    @Override
+                    public void close() {
+                        pass.close();
+                    }
+                };
             }
 
             @Override

@@ -9,9 +9,11 @@ import java.util.List;
 import ringattn.cuda.ffm.Cublas;
 import ringattn.cuda.ffm.KernelArgs;
 import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.kernel.BackwardPass;
 import ringattn.engine.kernel.BackwardState;
 import ringattn.engine.kernel.BlockArguments;
 import ringattn.engine.kernel.BlockKernel;
+import ringattn.engine.kernel.ForwardPass;
 import ringattn.engine.kernel.ForwardState;
 import ringattn.engine.kernel.KernelOptions;
 import ringattn.engine.kernel.Positions;
@@ -180,7 +182,98 @@ public final class CublasKernel implements BlockKernel {
     }
 
     @Override
-    public synchronized void forward(ForwardState state, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
+    public ForwardPass beginForward(Tensor q, Positions qPositions, AttentionSpec spec) {
+        checkOpen();
+        checkQueries(q, qPositions, spec);
+        ForwardState state = new ForwardState(q, qPositions);
+        return new ForwardPass() {
+            private boolean done;
+
+            @Override
+            public void update(Tensor k, Tensor v, Positions kPositions) {
+                live(done, state);
+                forwardBlock(state, k, v, kPositions, spec);
+            }
+
+            @Override
+            public void finish(Tensor out, MemorySegment lse) {
+                live(done, state);
+                state.finish(out, lse);
+                done = true;
+            }
+
+            @Override
+            public void close() {
+                state.close();
+            }
+        };
+    }
+
+    @Override
+    public BackwardPass beginBackward(Tensor q, Positions qPositions, Tensor out, Tensor dOut, MemorySegment lse,
+                                      AttentionSpec spec) {
+        checkOpen();
+        checkQueries(q, qPositions, spec);
+        BackwardState state = new BackwardState(q, out, dOut, lse, qPositions);
+        return new BackwardPass() {
+            private boolean done;
+            private boolean closed;
+
+            @Override
+            public void update(Tensor k, Tensor v, Positions kPositions, Tensor dK, Tensor dV) {
+                if (done || closed) {
+                    throw new IllegalStateException("update: the backward pass is " + (closed ? "closed" : "finished"));
+                }
+                backwardBlock(state, k, v, kPositions, dK, dV, spec);
+            }
+
+            @Override
+            public void finish(Tensor dq) {
+                if (done || closed) {
+                    throw new IllegalStateException("finish: the backward pass is " + (closed ? "closed" : "finished"));
+                }
+                state.finish(dq);
+                done = true;
+            }
+
+            @Override
+            public void close() {
+                closed = true;
+                state.close();
+            }
+        };
+    }
+
+    private synchronized void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException(name + ": kernel is closed");
+        }
+    }
+
+    private static void checkQueries(Tensor q, Positions qPositions, AttentionSpec spec) {
+        if (q == null) {
+            throw new IllegalArgumentException("q: must not be null");
+        }
+        q.checkOpen("q");
+        if (spec == null) {
+            throw new IllegalArgumentException("spec: must not be null");
+        }
+        if (qPositions == null || qPositions.size() != q.tokens()) {
+            throw new IllegalArgumentException("qPositions: " + (qPositions == null ? "null" : qPositions.size())
+                    + " positions for " + q.tokens() + " query tokens");
+        }
+    }
+
+    private static void live(boolean done, ForwardState state) {
+        if (done) {
+            throw new IllegalStateException("the forward pass is finished");
+        }
+        if (!state.isOpen()) {
+            throw new IllegalStateException("the forward pass is closed");
+        }
+    }
+
+    private synchronized void forwardBlock(ForwardState state, Tensor k, Tensor v, Positions kPositions, AttentionSpec spec) {
         if (closed) {
             throw new IllegalStateException(name + ": kernel is closed");
         }
@@ -458,9 +551,8 @@ public final class CublasKernel implements BlockKernel {
      * the device while calls come with the same {@link BackwardState}; dQ (the rows that see the
      * block) and the block's rows of dK and dV go to the device and back at each call.
      */
-    @Override
-    public synchronized void backward(BackwardState state, Tensor k, Tensor v, Positions kPositions, Tensor dK,
-                                      Tensor dV, AttentionSpec spec) {
+    private synchronized void backwardBlock(BackwardState state, Tensor k, Tensor v, Positions kPositions, Tensor dK,
+                                            Tensor dV, AttentionSpec spec) {
         if (closed) {
             throw new IllegalStateException(name + ": kernel is closed");
         }

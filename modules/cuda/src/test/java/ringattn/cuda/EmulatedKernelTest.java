@@ -11,7 +11,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import ringattn.cuda.check.GpuChecks;
 import ringattn.engine.kernel.AttentionSpec;
-import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.ForwardPass;
 import ringattn.engine.kernel.KernelOptions;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.tensor.DType;
@@ -77,10 +77,14 @@ class EmulatedKernelTest {
         try (CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), dev, 0, 1024, 1 << 20);
              Tensor q = GpuChecks.normal(1, 16, 2, 8, DType.F32);
              Tensor k = GpuChecks.normal(2, 16, 2, 8, DType.F32);
-             ForwardState state = new ForwardState(q, Positions.range(0, 16))) {
-            kernel.forward(state, k, k, Positions.range(16, 16), AttentionSpec.of(8).withCausal(true));
+             Tensor out = Tensor.allocate(16, 2, 8, DType.F32);
+             java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined();
+             ForwardPass pass = kernel.beginForward(q, Positions.range(0, 16), AttentionSpec.of(8).withCausal(true))) {
+            pass.update(k, k, Positions.range(16, 16));
             assertEquals(0, dev.launches + dev.gemms);
-            assertEquals(Float.NEGATIVE_INFINITY, state.rowMax().getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0));
+            java.lang.foreign.MemorySegment lse = arena.allocate(4L * 32);
+            pass.finish(out, lse);
+            assertEquals(Float.NEGATIVE_INFINITY, lse.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0));
         }
     }
 
@@ -105,8 +109,8 @@ class EmulatedKernelTest {
         CublasKernel kernel = new CublasKernel(KernelOptions.defaults(1), new EmulatedDevice(), 0, 1024, 1 << 20);
         kernel.close();
         kernel.close();
-        assertThrows(IllegalStateException.class, () -> kernel.forward(null, null, null, null, null));
-        assertThrows(IllegalStateException.class, () -> kernel.backward(null, null, null, null, null, null, null));
+        assertThrows(IllegalStateException.class, () -> kernel.beginForward(null, null, null));
+        assertThrows(IllegalStateException.class, () -> kernel.beginBackward(null, null, null, null, null, null));
         assertEquals(1, kernel.threads());
         assertTrue(kernel.name().contains("emulated"), kernel.name());
     }

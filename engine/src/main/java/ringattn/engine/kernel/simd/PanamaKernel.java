@@ -174,7 +174,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
     protected void prepareForward(ForwardCall call) {
         Tensor k = call.k();
         Tensor v = call.v();
-        ForwardState st = call.state();
+        ForwardState st = ((StateForward) call.pass()).state();
         Tensor q = st.q();
         int n = k.tokens();
         int rows = q.tokens();
@@ -244,7 +244,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
      * of the forward at S = 1024, D = 64, one thread).
      */
     private void packQueries(ForwardCall call, int i0, int i1, int d, int dpad) {
-        ForwardState st = call.state();
+        ForwardState st = ((StateForward) call.pass()).state();
         Tensor q = st.q();
         int heads = q.heads();
         int rows = q.tokens();
@@ -273,7 +273,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
     /** Stores {@link #oRows} into the state's accumulator, token by token (one sequential stream). */
     @Override
     protected void completeForward(ForwardCall call) {
-        ForwardState st = call.state();
+        ForwardState st = ((StateForward) call.pass()).state();
         Tensor q = st.q();
         int rows = q.tokens();
         int heads = q.heads();
@@ -340,7 +340,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
 
     @Override
     protected void forwardTask(ForwardCall call, int head, int r0, int r1, int worker) {
-        ForwardState st = call.state();
+        ForwardState st = ((StateForward) call.pass()).state();
         Tensor q = st.q();
         AttentionSpec spec = call.spec();
         int rows = q.tokens();

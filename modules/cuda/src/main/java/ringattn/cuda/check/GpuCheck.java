@@ -16,7 +16,7 @@ import ringattn.cuda.ffm.Cudart;
 import ringattn.engine.device.Availability;
 import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.AttentionSpec;
-import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.ForwardPass;
 import ringattn.engine.kernel.KernelOptions;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.tensor.DType;
@@ -144,14 +144,14 @@ public final class GpuCheck {
                 try (Tensor q = fill(1, n, heads, d, dtype);
                      Tensor k = fill(2, n, kvHeads, d, dtype);
                      Tensor v = fill(3, n, kvHeads, d, dtype);
-                     ForwardState state = new ForwardState(q, Positions.range(0, n))) {
+                     ForwardPass state = kernel.beginForward(q, Positions.range(0, n), spec)) {
                     Positions kPos = Positions.range(0, n);
                     for (int i = 0; i < 2; i++) {
-                        kernel.forward(state, k, v, kPos, spec);
+                        state.update(k, v, kPos);
                     }
                     long t0 = System.nanoTime();
                     for (int i = 0; i < iters; i++) {
-                        kernel.forward(state, k, v, kPos, spec);
+                        state.update(k, v, kPos);
                     }
                     double sec = (System.nanoTime() - t0) / 1e9 / iters;
                     double pairs = causal ? (double) n * (n + 1) / 2 : (double) n * n;
@@ -172,12 +172,12 @@ public final class GpuCheck {
              Tensor q = fill(1, n, heads, d, DType.F32);
              Tensor k = fill(2, n, kvHeads, d, DType.F32);
              Tensor v = fill(3, n, kvHeads, d, DType.F32);
-             ForwardState state = new ForwardState(q, Positions.range(0, n))) {
+             ForwardPass state = cpu.beginForward(q, Positions.range(0, n), spec)) {
             Positions kPos = Positions.range(0, n);
-            cpu.forward(state, k, v, kPos, spec);
+            state.update(k, v, kPos);
             long t0 = System.nanoTime();
             for (int i = 0; i < 2; i++) {
-                cpu.forward(state, k, v, kPos, spec);
+                state.update(k, v, kPos);
             }
             double sec = (System.nanoTime() - t0) / 1e9 / 2;
             return String.format("bench CPU kernel %s (%d threads) F32 unmasked, rows = keys = %d: %.2f ms/call,"

@@ -8,7 +8,8 @@ import java.util.List;
 import java.util.SplittableRandom;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BlockKernel;
-import ringattn.engine.kernel.ForwardState;
+import ringattn.engine.kernel.BackwardPass;
+import ringattn.engine.kernel.ForwardPass;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.reference.ReferenceAttention;
 import ringattn.engine.tensor.DType;
@@ -93,7 +94,7 @@ public final class GpuChecks {
              Tensor k = normal(seed + 1, c.keys(), c.kvHeads(), c.headDim(), c.kvType());
              Tensor v = normal(seed + 2, c.keys(), c.kvHeads(), c.headDim(), c.kvType());
              Tensor o = Tensor.allocate(c.rows(), c.heads(), c.headDim(), DType.F32);
-             ForwardState state = new ForwardState(q, c.qPos());
+             ForwardPass state = kernel.beginForward(q, c.qPos(), c.spec());
              Arena arena = Arena.ofConfined()) {
             int a = c.keys() / 3;
             int b = 2 * c.keys() / 3;
@@ -101,7 +102,7 @@ public final class GpuChecks {
             for (int[] blk : blocks) {
                 int n = blk[1] - blk[0];
                 if (n > 0) {
-                    kernel.forward(state, k.tokens(blk[0], n), v.tokens(blk[0], n), c.kPos().slice(blk[0], n), c.spec());
+                    state.update(k.tokens(blk[0], n), v.tokens(blk[0], n), c.kPos().slice(blk[0], n));
                 }
             }
             MemorySegment lse = arena.allocate((long) c.rows() * c.heads() * 4);
@@ -171,19 +172,18 @@ public final class GpuChecks {
             int a = n / 3;
             int b = 2 * n / 3;
             MemorySegment lse = arena.allocate((long) n * c.heads() * 4);
-            try (ForwardState fs = new ForwardState(q, pos)) {
+            try (ForwardPass fs = kernel.beginForward(q, pos, c.spec())) {
                 for (int[] blk : new int[][] {{b, n}, {0, a}, {a, b}}) {
-                    kernel.forward(fs, k.tokens(blk[0], blk[1] - blk[0]), v.tokens(blk[0], blk[1] - blk[0]),
-                            pos.slice(blk[0], blk[1] - blk[0]), c.spec());
+                    fs.update(k.tokens(blk[0], blk[1] - blk[0]), v.tokens(blk[0], blk[1] - blk[0]),
+                            pos.slice(blk[0], blk[1] - blk[0]));
                 }
                 fs.finish(o, lse);
             }
-            try (ringattn.engine.kernel.BackwardState bs =
-                         new ringattn.engine.kernel.BackwardState(q, o, dO, lse, pos)) {
+            try (BackwardPass bs = kernel.beginBackward(q, pos, o, dO, lse, c.spec())) {
                 for (int[] blk : new int[][] {{a, b}, {b, n}, {0, a}}) {
                     int len = blk[1] - blk[0];
-                    kernel.backward(bs, k.tokens(blk[0], len), v.tokens(blk[0], len), pos.slice(blk[0], len),
-                            dK.tokens(blk[0], len), dV.tokens(blk[0], len), c.spec());
+                    bs.update(k.tokens(blk[0], len), v.tokens(blk[0], len), pos.slice(blk[0], len),
+                            dK.tokens(blk[0], len), dV.tokens(blk[0], len));
                 }
                 bs.finish(dq);
             }
