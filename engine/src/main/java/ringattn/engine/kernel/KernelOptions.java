@@ -46,8 +46,8 @@ public record KernelOptions(int threads, int queryTile, int keyTile, String impl
     }
 
     /**
-     * Defaults: the given threads, 128-row query tiles, 256-row key tiles, automatic choice (128-row
-     * query tiles measured 5–15% faster than 64 on Zen 5 at S=4096, D=128, backward most).
+     * Defaults: the given threads, 128-row query tiles, 256-row key tiles, automatic choice (README,
+     * "Design choices, measured", says why 128 rows).
      */
     public static KernelOptions defaults(int threads) {
         return new KernelOptions(threads, 128, 256, "auto", 0, 0);

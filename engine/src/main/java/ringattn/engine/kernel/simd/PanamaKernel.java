@@ -17,20 +17,17 @@ import ringattn.engine.tensor.Tensor;
 /**
  * The Vector API block kernel, FlashAttention-2 style, with the semantics of the scalar kernel.
  *
- * <p><b>Forward.</b> Once per call ({@link #prepareForward}, parallel over chunks of tokens, all
- * heads of a token together and one tensor at a time so that each streams in order) K is copied as
- * rows ({@code [key][dim]}), V into panels of {@code W = 4·lanes} dimensions
- * ({@code [dim / W][key][W]}), Q (scaled by the softmax scale times {@link SimdOps#unitsPerNat},
- * so that scores are in units of {@code ln 2 / L} and their exp is {@code 2^(x/L)}, the reduction of
- * the table exp without a multiply) as rows per head, and the accumulator rows that already
- * hold a sum as rows per head, fp32, BF16 widened on the way; after the tasks
- * ({@link #completeForward}) the accumulator rows are stored back token by token. A task (query
- * head, several query tiles: {@link #forwardTaskRows}) turns its query rows into B panels of W
- * queries ({@code [query / W][dim][W]}; 16 × 16 register transposes at 512 bits, gathers
- * otherwise), loads its slice of the online-softmax state (m converted to units and rounded to an
- * integer, l and O rescaled to match: the lazy path needs integer references) and works on its
- * accumulator rows in place;
- * then for each key tile, for each of its query tiles in turn (the K/V tile stays in L2 between
+ * <p><b>Forward.</b> Once per pass ({@link PackedForward}, when it begins) each task's query rows
+ * (a task: query head × several query tiles, {@link #forwardTaskRows}) are scaled by the softmax
+ * scale times {@link SimdOps#unitsPerNat}, so that scores are in units of {@code ln 2 / L} and their
+ * exp is {@code 2^(x/L)}, the reduction of the table exp without a multiply, widened from BF16 on the
+ * way, and packed as B panels of W = 4·lanes queries ({@code [query / W][dim][W]}; 16 × 16 register
+ * transposes at 512 bits, gathers otherwise) at the task's fixed slots; the pass also holds the
+ * unnormalised output as rows per head and m (in units, an integer: the lazy path needs integer
+ * references) and l per slot. Once per update ({@link #prepareForward}, parallel over chunks of
+ * tokens, all heads of a token together and one tensor at a time so that each streams in order) K
+ * is copied as rows ({@code [key][dim]}) and V into panels of W dimensions ({@code [dim / W][key][W]}).
+ * A task then works on its slice of the pass in place: for each key tile, for each of its query tiles in turn (the K/V tile stays in L2 between
  * them), it works on the transposed score tile, queries along the lanes: {@code Sᵀ = K·Qᵀ} with the
  * register-blocked GEMM of {@link SimdOps#gemm}, the softmax step, {@code O += P·V} with the same
  * GEMM reading Pᵀ with a stride. The softmax step of a FULL tile is lazy
@@ -52,9 +49,9 @@ import ringattn.engine.tensor.Tensor;
  * tiles only the box around the visible keys × queries is computed.
  *
  * <p>Scratch is heap {@code float[]}, grown when a larger shape arrives and reused after that:
- * per worker for tiles, per kernel for the packed block (K and V, and in the forward Q and the
- * accumulator: together about twice the fp32 size of Q and of K/V); nothing is allocated inside
- * the tile loops. Every loop runs in a fixed order and the
+ * per worker for tiles, per kernel for the packed block (K and V), and per forward pass its packed
+ * Q, output rows and m/l (together about twice the fp32 size of Q), handed on to the next pass when
+ * one closes; nothing is allocated inside the tile loops. Every loop runs in a fixed order and the
  * exp is built from exactly rounded operations (see {@code exp} in the generated {@code Ops*} classes), so a given thread count
  * and tile sizes give the same bytes on every run, interpreted or compiled. Thread-safety as
  * {@link ringattn.engine.kernel.BlockKernel}.
@@ -70,22 +67,18 @@ public final class PanamaKernel extends AbstractBlockKernel {
     private final float units;
     private final Scratch[] scratch;
 
-    // The packed K/V block of the current forward call (written by prepareForward, read by tasks).
+    // The packed K/V block of the current update (written by prepareForward, read by tasks).
     private float[][] kRows = new float[0][];
     private float[][] vRows = new float[0][];
-    // Q (scaled) and the output accumulator of the current forward call, per query head as rows
-    // [row][dpad] (written by prepareForward, used in place by tasks, O stored by completeForward).
-    private float[][] qRows = new float[0][];
-    private float[][] oRows = new float[0][];
+    // Global positions of the current update's queries and keys, as arrays for the mask ranges.
     private int[] qPosArr = new int[0];
     private int[] kPosArr = new int[0];
+    /** The arrays of the last closed forward pass, for the next one (passes run one at a time). */
+    private PassArrays spare;
 
     /** Per-worker scratch; arrays grow, never shrink. */
     private static final class Scratch {
-        float[] q;
         float[] s;
-        float[] m;
-        float[] l;
         float[] k;
         float[] v;
         float[] dk;
@@ -104,7 +97,6 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] tmp;
         float[] sum;
         float[] qrow;
-        float[] snap;
         /** Gather offsets of {@link SimdOps#toRowPanels}, one vector long. */
         final int[] index;
         /** The visible box of a PARTIAL tile ({@link #visibleBox}). */
@@ -171,15 +163,156 @@ public final class PanamaKernel extends AbstractBlockKernel {
     // ---------------------------------------------------------------- forward
 
     @Override
+    protected Forward newForward(Tensor q, Positions qPositions, AttentionSpec spec) {
+        return new PackedForward(q, qPositions, spec);
+    }
+
+    /** The per-head arrays of a forward pass; they grow, never shrink, and pass from one pass to the next. */
+    private static final class PassArrays {
+        float[][] qPanels = new float[0][];
+        float[][] oRows = new float[0][];
+        float[][] m = new float[0][];
+        float[][] l = new float[0][];
+
+        void ensure(int heads, long slots, long oFloats, int d) {
+            if (qPanels.length < heads) {
+                qPanels = Arrays.copyOf(qPanels, heads);
+                oRows = Arrays.copyOf(oRows, heads);
+                m = Arrays.copyOf(m, heads);
+                l = Arrays.copyOf(l, heads);
+            }
+            for (int h = 0; h < heads; h++) {
+                qPanels[h] = grow(qPanels[h], slots * d);
+                oRows[h] = grow(oRows[h], oFloats);
+                m[h] = grow(m[h], slots);
+                l[h] = grow(l[h], slots);
+            }
+        }
+    }
+
+    private synchronized PassArrays takeArrays() {
+        PassArrays a = spare != null ? spare : new PassArrays();
+        spare = null;
+        return a;
+    }
+
+    private synchronized void giveArrays(PassArrays a) {
+        spare = a;
+    }
+
+    /**
+     * A forward pass in this kernel's own layout, per query head: Q, scaled to units of
+     * {@code ln 2 / L}, packed once as the B panels of every task's query tiles; the unnormalised
+     * output as rows {@code [row][dpad]}; m (in units, kept at integers for the lazy softmax) and l
+     * by tile slot. A task's tiles have fixed slots (task {@code t}: {@code [t·slotsPerTask, …)}), so
+     * the updates work on all of it in place and nothing is loaded, converted or stored per block;
+     * {@link #write} divides once.
+     */
+    private final class PackedForward extends Forward {
+        final int dpad;
+        final int slotsPerTask;
+        final int[] qPos;
+        final float[][] qPanels;
+        final float[][] oRows;
+        final float[][] m;
+        final float[][] l;
+        private PassArrays arrays;
+
+        PackedForward(Tensor q, Positions qPositions, AttentionSpec spec) {
+            super(q, qPositions, spec);
+            int rows = q.tokens();
+            int heads = q.heads();
+            int d = q.headDim();
+            int tr = taskRows();
+            int qtile = options.queryTile();
+            this.dpad = roundUp(d, lanes);
+            this.slotsPerTask = ceilDiv(tr, qtile) * roundUp(Math.min(qtile, tr), panel);
+            int tasks = ceilDiv(rows, tr);
+            this.qPos = qPositions.toArray();
+            this.arrays = takeArrays();
+            arrays.ensure(heads, (long) tasks * slotsPerTask, (long) rows * dpad, d);
+            this.qPanels = arrays.qPanels;
+            this.oRows = arrays.oRows;
+            this.m = arrays.m;
+            this.l = arrays.l;
+            boolean bf16 = q.dtype() == DType.BF16;
+            float scale = spec.scale() * units;
+            pool.run(heads * tasks, (task, worker) -> {
+                int h = task / tasks;
+                int r0 = (task % tasks) * tr;
+                int nr = Math.min(rows, r0 + tr) - r0;
+                int qtp = roundUp(Math.min(qtile, nr), panel);
+                int base = (task % tasks) * slotsPerTask;
+                Scratch w = scratch[worker];
+                float[] qr = w.qr = grow(w.qr, (long) nr * dpad);
+                for (int r = 0; r < nr; r++) {
+                    ops.loadRow(q.segment(), q.offsetBytes(r0 + r, h), LE, bf16, d, scale, qr, r * dpad);
+                    Arrays.fill(qr, r * dpad + d, (r + 1) * dpad, 0f);
+                }
+                packQueryPanels(qr, 0, nr, qtile, qtp, d, dpad, w, qPanels[h], base * d);
+                Arrays.fill(oRows[h], r0 * dpad, (r0 + nr) * dpad, 0f);
+                // Padding slots (past a tile's rows) hold Q = 0 and a state that is never read.
+                Arrays.fill(m[h], base, base + slotsPerTask, Float.NEGATIVE_INFINITY);
+                Arrays.fill(l[h], base, base + slotsPerTask, 0f);
+            });
+        }
+
+        /** The slot of row {@code r} (of any head). */
+        int slot(int r) {
+            int tr = taskRows();
+            int t = r / tr;
+            int in = r - t * tr;
+            int qtile = options.queryTile();
+            int nr = Math.min(q().tokens(), (t + 1) * tr) - t * tr;
+            int qtp = roundUp(Math.min(qtile, nr), panel);
+            return t * slotsPerTask + (in / qtile) * qtp + in % qtile;
+        }
+
+        /**
+         * O = acc / l in {@code out}'s dtype and LSE = m / units + ln l; empty rows: 0 and −∞. On
+         * the calling thread: {@code out} and {@code lse} may be confined to it.
+         */
+        @Override
+        protected void write(Tensor out, MemorySegment lse) {
+            Tensor q = q();
+            int rows = q.tokens();
+            int heads = q.heads();
+            int d = q.headDim();
+            for (int i = 0; i < rows; i++) {
+                int sl = slot(i);
+                for (int h = 0; h < heads; h++) {
+                    float mu = m[h][sl];
+                    float sum = l[h][sl];
+                    boolean empty = sum == 0f; // NaN (from a NaN or infinite score) propagates
+                    float inv = empty ? 0f : 1f / sum;
+                    long base = ((long) i * heads + h) * d;
+                    float[] or = oRows[h];
+                    for (int c = 0; c < d; c++) {
+                        out.setFlat(base + c, empty ? 0f : or[i * dpad + c] * inv);
+                    }
+                    if (lse != null) {
+                        float value = empty ? Float.NEGATIVE_INFINITY : (float) (mu / units + Math.log(sum));
+                        lse.setAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + i, value);
+                    }
+                }
+            }
+        }
+
+        @Override
+        protected void release() {
+            giveArrays(arrays);
+            arrays = null;
+        }
+    }
+
+    /** Packs the update's K/V block; the queries were packed when the pass began. */
+    @Override
     protected void prepareForward(ForwardCall call) {
         Tensor k = call.k();
         Tensor v = call.v();
-        ForwardState st = ((StateForward) call.pass()).state();
-        Tensor q = st.q();
+        PackedForward pass = (PackedForward) call.pass();
         int n = k.tokens();
-        int rows = q.tokens();
         int kvHeads = k.heads();
-        int heads = q.heads();
         int d = k.headDim();
         int dpad = roundUp(d, lanes);
         if (kRows.length < kvHeads) {
@@ -190,33 +323,15 @@ public final class PanamaKernel extends AbstractBlockKernel {
             kRows[g] = grow(kRows[g], (long) n * dpad);
             vRows[g] = grow(vRows[g], (long) ceilDiv(dpad, panel) * n * panel);
         }
-        if (qRows.length < heads) {
-            qRows = Arrays.copyOf(qRows, heads);
-            oRows = Arrays.copyOf(oRows, heads);
-        }
-        for (int h = 0; h < heads; h++) {
-            qRows[h] = grow(qRows[h], (long) rows * dpad);
-            oRows[h] = grow(oRows[h], (long) rows * dpad);
-        }
-        qPosArr = st.qPositions().toArray();
+        qPosArr = pass.qPos;
         kPosArr = call.kPositions().toArray();
         // Token by token, all heads of a token together, one tensor at a time per chunk of tokens
-        // (K, then V; Q, then the accumulator): each tensor is read as one sequential stream, which
-        // the hardware prefetches. Head by head, the strided rows ran at under half the memory
-        // bandwidth, and two tensors token by token at 0.55 of it; tasks copying their own query
-        // and accumulator rows (one head: rows a head apart) cost 1-2% more of the forward.
+        // (K, then V): each tensor is read as one sequential stream, which the hardware prefetches.
         int kChunks = ceilDiv(n, PACK_ROWS);
-        int qChunks = ceilDiv(rows, PACK_ROWS);
         boolean bf16K = k.dtype() == DType.BF16;
         boolean bf16V = v.dtype() == DType.BF16;
-        pool.run(kChunks + qChunks, (task, worker) -> {
-            if (task < kChunks) {
-                packKeys(k, v, bf16K, bf16V, task * PACK_ROWS, Math.min(n, (task + 1) * PACK_ROWS), d, dpad);
-            } else {
-                int i0 = (task - kChunks) * PACK_ROWS;
-                packQueries(call, i0, Math.min(rows, i0 + PACK_ROWS), d, dpad);
-            }
-        });
+        pool.run(kChunks, (task, worker) ->
+                packKeys(k, v, bf16K, bf16V, task * PACK_ROWS, Math.min(n, (task + 1) * PACK_ROWS), d, dpad));
     }
 
     /** Keys {@code [j0, j1)} of every K/V head: K into {@link #kRows}, then V into {@link #vRows}. */
@@ -235,59 +350,6 @@ public final class PanamaKernel extends AbstractBlockKernel {
                 loadColumnPanels(v, j, g, bf16V, d, dpad, vRows[g], n);
             }
         }
-    }
-
-    /**
-     * Query rows {@code [i0, i1)} of every head: Q, scaled, into {@link #qRows}; then the
-     * accumulator of the rows that have seen a key into {@link #oRows}. A row that has not is zeroed
-     * by its task, which reads it next: zeroed here, it had left the cache by then (−0.5 to −0.8%
-     * of the forward at S = 1024, D = 64, one thread).
-     */
-    private void packQueries(ForwardCall call, int i0, int i1, int d, int dpad) {
-        ForwardState st = ((StateForward) call.pass()).state();
-        Tensor q = st.q();
-        int heads = q.heads();
-        int rows = q.tokens();
-        boolean bf16 = q.dtype() == DType.BF16;
-        float scale = call.spec().scale() * units;
-        for (int i = i0; i < i1; i++) {
-            for (int h = 0; h < heads; h++) {
-                float[] qr = qRows[h];
-                ops.loadRow(q.segment(), q.offsetBytes(i, h), LE, bf16, d, scale, qr, i * dpad);
-                Arrays.fill(qr, i * dpad + d, (i + 1) * dpad, 0f);
-            }
-        }
-        MemorySegment acc = st.acc();
-        MemorySegment rowMax = st.rowMax();
-        for (int i = i0; i < i1; i++) {
-            for (int h = 0; h < heads; h++) {
-                if (rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + i) != Float.NEGATIVE_INFINITY) {
-                    float[] or = oRows[h];
-                    ops.loadRow(acc, (((long) i * heads + h) * d) * 4, NATIVE, false, d, 1f, or, i * dpad);
-                    Arrays.fill(or, i * dpad + d, (i + 1) * dpad, 0f);
-                }
-            }
-        }
-    }
-
-    /** Stores {@link #oRows} into the state's accumulator, token by token (one sequential stream). */
-    @Override
-    protected void completeForward(ForwardCall call) {
-        ForwardState st = ((StateForward) call.pass()).state();
-        Tensor q = st.q();
-        int rows = q.tokens();
-        int heads = q.heads();
-        int d = q.headDim();
-        int dpad = roundUp(d, lanes);
-        MemorySegment acc = st.acc();
-        pool.run(ceilDiv(rows, PACK_ROWS), (task, worker) -> {
-            int i1 = Math.min(rows, (task + 1) * PACK_ROWS);
-            for (int i = task * PACK_ROWS; i < i1; i++) {
-                for (int h = 0; h < heads; h++) {
-                    ops.storeRow(oRows[h], i * dpad, acc, (((long) i * heads + h) * d) * 4, NATIVE, d);
-                }
-            }
-        });
     }
 
     /**
@@ -338,46 +400,39 @@ public final class PanamaKernel extends AbstractBlockKernel {
     /** Most floats of each packed query array (Q, dO as row and column panels, dQ) of a backward task: 1 MiB. */
     private static final int BWD_GROUP_FLOATS = 2048 * 128;
 
+    /**
+     * Rows {@code [r0, r1)} of query head {@code head} (one task of the pass, its tiles at their
+     * slots) against the update's K/V block, key tile by key tile, each K/V tile serving all of the
+     * task's query tiles while it is in L2.
+     */
     @Override
     protected void forwardTask(ForwardCall call, int head, int r0, int r1, int worker) {
-        ForwardState st = ((StateForward) call.pass()).state();
-        Tensor q = st.q();
+        PackedForward pass = (PackedForward) call.pass();
         AttentionSpec spec = call.spec();
-        int rows = q.tokens();
-        int d = q.headDim();
-        int dpad = roundUp(d, lanes);
+        int d = pass.q().headDim();
+        int dpad = pass.dpad;
         int g = head / call.group();
         int n = call.k().tokens();
         int nr = r1 - r0;
         int qtile = options.queryTile();
         int tiles = ceilDiv(nr, qtile);
         // Each query tile has a slot of qtp columns (its rows, padded to whole panels) in the
-        // packed Q, the score tile and the m/l arrays.
+        // packed Q, the score tile and the m/l arrays; the task's slots start at base.
         int qtp = roundUp(Math.min(qtile, nr), panel);
+        int base = r0 / pass.taskRows() * pass.slotsPerTask;
         int bc = options.keyTile();
         Scratch w = scratch[worker];
-        float[] ot = oRows[head];
         // Score rows one vector longer than the slot: a stride of a power of two cache lines would
         // map a column's rows onto a few L1 sets.
         int sld = qtp + lanes;
         float[] s = w.s = grow(w.s, (long) Math.min(bc, n) * sld);
-        float[] m = w.m = grow(w.m, (long) tiles * qtp);
-        float[] l = w.l = grow(w.l, (long) tiles * qtp);
         float[] alpha = w.tmp = grow(w.tmp, qtp);
         float[] sum = w.sum = grow(w.sum, qtp);
-        MemorySegment rowMax = st.rowMax();
-        MemorySegment rowSum = st.rowSum();
-        // Padding columns (past a tile's rows) hold Q = 0 and a state that is never stored.
-        Arrays.fill(m, 0, tiles * qtp, Float.NEGATIVE_INFINITY);
-        Arrays.fill(l, 0, tiles * qtp, 0f);
-        loadState(st, head, r0, nr, qtile, qtp, dpad, m, l, ot, w);
-        float[] qp = w.q = grow(w.q, (long) tiles * qtp * d);
-        packQueryPanels(qRows[head], r0, nr, qtile, qtp, d, dpad, w, qp);
         float[] kr = kRows[g];
         float[] vr = vRows[g];
         int[] qDocs = call.qDocuments();
         int[] kDocs = call.kDocuments();
-        Positions qPos = st.qPositions();
+        Positions qPos = pass.qPositions();
         Positions kPos = call.kPositions();
         for (int c0 = 0; c0 < n; c0 += bc) {
             int c1 = Math.min(n, c0 + bc);
@@ -387,52 +442,9 @@ public final class PanamaKernel extends AbstractBlockKernel {
             for (int u = 0; u < tiles; u++) {
                 int t0 = r0 + u * qtile;
                 int t1 = Math.min(r1, t0 + qtile);
-                forwardTile(spec, qPos, qDocs, kPos, kDocs, t0, t1, u * qtp, c0, c1, n, d, dpad, sld,
-                        qp, ot, s, m, l, alpha, sum, kr, vr, w.box);
-            }
-        }
-        for (int r = 0; r < nr; r++) {
-            int slot = (r / qtile) * qtp + r % qtile;
-            long sIdx = (long) head * rows + r0 + r;
-            rowMax.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, m[slot] / units);
-            rowSum.setAtIndex(ValueLayout.JAVA_FLOAT, sIdx, l[slot]);
-        }
-    }
-
-    /**
-     * The task's slice of the online-softmax state, m converted to units and rounded to an integer
-     * (the lazy path's references must be integers): a row that has seen keys has its l and O
-     * rescaled by {@code 2^((m·units − mInt)/L)}, the exponent computed with one rounding
-     * ({@link Math#fma}); a row that has not gets O = 0 (its accumulator was not loaded).
-     */
-    private void loadState(ForwardState st, int head, int r0, int nr, int qtile, int qtp, int dpad, float[] m,
-                           float[] l, float[] ot, Scratch w) {
-        int rows = st.q().tokens();
-        MemorySegment rowMax = st.rowMax();
-        MemorySegment rowSum = st.rowSum();
-        int padded = roundUp(nr, lanes);
-        float[] snap = w.snap = grow(w.snap, padded);
-        for (int r = 0; r < nr; r++) {
-            int slot = (r / qtile) * qtp + r % qtile;
-            long sIdx = (long) head * rows + r0 + r;
-            float rm = rowMax.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
-            l[slot] = rowSum.getAtIndex(ValueLayout.JAVA_FLOAT, sIdx);
-            float mu = rm * units;
-            float mi = (mu + SimdOps.ROUNDING_MAGIC) - SimdOps.ROUNDING_MAGIC; // an integer near mu; ±∞ and NaN unchanged
-            m[slot] = mi;
-            snap[r] = Float.isFinite(mi) ? Math.fma(rm, units, -mi) : 0f;
-            if (rm == Float.NEGATIVE_INFINITY) { // no key seen yet: the accumulator is 0 (not loaded)
-                Arrays.fill(ot, (r0 + r) * dpad, (r0 + r + 1) * dpad, 0f);
-            }
-        }
-        Arrays.fill(snap, nr, padded, 0f);
-        ops.expUnits(snap, 0, padded);
-        for (int r = 0; r < nr; r++) {
-            float a = snap[r];
-            if (a != 1f) {
-                int slot = (r / qtile) * qtp + r % qtile;
-                l[slot] *= a;
-                ops.scale(ot, (r0 + r) * dpad, dpad, a);
+                forwardTile(spec, qPos, qDocs, kPos, kDocs, t0, t1, base + u * qtp, c0, c1, n, d, dpad, sld,
+                        pass.qPanels[head], pass.oRows[head], s, pass.m[head], pass.l[head], alpha, sum, kr, vr,
+                        w.box);
             }
         }
     }
@@ -443,11 +455,11 @@ public final class PanamaKernel extends AbstractBlockKernel {
      * a tile's last partial panel through a zero-padded copy, panels past its rows zero.
      */
     private void packQueryPanels(float[] qr, int r0, int nr, int qtile, int qtp, int d, int dpad, Scratch w,
-                                 float[] qp) {
+                                 float[] qp, int qpBase) {
         for (int u = 0, t0 = 0; t0 < nr; u++, t0 += qtile) {
             int inTile = Math.min(qtile, nr - t0);
             int full = inTile / panel * panel;
-            int out = u * qtp * d;
+            int out = qpBase + u * qtp * d;
             ops.toRowPanels(qr, (r0 + t0) * dpad, dpad, full, d, w.index, qp, out);
             if (full < inTile) {
                 float[] pad = w.qrow = grow(w.qrow, (long) panel * dpad);

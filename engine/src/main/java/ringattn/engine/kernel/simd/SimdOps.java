@@ -34,7 +34,7 @@ abstract class SimdOps {
      * (so A may be stored row- or column-major) and C is row-major with stride {@code ldc}. B is
      * packed in panels of {@link #panel()} columns: {@code B[k][j] = b[bOff + (j / W)·bPanelStride +
      * k·W + j % W]}, {@code W = panel()}; the constant stride inside a panel lets C2 remove the range
-     * checks from the inner loop (about 1.4× faster than a variable row stride). {@code n} must be a
+     * checks from the inner loop (README, "Design choices, measured"). {@code n} must be a
      * multiple of {@link #lanes()}. With {@code accumulate} false C is overwritten. Register-blocked:
      * 6 rows × {@link #blockVectors} vectors of accumulators (a panel is 4 vectors wide, so 1 or 2
      * blocks across it), then 4-row blocks (two of them instead of a 6-row block and 2 or 3 single
