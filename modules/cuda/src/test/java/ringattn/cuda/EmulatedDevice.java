@@ -101,6 +101,11 @@ final class EmulatedDevice implements DeviceOps {
     }
 
     @Override
+    public void zero(long dst, long bytes) {
+        at(dst, bytes).fill((byte) 0);
+    }
+
+    @Override
     public void synchronize() {
     }
 
