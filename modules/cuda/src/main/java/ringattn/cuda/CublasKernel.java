@@ -336,7 +336,8 @@ public final class CublasKernel implements BlockKernel {
      */
     void regroup(long buffer, int elemBytes, int rows, int heads, int headDim, int from, int to) {
         String entry = elemBytes == 2 ? Ptx.SWAP01_B16 : Ptx.SWAP01_B32;
-        long tmp = natural.ensure(elemBytes * (long) rows * heads * headDim);
+        // sized for fp32 rows whatever elemBytes, so that a pass's BF16 Q and fp32 accumulator share it
+        long tmp = natural.ensure(4L * rows * heads * headDim);
         swap(entry, buffer, tmp, heads / from, rows, from * headDim);
         swap(entry, tmp, buffer, rows, heads / to, to * headDim);
     }
