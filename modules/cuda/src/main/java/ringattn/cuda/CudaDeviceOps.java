@@ -123,6 +123,11 @@ final class CudaDeviceOps implements DeviceOps {
     }
 
     @Override
+    public void zero(long dst, long bytes) {
+        Cudart.memsetAsync(dst, 0, bytes, stream);
+    }
+
+    @Override
     public void synchronize() {
         Cudart.streamSynchronize(stream);
     }

@@ -33,6 +33,9 @@ interface DeviceOps extends AutoCloseable {
     /** Copies {@code bytes} from device address {@code src} into {@code pinned} at {@code offset}. */
     void copyToHost(MemorySegment pinned, long offset, long src, long bytes);
 
+    /** Sets {@code bytes} of device memory at {@code dst} to zero, on the stream. */
+    void zero(long dst, long bytes);
+
     /** Waits for all work queued so far; errors of asynchronous work surface here. */
     void synchronize();
 

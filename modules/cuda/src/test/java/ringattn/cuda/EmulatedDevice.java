@@ -12,7 +12,8 @@ import ringattn.cuda.ffm.KernelArgs;
  * {@link DeviceOps} on the CPU, for tests without a GPU: "device" memory is host memory, GEMMs follow
  * cuBLAS's column-major strided-batched definition, and the PTX entries are ported line by line from
  * attention.cu. Every access is checked against the live allocations, so an index error in
- * {@link CublasKernel} fails here instead of corrupting GPU memory; {@link #live()} reports leaks.
+ * {@link CublasKernel} fails here instead of corrupting GPU memory; {@link #live()} reports leaks,
+ * and the copy counters say how many bytes crossed between host and "device".
  */
 @SuppressWarnings("restricted") // FFM: native access is enabled for this module
 final class EmulatedDevice implements DeviceOps {
@@ -26,6 +27,10 @@ final class EmulatedDevice implements DeviceOps {
     private final TreeMap<Long, Long> sizes = new TreeMap<>();
     int launches;
     int gemms;
+    /** Bytes copied host → device ({@link #copyToDevice}) so far. */
+    long bytesToDevice;
+    /** Bytes copied device → host ({@link #copyToHost}) so far. */
+    long bytesToHost;
 
     @Override
     public String describe() {
@@ -85,12 +90,19 @@ final class EmulatedDevice implements DeviceOps {
 
     @Override
     public void copyToDevice(long dst, MemorySegment pinned, long offset, long bytes) {
+        bytesToDevice += bytes;
         MemorySegment.copy(pinned, offset, at(dst, bytes), 0, bytes);
     }
 
     @Override
     public void copyToHost(MemorySegment pinned, long offset, long src, long bytes) {
+        bytesToHost += bytes;
         MemorySegment.copy(at(src, bytes), 0, pinned, offset, bytes);
+    }
+
+    @Override
+    public void zero(long dst, long bytes) {
+        at(dst, bytes).fill((byte) 0);
     }
 
     @Override

@@ -21,7 +21,7 @@ import ringattn.engine.tensor.Tensor;
  * CublasKernel's host logic without a GPU: the same cases as the GPU check, run on
  * {@link EmulatedDevice} (cuBLAS's GEMM definition, the PTX kernels ported to Java, every access
  * bounds-checked), against the fp64 reference. This checks layouts, strides, chunking, masks, dtype
- * paths and the state round trip; it cannot check the CUDA code itself (see CublasKernelIT).
+ * paths and the state kept on the device; it cannot check the CUDA code itself (see CublasKernelIT).
  */
 class EmulatedKernelTest {
     /**
@@ -80,8 +80,11 @@ class EmulatedKernelTest {
              Tensor out = Tensor.allocate(16, 2, 8, DType.F32);
              java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined();
              ForwardPass pass = kernel.beginForward(q, Positions.range(0, 16), AttentionSpec.of(8).withCausal(true))) {
+            int work = dev.launches + dev.gemms; // begin put Q and the state on the device
+            long bytes = dev.bytesToDevice + dev.bytesToHost;
             pass.update(k, k, Positions.range(16, 16));
-            assertEquals(0, dev.launches + dev.gemms);
+            assertEquals(work, dev.launches + dev.gemms, "launches and GEMMs of a hidden block");
+            assertEquals(bytes, dev.bytesToDevice + dev.bytesToHost, "bytes copied for a hidden block");
             java.lang.foreign.MemorySegment lse = arena.allocate(4L * 32);
             pass.finish(out, lse);
             assertEquals(Float.NEGATIVE_INFINITY, lse.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0));

@@ -125,7 +125,8 @@ public final class GpuCheck {
         int kvHeads = 8;
         int d = 128;
         lines.add("bench: rows = keys = " + n + ", heads " + heads + ", kvHeads " + kvHeads + ", headDim " + d
-                + "; time per forward call includes host→pinned copies, H2D of K/V and state, D2H of state");
+                + "; time per forward update includes the host→pinned copy and H2D of K/V"
+                + " (the state stays on the device)");
         lines.addAll(benchKernel(kernel, n, heads, kvHeads, d, 5));
         lines.add(String.format("bench cuBLAS SGEMM %d^3: %.0f GFLOP/s", n, sgemmGflops(n)));
         lines.add(cpuBench(2048, heads, kvHeads, d));
