@@ -8,7 +8,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import ringattn.transport.ucx.LocalLauncher;
+import ringattn.launch.LocalLauncher;
 
 /**
  * Starts the ranks of a job as {@code worker} processes on this machine through the transport's

@@ -248,7 +248,7 @@ public final class PrefillMain {
         try {
             if (args.worker) {
                 // a rank started by prefill --transport ucx stops (exit 3) if that launcher dies
-                ringattn.transport.ucx.LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
+                ringattn.launch.LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
             }
             LlamaConfig config;
             if (args.tiny) {
@@ -446,7 +446,7 @@ public final class PrefillMain {
 
     private static int ucx(String[] argv, LlamaModel model, int[] tokens, Args args, PrintStream out, PrintStream err) {
         try {
-            Class.forName("ringattn.transport.ucx.LocalLauncher");
+            Class.forName("ringattn.launch.LocalLauncher");
         } catch (ClassNotFoundException | LinkageError e) {
             throw new UsageException("--transport ucx: not available yet (the transport module's LocalLauncher is missing: " + e + ")");
         }
@@ -483,11 +483,11 @@ public final class PrefillMain {
                 }
                 env.put("RINGATTN_TIMEOUT", Double.toString(args.timeout.toMillis() / 1000.0));
                 banner(out, model, args, tokens.length, threads);
-                ringattn.transport.ucx.LocalLauncher.Spec spec = rankSpec(workerArgs, env);
+                ringattn.launch.LocalLauncher.Spec spec = rankSpec(workerArgs, env);
                 Tap tap = new Tap(out);
                 PrintStream rankOut = new PrintStream(tap, true, StandardCharsets.UTF_8);
-                ringattn.transport.ucx.LocalLauncher.Result result =
-                        ringattn.transport.ucx.LocalLauncher.run(spec, args.ranks, rankOut, err);
+                ringattn.launch.LocalLauncher.Result result =
+                        ringattn.launch.LocalLauncher.run(spec, args.ranks, rankOut, err);
                 rankOut.flush();
                 if (!result.succeeded()) {
                     throw new RankFailure((result.failedRank() >= 0 ? "rank " + result.failedRank() + " failed: " : "")
@@ -522,18 +522,18 @@ public final class PrefillMain {
      * The rank JVMs run like this one: on the module path when this module was started from it
      * (directories of jars stay directories), otherwise on the class path.
      */
-    private static ringattn.transport.ucx.LocalLauncher.Spec rankSpec(List<String> workerArgs, Map<String, String> env) {
+    private static ringattn.launch.LocalLauncher.Spec rankSpec(List<String> workerArgs, Map<String, String> env) {
         String modulePath = System.getProperty("jdk.module.path");
         Duration deadline = Duration.ofHours(6);
         if (PrefillMain.class.getModule().isNamed() && modulePath != null && !modulePath.isEmpty()) {
-            return new ringattn.transport.ucx.LocalLauncher.Spec(
+            return new ringattn.launch.LocalLauncher.Spec(
                     Path.of(System.getProperty("java.home"), "bin", "java"),
                     List.of("--enable-native-access=ringattn.engine,ringattn.model,ringattn.transport.ucx,jucx",
                             "--add-modules", "jdk.incubator.vector"),
                     null, modulePath, PrefillMain.class.getModule().getName() + "/" + PrefillMain.class.getName(),
                     workerArgs, env, deadline, Duration.ofSeconds(2), null);
         }
-        return ringattn.transport.ucx.LocalLauncher.Spec.sameJvm(PrefillMain.class.getName(), workerArgs, env, deadline);
+        return ringattn.launch.LocalLauncher.Spec.sameJvm(PrefillMain.class.getName(), workerArgs, env, deadline);
     }
 
     private static int worker(LlamaModel model, int[] tokens, Args args, PrintStream out) {
