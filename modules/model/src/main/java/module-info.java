@@ -7,9 +7,7 @@
  */
 module ringattn.model {
     requires transitive ringattn.engine;
-    requires ringattn.transport.ucx;
     requires ringattn.io;
-    requires ringattn.launch;
     requires jdk.incubator.vector;
 
     exports ringattn.model;
