@@ -63,7 +63,7 @@ for ((i = 0; i < ROUNDS; i++)); do
   timed "$RA" prefill --bench --model "$MODEL" --bench-seqs 256 --bench-ranks 1 --bench-reps 3 --json >/dev/null
   add p1.warm "$(json 'min(r["seconds"] for r in d["bench"])')"
   read -r w m < <(timed "$RA" prefill --model "$MODEL" --tokens "$TOKENS" --ranks 4 --transport ucx --json)
-  add p4.wall "$w"; add p4.first "$(json 'd["seconds"]')"; add p4.rss "$(json 'max(d["peak_rss_bytes_per_rank"])//1048576')"
+  add p4.wall "$w"; add p4.first "$(json 'd["seconds"]')"; add p4.rss "$(json 'max(d["peak_rss_bytes_by_rank"])//1048576')"
   if [ -n "$LLAMA" ]; then
     read -r w m < <(LLAMA_LIB_DIR="$LIB" timed "$LLAMA" "$MODEL/stories260K.gguf" "$TOKENS")
     add ll.wall "$w"; add ll.first "$(sed -n 's/.*prefill_s=\([0-9.]*\).*/\1/p' "$WORK/out")"; add ll.rss "$((m / 1024))"

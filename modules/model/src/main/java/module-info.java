@@ -7,7 +7,6 @@
  */
 module ringattn.model {
     requires transitive ringattn.engine;
-    requires ringattn.transport.ucx;
     requires ringattn.io;
     requires jdk.incubator.vector;
 

@@ -1,2 +1,6 @@
-/** JMH benchmarks of the engine: kernel GFLOP/s against the FMA peak, ring steps, transport bandwidth. */
+/**
+ * Benchmarks: JMH benchmarks of the engine and the model (kernel and matmul GFLOP/s against the FMA
+ * peak) and {@link ringattn.bench.BandwidthBench}, a main class timing the UCX transport's ring step
+ * between two rank processes ({@code bench/bandwidth.sh}).
+ */
 package ringattn.bench;

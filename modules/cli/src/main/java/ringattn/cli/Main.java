@@ -10,7 +10,7 @@ import ringattn.io.FileFormatException;
 import ringattn.transport.ucx.ConfigurationException;
 
 /**
- * The {@code ringattn} command: {@code demo}, {@code run}, {@code worker}, {@code bench}. Exit codes
+ * The {@code ringattn} command: {@code demo}, {@code run}, {@code worker}, {@code bench}, {@code prefill}. Exit codes
  * in {@link ExitCode}; errors are one {@code error: ...} line on stderr naming the argument, file or
  * rank, with a stack trace only under {@code --debug}.
  */
@@ -18,7 +18,8 @@ public final class Main {
     private static final Map<String, Command> COMMANDS = new LinkedHashMap<>();
 
     static {
-        for (Command c : List.of(new DemoCommand(), new RunCommand(), new WorkerCommand(), new BenchCommand())) {
+        for (Command c : List.of(new DemoCommand(), new RunCommand(), new WorkerCommand(), new BenchCommand(),
+                new PrefillCommand())) {
             COMMANDS.put(c.name(), c);
         }
     }

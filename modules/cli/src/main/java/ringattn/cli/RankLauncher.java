@@ -8,10 +8,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import ringattn.transport.ucx.LocalLauncher;
+import ringattn.launch.LocalLauncher;
 
 /**
- * Starts the ranks of a job as {@code worker} processes on this machine through the transport's
+ * Starts the ranks of a job as {@code worker} processes on this machine through {@code ringattn.launch}'s
  * {@link LocalLauncher}, with the same JVM and module path as this process: the launcher script's
  * {@code RINGATTN_LAUNCH_CMD} when set, else this process's java command and {@code jdk.module.path}
  * (or class path). A failed rank becomes a {@link RankFailure}. Stateless.

@@ -164,7 +164,7 @@ final class RunCommand implements Command {
                     }
                     if (transport.rank() == 0) {
                         if (o.has("report")) {
-                            WorkerCommand.writeReport(o, all);
+                            WorkerCommand.writeReport(o, all.stream().map(RankReport::toJson).toList());
                         } else {
                             print(job, "ucx", all, all.stream().map(RankReport::pid).toList(), o.flag("json"), out);
                         }

@@ -18,12 +18,12 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The scratch directories of {@code demo} and {@code run --transport ucx}, where rank 0 leaves every
+ * The scratch directories of {@code demo}, {@code run} and {@code prefill --transport ucx}, where rank 0 leaves every
  * rank's report for the launcher: {@code <java.io.tmpdir>/ringattn-<user>/<kind>-<launcher pid>-<n>},
  * under a parent only the user may enter (0700). The launcher deletes its own when the job ends; when
  * the launcher is killed, its ranks delete it ({@link #deleteNamedIn}, run by their launcher watch), and
  * the next launcher deletes any whose pid no longer runs ({@link #sweepStale}); either also deletes the
- * temporary outputs of {@code run} that the directory lists ({@link #recordTempOutputs}), which the dead
+ * temporary outputs of {@code run} and {@code prefill} that the directory lists ({@link #recordTempOutputs}), which the dead
  * launcher can no longer commit. Pids are this host's, so
  * {@code java.io.tmpdir} must not be shared between hosts. Stateless.
  */
@@ -32,7 +32,7 @@ final class ScratchDir {
     static final String ENV = "RINGATTN_SCRATCH_DIR";
 
     private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
-    private static final Pattern NAME = Pattern.compile("(demo|run)-(\\d+)-\\d+");
+    private static final Pattern NAME = Pattern.compile("(demo|run|prefill)-(\\d+)-\\d+");
     /** The file in a scratch directory listing the job's temporary outputs, one absolute path a line. */
     static final String TEMP_OUTPUTS = "temp-outputs";
     /** How a temporary output is named ({@code .NAME.ringattn-ID.part}): nothing else is ever deleted from that list. */
@@ -41,7 +41,7 @@ final class ScratchDir {
     private ScratchDir() {
     }
 
-    /** A new scratch directory for {@code kind} ({@code demo} or {@code run}); stale ones are removed first. */
+    /** A new scratch directory for {@code kind} ({@code demo}, {@code run} or {@code prefill}); stale ones are removed first. */
     static Path create(String kind) {
         Path root = root(Path.of(System.getProperty("java.io.tmpdir")));
         sweepStale(root);
@@ -115,7 +115,7 @@ final class ScratchDir {
         try {
             Files.write(dir.resolve(TEMP_OUTPUTS), temps.stream().map(t -> t.toAbsolutePath().toString()).toList());
         } catch (IOException e) {
-            throw new UncheckedIOException("run: cannot write " + dir.resolve(TEMP_OUTPUTS) + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write " + dir.resolve(TEMP_OUTPUTS) + ": " + e.getMessage(), e);
         }
     }
 

@@ -9,15 +9,15 @@ import java.util.ArrayList;
 import java.util.List;
 import ringattn.engine.transport.RingTransport;
 import ringattn.io.AtomicFile;
+import ringattn.launch.LauncherWatch;
 import ringattn.transport.ucx.Bootstrap;
-import ringattn.transport.ucx.LauncherWatch;
 import ringattn.transport.ucx.RankBanner;
 import ringattn.transport.ucx.TransportOptions;
 import ringattn.transport.ucx.UcxTransport;
 
 /**
- * {@code ringattn worker [demo|run] ...}: one rank of a job started by srun, mpirun or
- * {@code demo/run --transport ucx}. Rank and world size come from the launcher's environment
+ * {@code ringattn worker [demo|run|prefill] ...}: one rank of a job started by srun, mpirun or
+ * {@code demo/run/prefill --transport ucx}. Rank and world size come from the launcher's environment
  * (Slurm, Open MPI, PMI or RINGATTN_*), the address exchange from {@code --coordinator} or
  * {@code --rendezvous} (or RINGATTN_COORDINATOR / RINGATTN_RENDEZVOUS_DIR). Rank 0 prints the
  * summary (or writes every rank's report to {@code --report}); a demo result outside
@@ -61,18 +61,27 @@ final class WorkerCommand implements Command {
 
     @Override
     public String help() {
-        return Command.help("worker [demo|run] [options]", """
-                One rank of a multi-process job (srun, mpirun, or started by demo/run --transport ucx). Rank and
+        return Command.help("worker [demo|run|prefill] [options]", """
+                One rank of a multi-process job (srun, mpirun, or started by demo/run/prefill --transport ucx). Rank and
                 world size come from SLURM_PROCID/SLURM_NTASKS, OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE or
                 RINGATTN_RANK/RINGATTN_WORLD_SIZE; the job secret from RINGATTN_SECRET or RINGATTN_SECRET_FILE.
                 'worker demo' takes the demo's options; 'worker run' takes run's options (files on a shared
-                filesystem; rank 0 creates the outputs and renames them when every rank has written its rows).
+                filesystem; rank 0 creates the outputs and renames them when every rank has written its rows);
+                'worker prefill' takes prefill's options (the model, tokens and --out as run's files).
                 Each rank prints 'rank R/N pid P host H' on stderr at start. --ranks defaults to the job's
                 world size. A demo whose error exceeds --tolerance (or is NaN) exits 1 on every rank, after rank 0
                 printed the result and one 'error:' line. The transport options below apply to both tasks.""", demoOptions())
                 + "\nrun options (worker run; plus the transport options above):\n"
-                + Command.help("", "", RunJob.options()).lines()
-                .filter(l -> l.startsWith("  --") && !l.startsWith("  --help") && !l.startsWith("  --debug")).reduce("", (a, b) -> a + b + "\n");
+                + optionLines(RunJob.options())
+                + "\nprefill options (worker prefill; plus the transport options above):\n"
+                + optionLines(PrefillJob.options());
+    }
+
+    /** The option lines of a help text, without --help and --debug. */
+    private static String optionLines(List<Option> options) {
+        return Command.help("", "", options).lines()
+                .filter(l -> l.startsWith("  --") && !l.startsWith("  --help") && !l.startsWith("  --debug"))
+                .reduce("", (a, b) -> a + b + "\n");
     }
 
     @Override
@@ -87,7 +96,8 @@ final class WorkerCommand implements Command {
         return switch (task) {
             case "demo" -> runDemo(Options.parse("worker demo", demoOptions(), rest), out, err);
             case "run" -> RunCommand.runWorker(rest, out, err);
-            default -> throw new UsageException(task, "unknown worker task (expected demo or run)");
+            case "prefill" -> PrefillCommand.runWorker(rest, out, err);
+            default -> throw new UsageException(task, "unknown worker task (expected demo, run or prefill)");
         };
     }
 
@@ -193,7 +203,7 @@ final class WorkerCommand implements Command {
 
     private static void publish(Options o, DemoSummary summary, List<RankReport> all, PrintStream out) {
         if (o.has("report")) {
-            writeReport(o, all);
+            writeReport(o, all.stream().map(RankReport::toJson).toList());
         } else if (o.flag("json")) {
             out.println(summary.toJson());
         } else {
@@ -202,11 +212,11 @@ final class WorkerCommand implements Command {
         out.flush();
     }
 
-    /** Writes every rank's report to {@code --report}, one JSON line per rank, atomically. */
-    static void writeReport(Options o, List<RankReport> all) {
+    /** Writes every rank's report (one JSON object each, by rank) to {@code --report}, one per line, atomically. */
+    static void writeReport(Options o, List<String> reports) {
         try (AtomicFile f = AtomicFile.create(Path.of(o.required("report")))) {
-            for (RankReport r : all) {
-                f.write(java.nio.ByteBuffer.wrap((r.toJson() + "\n").getBytes(StandardCharsets.UTF_8)));
+            for (String r : reports) {
+                f.write(java.nio.ByteBuffer.wrap((r + "\n").getBytes(StandardCharsets.UTF_8)));
             }
             f.commit();
         } catch (ringattn.io.FileFormatException e) {

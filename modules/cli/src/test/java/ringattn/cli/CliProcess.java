@@ -8,7 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import ringattn.transport.ucx.LocalLauncher;
+import ringattn.launch.LocalLauncher;
 
 /** Runs {@code ringattn} as a separate JVM (same module path as the tests), with extra environment. */
 final class CliProcess {

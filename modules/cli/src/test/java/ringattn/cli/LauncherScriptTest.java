@@ -68,10 +68,8 @@ class LauncherScriptTest {
                 #!/usr/bin/env bash
                 echo "mvn start" >>"$STUB_LOG"
                 for i in $(seq 1 600); do [ -e "$STUB_GO" ] && break; sleep 0.1; done
-                for m in cli model; do
-                  mkdir -p "$STUB_ROOT/modules/$m/target/lib"
-                  touch "$STUB_ROOT/modules/$m/target/ringattn-$m-%s.jar"
-                done
+                mkdir -p "$STUB_ROOT/modules/cli/target/lib"
+                touch "$STUB_ROOT/modules/cli/target/ringattn-cli-%s.jar"
                 echo "mvn end" >>"$STUB_LOG"
                 """.formatted(v));
     }
@@ -144,9 +142,8 @@ class LauncherScriptTest {
                   > "$out/bin/java"
                 chmod +x "$out/bin/java"
                 """);
-        for (String m : List.of("cli", "model")) { // what the stub build leaves, plus a dependency jar
-            Files.createFile(Files.createDirectories(root.resolve("modules/" + m + "/target/lib")).resolve("dep-" + m + ".jar"));
-        }
+        // what the stub build leaves, plus a dependency jar
+        Files.createFile(Files.createDirectories(root.resolve("modules/cli/target/lib")).resolve("dep-cli.jar"));
         Files.createFile(go);
         for (boolean fails : new boolean[] {true, false}) {
             Files.deleteIfExists(log);
@@ -164,6 +161,36 @@ class LauncherScriptTest {
                     "then the image's demo: " + ran + "\n" + Files.readString(err));
             assertEquals(fails ? 1 : 0, p.exitValue(), Files.readString(err));
         }
+    }
+
+    /**
+     * {@code prefill} is a command of the one program: the script starts it exactly as it starts
+     * {@code demo} (same java options, module path, native access and main class), with the command
+     * word first.
+     */
+    @Test
+    void prefillStartsLikeEveryOtherCommand() throws Exception {
+        Path jdk = root.resolve("stub-jdk");
+        Files.createDirectories(jdk.resolve("bin"));
+        executable(jdk.resolve("bin/java"), """
+                #!/usr/bin/env bash
+                echo '    java.specification.version = 25' >&2
+                [ "$1" = -XshowSettings:properties ] || echo "java $*" >>"$STUB_LOG"
+                """);
+        executable(jdk.resolve("bin/javac"), "#!/usr/bin/env bash\n");
+        Files.createFile(go);
+        for (String command : List.of("demo", "prefill")) {
+            ProcessBuilder pb = launcher(command, "--tiny");
+            pb.environment().put("RINGATTN_JAVA_HOME", jdk.toString());
+            Path err = root.resolve(command + "-err.txt");
+            Process p = pb.redirectError(err.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS), "./ringattn " + command + " did not exit");
+            assertEquals(0, p.exitValue(), Files.readString(err));
+        }
+        List<String> started = stubLog().stream().filter(l -> l.startsWith("java ")).toList();
+        assertEquals(2, started.size(), "one java per command: " + stubLog());
+        assertTrue(started.get(0).endsWith(" -m ringattn.cli/ringattn.cli.Main demo --tiny"), started.get(0));
+        assertEquals(started.get(0).replace(" demo --tiny", " prefill --tiny"), started.get(1));
     }
 
     @Test

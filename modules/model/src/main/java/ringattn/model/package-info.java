@@ -1,7 +1,8 @@
 /**
  * The Llama-style model: configuration ({@link ringattn.model.LlamaConfig}), weights
  * ({@link ringattn.model.WeightSource}: memory-mapped safetensors or the tiny in-memory model), the
- * per-rank forward ({@link ringattn.model.LlamaModel}) and the {@code prefill} command
- * ({@link ringattn.model.PrefillMain}).
+ * per-rank forward ({@link ringattn.model.LlamaModel}) and the prefill over a ring
+ * ({@link ringattn.model.Prefill}: one rank over any transport, or every rank as threads of this JVM).
+ * A library: the {@code prefill} command line is {@code ringattn.cli}'s, and nothing here needs UCX.
  */
 package ringattn.model;

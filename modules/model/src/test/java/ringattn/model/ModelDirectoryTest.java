@@ -5,10 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -141,21 +138,6 @@ class ModelDirectoryTest {
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> SafetensorsWeights.open(dir));
         assertTrue(e.getMessage().contains(f.toString()), e.getMessage());
         assertTrue(e.getMessage().contains("data_offsets"), e.getMessage());
-    }
-
-    /** The command reports the same errors with exit code 2 and an {@code error:} line. */
-    @Test
-    void prefillCommandReportsBadModelWithExitCode2() throws IOException {
-        String missing = "model.norm.weight";
-        SafetensorsWeights.write(dir, CONFIG, without(missing), 1);
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = PrefillMain.run(new String[] {"--model", dir.toString(), "--random", "8"},
-                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-        String text = err.toString(StandardCharsets.UTF_8);
-        assertEquals(PrefillMain.USAGE, code, text);
-        assertTrue(text.startsWith("error: "), text);
-        assertTrue(text.contains("'" + missing + "'"), text);
     }
 
     @Test

@@ -23,6 +23,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import ringattn.engine.transport.RankFailedException;
 import ringattn.engine.transport.TransportException;
+import ringattn.launch.LocalLauncher;
 
 /**
  * Dead, hung and misconfigured ranks: every other rank ends with a clear error within the bound.

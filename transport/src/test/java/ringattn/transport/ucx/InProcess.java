@@ -8,6 +8,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.function.Function;
+import ringattn.launch.LocalLauncher;
 
 /** Test helper: UCX ranks as threads of the test JVM (each its own context and worker). */
 final class InProcess {

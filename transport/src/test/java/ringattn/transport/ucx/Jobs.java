@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import ringattn.launch.LocalLauncher;
 
 /** Test helper: runs RotationWorker ranks with LocalLauncher and keeps their output. */
 final class Jobs {

@@ -24,6 +24,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.openucx.jucx.ucp.UcpContext;
 import org.openucx.jucx.ucp.UcpParams;
+import ringattn.launch.LocalLauncher;
 
 /** No copy of libjucx.so outlives the process that loaded it, SIGKILL included; old copies are swept. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)

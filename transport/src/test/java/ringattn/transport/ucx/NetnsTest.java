@@ -18,6 +18,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import ringattn.launch.LocalLauncher;
 
 /**
  * Two "hosts": network namespaces joined by a veth pair, UCX over TCP on the veth (the namespaces

@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import ringattn.launch.LocalLauncher;
 
 /**
  * The PMIx address exchange under Open MPI's real mpirun (skipped, with the reason, where mpirun

@@ -10,6 +10,7 @@ import java.util.Map;
 import ringattn.engine.transport.RankFailedException;
 import ringattn.engine.transport.RingTransport;
 import ringattn.engine.transport.Transfer;
+import ringattn.launch.LauncherWatch;
 
 /**
  * A rank process for the tests: joins the ring from its environment, rotates blocks of the sizes

@@ -24,6 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import ringattn.engine.transport.RankFailedException;
+import ringattn.launch.LocalLauncher;
 
 /**
  * The control plane attacked as a stranger on the same host would (loopback only, a handful of

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Map;
 
 import org.junit.jupiter.api.Nested;
+import ringattn.launch.LocalLauncher;
 
 /**
  * The {@link ringattn.engine.transport.RingTransport} contract for {@link UcxTransport}: each rank a

@@ -1,4 +1,4 @@
-package ringattn.transport.ucx;
+package ringattn.launch;
 
 import java.io.BufferedReader;
 import java.io.File;
@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -22,8 +23,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
 
-import ringattn.engine.transport.TransportException;
-
 /**
  * Starts the N ranks of a job as separate JVMs on this machine. Each rank gets RINGATTN_RANK,
  * RINGATTN_WORLD_SIZE, RINGATTN_JOB_ID, a fresh RINGATTN_SECRET and a loopback
@@ -31,7 +30,9 @@ import ringattn.engine.transport.TransportException;
  * and this process's pid in {@value LauncherWatch#PARENT_PID_ENV} so that a rank running a
  * {@link LauncherWatch} stops when this process dies, killed or not; its stdout and stderr lines come
  * out prefixed with {@code [rank R] }. The first rank to exit non-zero (or the overall deadline) ends
- * the job: every other rank's process tree is destroyed, so nothing is left running.
+ * the job: every other rank's process tree is destroyed, so nothing is left running. Depends on nothing
+ * but the JDK: the ranks' own code reads the variables (the UCX transport, {@link LauncherWatch}).
+ * Stateless; {@link #run} may be called from several threads, each for its own job.
  */
 public final class LocalLauncher {
     /**
@@ -98,10 +99,15 @@ public final class LocalLauncher {
     private LocalLauncher() {
     }
 
-    /** Runs {@code worldSize} ranks to completion, forwarding their output to {@code out}/{@code err}. */
+    /**
+     * Runs {@code worldSize} ranks to completion, forwarding their output to {@code out}/{@code err}.
+     *
+     * @throws IllegalArgumentException when {@code worldSize < 1}
+     * @throws UncheckedIOException     when a rank's process cannot be started (the others are destroyed)
+     */
     public static Result run(Spec spec, int worldSize, PrintStream out, PrintStream err) {
         if (worldSize < 1) {
-            throw new TransportException("worldSize: must be >= 1, got " + worldSize);
+            throw new IllegalArgumentException("worldSize: must be >= 1, got " + worldSize);
         }
         Map<String, String> common = new LinkedHashMap<>(spec.env());
         common.put(LauncherWatch.PARENT_PID_ENV, Long.toString(ProcessHandle.current().pid()));
@@ -153,7 +159,7 @@ public final class LocalLauncher {
                     procs[r] = pb.start();
                 } catch (IOException e) {
                     destroyAll(procs);
-                    throw new TransportException("cannot start rank " + r + " (" + cmd.get(0) + "): " + e.getMessage(), e);
+                    throw new UncheckedIOException("cannot start rank " + r + " (" + cmd.get(0) + "): " + e.getMessage(), e);
                 }
                 pumps.add(pump(procs[r].getInputStream(), "[rank " + r + "] ", out));
                 pumps.add(pump(procs[r].getErrorStream(), "[rank " + r + "] ", err));
@@ -285,14 +291,19 @@ public final class LocalLauncher {
         });
     }
 
-    /** A free TCP port on loopback (the coordinator binds it moments later). */
-    static int freePort() {
+    /**
+     * A free TCP port on loopback, for a coordinator that binds it moments later (another process may
+     * take it in between: the coordinator's bind then fails naming the port).
+     *
+     * @throws UncheckedIOException when no port can be bound
+     */
+    public static int freePort() {
         try (ServerSocket s = new ServerSocket()) {
             s.setReuseAddress(true);
             s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             return s.getLocalPort();
         } catch (IOException e) {
-            throw new TransportException("cannot find a free loopback port: " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot find a free loopback port: " + e.getMessage(), e);
         }
     }
 }

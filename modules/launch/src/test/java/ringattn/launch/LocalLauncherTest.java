@@ -1,4 +1,4 @@
-package ringattn.transport.ucx;
+package ringattn.launch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -38,7 +38,7 @@ class LocalLauncherTest {
             int rank = Integer.parseInt(System.getenv("RINGATTN_RANK"));
             int worldSize = Integer.parseInt(System.getenv("RINGATTN_WORLD_SIZE"));
             Path ready = Path.of(args[1]);
-            System.err.println(RankBanner.line(rank, worldSize, "here"));
+            System.err.println(banner(rank, worldSize));
             System.out.println("hello from " + rank);
             if (rank == Integer.parseInt(args[0])) {
                 long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -66,9 +66,14 @@ class LocalLauncherTest {
         public static void main(String[] args) throws Exception {
             LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
             int rank = Integer.parseInt(System.getenv("RINGATTN_RANK"));
-            System.err.println(RankBanner.line(rank, Integer.parseInt(System.getenv("RINGATTN_WORLD_SIZE")), "here"));
+            System.err.println(banner(rank, Integer.parseInt(System.getenv("RINGATTN_WORLD_SIZE"))));
             Thread.sleep(60_000);
         }
+    }
+
+    /** The line a rank prints first, as the transport's {@code RankBanner} does: {@code rank R/N pid P host here}. */
+    static String banner(int rank, int worldSize) {
+        return "rank " + rank + "/" + worldSize + " pid " + ProcessHandle.current().pid() + " host here";
     }
 
     /** A launcher process: runs args[0] ranks of {@link WatchedSleeper}. */

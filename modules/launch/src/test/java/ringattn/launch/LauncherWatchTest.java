@@ -1,4 +1,4 @@
-package ringattn.transport.ucx;
+package ringattn.launch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

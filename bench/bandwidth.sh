@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ring-step bandwidth of the UCX transport (BandwidthBench: in-JVM, UCX shared memory, UCX TCP
 # loopback; medians), then ucx_perftest's one-way tag_bw and ucp_put_bw for the same sizes when it
-# is installed. Usage: transport/bandwidth.sh [--sizes 65536,...] [--modes injvm,shm-tag,...]
+# is installed. Usage: bench/bandwidth.sh [--sizes 65536,...] [--modes injvm,shm-tag,...]
 set -euo pipefail
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 export MAVEN_OPTS=${MAVEN_OPTS:---sun-misc-unsafe-memory-access=allow}
@@ -13,19 +13,18 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   if [[ ${args[i]} == --sizes ]]; then SIZES=${args[i + 1]}; fi
 done
 
-if [[ ! -f transport/target/classes/ringattn/transport/ucx/BandwidthBench.class ]]; then
-  mvn -q -pl transport install -DskipTests
+JAR=bench/target/benchmarks.jar
+if [[ ! -f $JAR ]]; then
+  mvn -q -pl bench -am package -DskipTests
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mvn -q -pl transport dependency:build-classpath -Dmdep.outputFile="$work/cp" >/dev/null
-# A private copy of the classes: a concurrent build of the tree must not pull them away mid-run.
-cp -r transport/target/classes "$work/classes"
-CP="$work/classes:$(cat "$work/cp")"
+# A private copy of the jar: a concurrent build of the tree must not pull it away mid-run.
+cp "$JAR" "$work/benchmarks.jar"
 
 echo "== ringattn BandwidthBench (ring step, 2 ranks, both directions at once; GB/s = 1e9 B/s per direction)"
-"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp "$CP" \
-  ringattn.transport.ucx.BandwidthBench --sizes "$SIZES" "$@" 2> >(grep -v -e '^\[rank' -e WARNING >&2)
+"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp "$work/benchmarks.jar" \
+  ringattn.bench.BandwidthBench --sizes "$SIZES" "$@" 2> >(grep -v -e '^\[rank' -e WARNING >&2)
 
 if ! command -v ucx_perftest >/dev/null; then
   echo "ucx_perftest not installed (apt-get install ucx-utils): no comparison"

@@ -1,4 +1,4 @@
-package ringattn.transport.ucx;
+package ringattn.bench;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -12,6 +12,13 @@ import java.util.Map;
 import ringattn.engine.transport.InJvmRing;
 import ringattn.engine.transport.RingTransport;
 import ringattn.engine.transport.Transfer;
+import ringattn.launch.LauncherWatch;
+import ringattn.launch.LocalLauncher;
+import ringattn.transport.ucx.Bootstrap;
+import ringattn.transport.ucx.LogFormat;
+import ringattn.transport.ucx.RankBanner;
+import ringattn.transport.ucx.TransportOptions;
+import ringattn.transport.ucx.UcxTransport;
 
 /**
  * Ring-step bandwidth: two ranks, every step each rank sends one block to the next and receives one
@@ -19,13 +26,15 @@ import ringattn.engine.transport.Transfer;
  * {@code blockBytes / median step time} in GB/s (10^9 bytes/s) per rank and direction.
  *
  * <pre>
- * java -cp ... ringattn.transport.ucx.BandwidthBench [--sizes 65536,...] [--modes injvm,shm-tag,...]
+ * bench/bandwidth.sh [--sizes 65536,...] [--modes injvm,shm-tag,...]
+ * java --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar ringattn.bench.BandwidthBench [same options]
  * </pre>
  *
  * Modes: {@code injvm} (InJvmRing), {@code shm-tag}, {@code shm-put} (UCX between two processes,
  * default transports = shared memory), {@code tcp-tag}, {@code tcp-put} (UCX_TLS=tcp on loopback),
  * {@code shm-tag-hb20ms} (heartbeats every 20 ms instead of 1 s), {@code shm-tag-peer-error}
- * (UCX peer-error mode on the endpoints).
+ * (UCX peer-error mode on the endpoints). A main class rather than a JMH benchmark: each UCX mode
+ * needs two rank processes ({@link LocalLauncher} starts this class again with {@code --rank}).
  */
 public final class BandwidthBench {
     static final long[] DEFAULT_SIZES = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};

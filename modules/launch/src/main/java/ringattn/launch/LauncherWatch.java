@@ -1,4 +1,4 @@
-package ringattn.transport.ucx;
+package ringattn.launch;
 
 import java.io.PrintStream;
 import java.time.Duration;
