@@ -17,6 +17,7 @@ module ringattn.engine {
     exports ringattn.engine.ring;
     exports ringattn.engine.transport;
     exports ringattn.engine.device;
+    exports ringattn.engine.concurrent;
 
     uses ringattn.engine.device.KernelProvider;
 }

@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import ringattn.engine.concurrent.WorkerPool;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
@@ -20,7 +21,6 @@ import ringattn.engine.transport.RingTransport;
 import ringattn.io.HeapHighWater;
 import ringattn.io.PeakMemory;
 import ringattn.model.linalg.MatMul;
-import ringattn.model.linalg.Workers;
 
 /**
  * Runs a prefill over a ring: one rank ({@link #runRank}, with any transport) or all ranks as threads
@@ -99,7 +99,7 @@ public final class Prefill {
         MatMul mm = MatMul.create(options.simdBits());
         try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(options.threads()));
              RingAttention ring = new RingAttention(transport, kernel, ringOptions);
-             Workers pool = new Workers(options.threads(), "ringattn-model-rank-" + transport.rank())) {
+             WorkerPool pool = new WorkerPool(options.threads(), "ringattn-model-rank-" + transport.rank())) {
             Positions positions = ring.localPositions(tokens.length);
             int vocab = c.vocabSize();
             LlamaModel.LogitsSink sink = logitsOut == null ? null : (first, rows, logits) -> {
