@@ -8,10 +8,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import ringattn.engine.concurrent.WorkerPool;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.ring.RingAttention;
 import ringattn.engine.ring.RingOptions;
@@ -97,7 +97,7 @@ public final class Prefill {
         AttentionSpec spec = AttentionSpec.of(c.headDim()).withCausal(true);
         RingOptions ringOptions = RingOptions.defaults(spec).withLayout(options.layout()).withTimeout(options.timeout());
         MatMul mm = MatMul.create(options.simdBits());
-        try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(options.threads()));
+        try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(options.threads())).kernel();
              RingAttention ring = new RingAttention(transport, kernel, ringOptions);
              WorkerPool pool = new WorkerPool(options.threads(), "ringattn-model-rank-" + transport.rank())) {
             Positions positions = ring.localPositions(tokens.length);

@@ -3,8 +3,8 @@ package ringattn.model.linalg;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import ringattn.engine.concurrent.WorkerPool;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.Gemm;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.tensor.DType;
 
 /**
@@ -74,13 +74,13 @@ public final class MatMul {
                 } catch (NumberFormatException e) {
                     throw new IllegalArgumentException("ringattn.model.simd: expected auto, scalar, 128, 256 or 512, got '" + p + "'");
                 }
-            } else if (!Kernels.probe().simdAvailable()) {
+            } else if (!Devices.probe("simd").available()) {
                 bits = -1;
             }
         }
         return switch (bits) {
             case -1 -> new MatMul(new ScalarMatMul(), null);
-            case 0, 128, 256, 512 -> new MatMul(null, Kernels.gemm(bits, registers));
+            case 0, 128, 256, 512 -> new MatMul(null, Devices.gemm(bits, registers));
             default -> throw new IllegalArgumentException("simd bits: expected -1 (scalar), 0, 128, 256 or 512, got " + bits);
         };
     }
