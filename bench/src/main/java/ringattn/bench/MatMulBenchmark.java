@@ -18,9 +18,9 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import ringattn.engine.concurrent.WorkerPool;
 import ringattn.engine.tensor.DType;
 import ringattn.model.linalg.MatMul;
-import ringattn.model.linalg.Workers;
 
 /**
  * The model's linear layer, {@code y[n, m] = x[n, k] · w[m, k]ᵀ} ({@link MatMul}, the engine's
@@ -55,7 +55,7 @@ public class MatMulBenchmark {
     private MemorySegment w;
     private MemorySegment y;
     private MatMul matMul;
-    private Workers pool;
+    private WorkerPool pool;
 
     @Setup
     public void setUp() {
@@ -83,7 +83,7 @@ public class MatMulBenchmark {
             }
         }
         matMul = MatMul.create(0);
-        pool = new Workers(threads, "matmul-bench");
+        pool = new WorkerPool(threads, "matmul-bench");
         System.err.println("matmul kernel: " + matMul.name());
     }
 

@@ -2,6 +2,7 @@ package ringattn.engine.kernel;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import ringattn.engine.concurrent.WorkerPool;
 import ringattn.engine.tensor.Tensor;
 
 /**

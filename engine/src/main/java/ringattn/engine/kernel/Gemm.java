@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * machine's vector width and register file, serves both: {@code C[m × n] (+)= A[m × k] · B[k × n]}
  * with A row-major in a {@code float[]}, B packed in panels of {@link #panelWidth()} columns
  * ({@link #packPanel}), C row-major. Every element is one chain of FMAs in k order, so results do
- * not depend on the blocking. Obtained from {@link Kernels#gemm}. Implementations are
+ * not depend on the blocking. Obtained from {@link ringattn.engine.device.Devices#gemm}. Implementations are
  * thread-safe; all offsets, strides and sizes count elements unless named {@code Bytes}.
  */
 public interface Gemm {

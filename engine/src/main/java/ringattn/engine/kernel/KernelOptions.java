@@ -7,8 +7,9 @@ package ringattn.engine.kernel;
  * @param threads    worker threads inside one call (≥ 1)
  * @param queryTile  query rows per task (≥ 1)
  * @param keyTile    key rows per inner tile (≥ 1)
- * @param impl       {@code auto}, {@code simd} or {@code scalar}; {@code auto} honours the system
- *                   property {@code ringattn.kernel}
+ * @param impl       {@code auto} or the name of a CPU kernel provider ({@code simd}, {@code scalar}),
+ *                   checked when the kernel is selected ({@link ringattn.engine.device.Devices#select});
+ *                   {@code auto} honours the system property {@code ringattn.kernel}
  * @param simdBits   0 for the preferred species, else 128, 256 or 512 (also set by the system
  *                   property {@code ringattn.simd.bits})
  * @param simdRegisters 0 for this machine's vector register file (probed once), else 16 (AVX2,
@@ -26,8 +27,8 @@ public record KernelOptions(int threads, int queryTile, int keyTile, String impl
         if (keyTile < 1) {
             throw new IllegalArgumentException("keyTile: must be >= 1, got " + keyTile);
         }
-        if (impl == null || !(impl.equals("auto") || impl.equals("simd") || impl.equals("scalar"))) {
-            throw new IllegalArgumentException("impl: expected auto, simd or scalar, got " + impl);
+        if (impl == null || impl.isBlank()) {
+            throw new IllegalArgumentException("impl: expected auto or a CPU kernel's name (simd, scalar), got '" + impl + "'");
         }
         if (simdBits != 0 && simdBits != 128 && simdBits != 256 && simdBits != 512) {
             throw new IllegalArgumentException("simdBits: expected 0, 128, 256 or 512, got " + simdBits);

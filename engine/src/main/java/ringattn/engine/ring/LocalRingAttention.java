@@ -5,9 +5,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.InJvmRing;
@@ -81,7 +81,7 @@ public final class LocalRingAttention {
             parts = InJvmRing.run(worldSize, options.timeout(), transport -> {
                 int rank = transport.rank();
                 ShardLayout layout = options.layout();
-                try (BlockKernel kernel = Kernels.create(kernelOptions);
+                try (BlockKernel kernel = Devices.select("cpu", kernelOptions).kernel();
                      RingAttention ring = new RingAttention(transport, kernel, options);
                      Tensor qs = layout.shard(q, rank, worldSize);
                      Tensor ks = layout.shard(k, rank, worldSize);

@@ -11,10 +11,11 @@ import java.nio.ByteOrder;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import ringattn.engine.device.Devices;
 import ringattn.engine.tensor.DType;
 
 /**
- * The public {@link Gemm} port ({@link Kernels#gemm}) as another module uses it: a weight
+ * The public {@link Gemm} port ({@link Devices#gemm}) as another module uses it: a weight
  * {@code [out, in]} in a memory segment (fp32 or bf16) packed panel by panel, {@code y = x · wᵀ}
  * against a plain fp64 product (tolerance {@code 4·(k+1)·2^−24·Σ|x w|}, fp32 FMA chains of k
  * terms), for every width × register file; and bad arguments named in one line.
@@ -23,7 +24,7 @@ class GemmPortTest {
     @ParameterizedTest(name = "{0}-bit {1} registers, bf16 {2}")
     @CsvSource({"512,32,false", "256,32,false", "256,16,false", "256,16,true", "128,32,true", "128,16,false"})
     void packedWeightsTimesActivationsMatchFp64(int bits, int registers, boolean bf16) {
-        Gemm gemm = Kernels.gemm(bits, registers);
+        Gemm gemm = Devices.gemm(bits, registers);
         assertEquals("panama-" + bits + "r" + registers, gemm.name());
         int w = gemm.panelWidth();
         assertEquals(4 * bits / 32, w);
@@ -82,9 +83,9 @@ class GemmPortTest {
 
     @org.junit.jupiter.api.Test
     void badArgumentsAreNamed() {
-        expect("bits", () -> Kernels.gemm(64, 0));
-        expect("registers", () -> Kernels.gemm(256, 8));
-        Gemm gemm = Kernels.gemm(256, 16);
+        expect("bits", () -> Devices.gemm(64, 0));
+        expect("registers", () -> Devices.gemm(256, 8));
+        Gemm gemm = Devices.gemm(256, 16);
         int w = gemm.panelWidth();
         float[] panel = new float[w * 4];
         try (Arena arena = Arena.ofConfined()) {

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.KernelTestSupport.Backward;
 import ringattn.engine.kernel.KernelTestSupport.Forward;
 import ringattn.engine.kernel.KernelTestSupport.Variant;
@@ -215,19 +216,19 @@ class KernelContractTest {
     void providerHonoursImplAndWidth() {
         for (int bits : new int[] {128, 256, 512}) {
             for (int registers : bits == 512 ? new int[] {32} : new int[] {16, 32}) {
-                try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(1).withImpl("simd").withSimdBits(bits)
-                        .withSimdRegisters(registers))) {
+                try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(1).withImpl("simd").withSimdBits(bits)
+                        .withSimdRegisters(registers)).kernel()) {
                     assertEquals("panama-" + bits + "r" + registers, kernel.name());
                 }
             }
         }
-        try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(1).withImpl("simd").withSimdBits(512))) {
+        try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(1).withImpl("simd").withSimdBits(512)).kernel()) {
             assertEquals("panama-512r32", kernel.name(), "512-bit vectors always come with 32 registers");
         }
-        try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(1).withImpl("scalar"))) {
+        try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(1).withImpl("scalar")).kernel()) {
             assertEquals("scalar", kernel.name());
         }
-        assertTrue(Kernels.probe().simdAvailable(), Kernels.probe().reason());
+        assertTrue(Devices.probe("simd").available(), Devices.probe("simd").reason());
         expect(IllegalArgumentException.class, "simdBits", () -> KernelOptions.defaults(1).withSimdBits(64));
         expect(IllegalArgumentException.class, "simdRegisters", () -> KernelOptions.defaults(1).withSimdRegisters(8));
         expect(IllegalArgumentException.class, "simdRegisters",

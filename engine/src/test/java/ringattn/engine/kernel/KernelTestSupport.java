@@ -10,6 +10,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
+import ringattn.engine.device.Devices;
 import ringattn.engine.reference.ReferenceAttention;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
@@ -25,7 +26,7 @@ final class KernelTestSupport {
      */
     record Variant(String impl, int bits, int registers) {
         BlockKernel create(KernelOptions options) {
-            return Kernels.create(options.withImpl(impl).withSimdBits(bits).withSimdRegisters(registers));
+            return Devices.select("cpu", options.withImpl(impl).withSimdBits(bits).withSimdRegisters(registers)).kernel();
         }
 
         @Override

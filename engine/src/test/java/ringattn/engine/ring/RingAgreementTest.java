@@ -7,10 +7,10 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 import ringattn.engine.testing.TestTensors;
@@ -25,7 +25,7 @@ class RingAgreementTest {
             AttentionSpec spec = specOf.apply(t.rank());
             int seq = 20; // contiguous shards of 6, 7, 7 tokens
             int tokens = tokensOf.applyAsInt(t.rank());
-            try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(1));
+            try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(1)).kernel();
                  RingAttention ring = new RingAttention(t, kernel, RingOptions.defaults(spec).withLayout(ShardLayout.CONTIGUOUS));
                  Tensor q = TestTensors.normal(1, tokens, 2, 8, DType.F32);
                  Tensor k = TestTensors.normal(2, tokens, 2, 8, DType.F32);

@@ -48,8 +48,8 @@ final class Device {
     /** What {@code auto} picks here, with the reason. */
     static String autoChoice() {
         java.util.List<String> unusable = new java.util.ArrayList<>();
-        for (KernelProvider p : Devices.providers()) {
-            Availability a = Devices.probe(p.device());
+        for (KernelProvider p : Devices.accelerators()) {
+            Availability a = Devices.probe(p.name());
             if (a.available()) {
                 return p.device().toLowerCase(Locale.ROOT) + " (auto: " + a.reason() + ")";
             }

@@ -11,10 +11,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.ring.RingAttention;
 import ringattn.engine.ring.RingOptions;
 import ringattn.engine.tensor.DType;
@@ -74,7 +74,7 @@ class ProgressTest {
         InJvmRing.run(ranks, Duration.ofSeconds(30), t -> {
             RingProgress mine = t.rank() == 0 ? ring : RingProgress.none();
             int n = seq / ranks;
-            try (BlockKernel kernel = mine.wrap(Kernels.create(KernelOptions.defaults(1)));
+            try (BlockKernel kernel = mine.wrap(Devices.select("cpu", KernelOptions.defaults(1)).kernel());
                  RingAttention attention = new RingAttention(t, kernel, RingOptions.defaults(spec));
                  Tensor q = Tensor.allocate(n, 1, 8, DType.F32); Tensor k = Tensor.allocate(n, 1, 8, DType.F32);
                  Tensor v = Tensor.allocate(n, 1, 8, DType.F32); Tensor dOut = Tensor.allocate(n, 1, 8, DType.F32)) {

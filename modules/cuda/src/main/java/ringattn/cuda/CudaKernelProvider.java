@@ -27,6 +27,11 @@ public final class CudaKernelProvider implements KernelProvider {
     private volatile int deviceCount;
 
     @Override
+    public String name() {
+        return "cuda";
+    }
+
+    @Override
     public String device() {
         return "cuda";
     }

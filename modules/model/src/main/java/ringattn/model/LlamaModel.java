@@ -2,6 +2,7 @@ package ringattn.model;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import ringattn.engine.concurrent.WorkerPool;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.ring.ForwardResult;
 import ringattn.engine.ring.RingAttention;
@@ -10,7 +11,6 @@ import ringattn.engine.tensor.Tensor;
 import ringattn.model.linalg.Layouts;
 import ringattn.model.linalg.MatMul;
 import ringattn.model.linalg.RowOps;
-import ringattn.model.linalg.Workers;
 
 /**
  * A Llama-style decoder bound to its weights: token embedding, per layer RMSNorm → Q/K/V projections
@@ -110,7 +110,7 @@ public final class LlamaModel {
      *
      * @return the time spent inside ring attention, in nanoseconds
      */
-    public long forwardShard(RingAttention ring, int[] tokens, MatMul mm, Workers pool, LogitsSink sink) {
+    public long forwardShard(RingAttention ring, int[] tokens, MatMul mm, WorkerPool pool, LogitsSink sink) {
         int seqLen = tokens.length;
         Positions positions = ring.localPositions(seqLen);
         int n = positions.size();

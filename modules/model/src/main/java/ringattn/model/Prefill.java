@@ -7,10 +7,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import ringattn.engine.concurrent.WorkerPool;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.ring.RingAttention;
 import ringattn.engine.ring.RingOptions;
@@ -20,7 +21,6 @@ import ringattn.engine.transport.RingTransport;
 import ringattn.io.HeapHighWater;
 import ringattn.io.PeakMemory;
 import ringattn.model.linalg.MatMul;
-import ringattn.model.linalg.Workers;
 
 /**
  * Runs a prefill over a ring: one rank ({@link #runRank}, with any transport) or all ranks as threads
@@ -97,9 +97,9 @@ public final class Prefill {
         AttentionSpec spec = AttentionSpec.of(c.headDim()).withCausal(true);
         RingOptions ringOptions = RingOptions.defaults(spec).withLayout(options.layout()).withTimeout(options.timeout());
         MatMul mm = MatMul.create(options.simdBits());
-        try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(options.threads()));
+        try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(options.threads())).kernel();
              RingAttention ring = new RingAttention(transport, kernel, ringOptions);
-             Workers pool = new Workers(options.threads(), "ringattn-model-rank-" + transport.rank())) {
+             WorkerPool pool = new WorkerPool(options.threads(), "ringattn-model-rank-" + transport.rank())) {
             Positions positions = ring.localPositions(tokens.length);
             int vocab = c.vocabSize();
             LlamaModel.LogitsSink sink = logitsOut == null ? null : (first, rows, logits) -> {

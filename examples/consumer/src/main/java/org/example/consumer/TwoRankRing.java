@@ -2,10 +2,10 @@ package org.example.consumer;
 
 import java.time.Duration;
 import java.util.List;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.KernelOptions;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.ring.ForwardResult;
 import ringattn.engine.ring.RingAttention;
 import ringattn.engine.ring.RingOptions;
@@ -32,7 +32,7 @@ public final class TwoRankRing {
         Tensor out = Tensor.allocate(seqLen, q.heads(), q.headDim(), q.dtype());
         List<Integer> done = InJvmRing.run(ranks, options.timeout(), transport -> {
             int rank = transport.rank();
-            try (BlockKernel kernel = Kernels.create(KernelOptions.defaults(1));
+            try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(1)).kernel();
                  RingAttention ring = new RingAttention(transport, kernel, options);
                  Tensor qs = layout.shard(q, rank, ranks);
                  Tensor ks = layout.shard(k, rank, ranks);

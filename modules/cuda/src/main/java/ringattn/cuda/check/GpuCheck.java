@@ -169,7 +169,7 @@ public final class GpuCheck {
     public static String cpuBench(int n, int heads, int kvHeads, int d) {
         int threads = Runtime.getRuntime().availableProcessors();
         AttentionSpec spec = AttentionSpec.of(d);
-        try (var cpu = ringattn.engine.kernel.Kernels.create(KernelOptions.defaults(threads));
+        try (var cpu = Devices.select("cpu", KernelOptions.defaults(threads)).kernel();
              Tensor q = fill(1, n, heads, d, DType.F32);
              Tensor k = fill(2, n, kvHeads, d, DType.F32);
              Tensor v = fill(3, n, kvHeads, d, DType.F32);

@@ -2,8 +2,9 @@ package ringattn.model.linalg;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import ringattn.engine.concurrent.WorkerPool;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.Gemm;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.tensor.DType;
 
 /**
@@ -73,13 +74,13 @@ public final class MatMul {
                 } catch (NumberFormatException e) {
                     throw new IllegalArgumentException("ringattn.model.simd: expected auto, scalar, 128, 256 or 512, got '" + p + "'");
                 }
-            } else if (!Kernels.probe().simdAvailable()) {
+            } else if (!Devices.probe("simd").available()) {
                 bits = -1;
             }
         }
         return switch (bits) {
             case -1 -> new MatMul(new ScalarMatMul(), null);
-            case 0, 128, 256, 512 -> new MatMul(null, Kernels.gemm(bits, registers));
+            case 0, 128, 256, 512 -> new MatMul(null, Devices.gemm(bits, registers));
             default -> throw new IllegalArgumentException("simd bits: expected -1 (scalar), 0, 128, 256 or 512, got " + bits);
         };
     }
@@ -94,7 +95,7 @@ public final class MatMul {
      * fp32 (overwritten; nothing else written). Output rows are split over {@code pool}.
      */
     public synchronized void multiply(MemorySegment x, int n, int k, MemorySegment w, DType wType, int m, MemorySegment y,
-                                      Workers pool) {
+                                      WorkerPool pool) {
         if (n < 0 || k < 1 || m < 0) {
             throw new IllegalArgumentException("matmul: expected n >= 0, k >= 1, m >= 0, got n " + n + ", k " + k + ", m " + m);
         }
@@ -109,8 +110,8 @@ public final class MatMul {
         boolean bf16 = wType == DType.BF16;
         if (gemm == null) {
             int tiles = (m + ScalarMatMul.TILE - 1) / ScalarMatMul.TILE;
-            int parts = Math.min(tiles, pool.threads());
-            pool.parallelFor(parts, p -> {
+            int parts = Math.min(tiles, pool.size());
+            pool.run(parts, (p, worker) -> {
                 int from = (int) ((long) tiles * p / parts) * ScalarMatMul.TILE;
                 int to = Math.min(m, (int) ((long) tiles * (p + 1) / parts) * ScalarMatMul.TILE);
                 scalar.multiply(x, n, k, w, bf16, m, y, from, to);
@@ -122,7 +123,7 @@ public final class MatMul {
         int cStride = panels * width;
         int kBlock = Math.min(k, K_BLOCK);
         int chunk = (int) Math.max(1, Math.min(Math.min(CHUNK_ROWS, n), C_BYTES / (4L * cStride)));
-        int partCount = Math.min(panels, pool.threads());
+        int partCount = Math.min(panels, pool.size());
         if (parts.length < partCount) {
             parts = Arrays.copyOf(parts, partCount);
         }
@@ -145,7 +146,7 @@ public final class MatMul {
                 }
                 long wOffset = (long) k0 * wType.byteSize();
                 boolean accumulate = k0 > 0;
-                pool.parallelFor(partCount, p -> {
+                pool.run(partCount, (p, worker) -> {
                     Part s = parts[p];
                     int from = (int) ((long) panels * p / partCount);
                     int to = (int) ((long) panels * (p + 1) / partCount);

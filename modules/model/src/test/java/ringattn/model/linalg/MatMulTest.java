@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import ringattn.engine.concurrent.WorkerPool;
 import ringattn.engine.tensor.DType;
 
 /**
@@ -36,7 +37,7 @@ class MatMulTest {
     void kernelsMatchNaiveProduct(int bits, int registers) {
         MatMul mm = MatMul.create(bits, registers);
         SplittableRandom rnd = new SplittableRandom(bits + 1000 + registers);
-        try (Arena arena = Arena.ofShared(); Workers pool = new Workers(2, "test")) {
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2, "test")) {
             for (DType dtype : DType.values()) {
                 for (int n : NS) {
                     for (int k : KS) {
@@ -104,7 +105,7 @@ class MatMulTest {
         int m = 70;
         MatMul mm = MatMul.create(256, 16);
         SplittableRandom rnd = new SplittableRandom(5);
-        try (Arena arena = Arena.ofShared(); Workers pool = new Workers(2, "test")) {
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2, "test")) {
             MemorySegment x = arena.allocate(4L * n * k, 64);
             MemorySegment w = arena.allocate(4L * m * k, 64);
             MemorySegment y = arena.allocate(4L * n * m, 64);
@@ -133,7 +134,7 @@ class MatMulTest {
     @org.junit.jupiter.api.Test
     void badArgumentsAreNamed() {
         MatMul mm = MatMul.create(256, 16);
-        try (Arena arena = Arena.ofShared(); Workers pool = new Workers(1, "test")) {
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(1, "test")) {
             MemorySegment small = arena.allocate(16, 64);
             IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                     () -> mm.multiply(small, 4, 4, small, DType.F32, 4, small, pool));

@@ -1,4 +1,4 @@
-package ringattn.engine.kernel;
+package ringattn.engine.concurrent;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -6,9 +6,12 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A fixed set of daemon threads that run the tasks {@code 0..count-1} of one call and return when
- * all are done. Tasks are handed out dynamically, so they must write disjoint memory; each task is
- * told which worker runs it so it can use that worker's scratch buffers. The caller's thread is
- * worker 0. One call at a time; {@link #close()} stops the threads.
+ * all are done: the one worker pool of the engine's CPU kernels and the model's dense layers.
+ * Tasks are handed out dynamically (which worker runs which task is not fixed), so they must write
+ * disjoint memory; each task is told which worker runs it ({@code 0 ≤ worker < size()}) so it can
+ * use that worker's scratch buffers. The caller's thread is worker 0, the others are
+ * {@code size() − 1} platform threads named {@code name-1 … name-(size−1)}, started by the
+ * constructor. One {@link #run} at a time (callers serialize); {@link #close()} stops the threads.
  */
 public final class WorkerPool implements AutoCloseable {
     /** One task: {@code task} in {@code [0, count)}, run by worker {@code worker}. */
@@ -43,6 +46,7 @@ public final class WorkerPool implements AutoCloseable {
         }
     }
 
+    /** Workers, the caller's thread included (≥ 1). */
     public int size() {
         return size;
     }
@@ -77,7 +81,7 @@ public final class WorkerPool implements AutoCloseable {
             latch.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for kernel workers", e);
+            throw new IllegalStateException("interrupted while waiting for the workers of a worker pool", e);
         }
         Throwable f = failure.get();
         if (f instanceof RuntimeException re) {
