@@ -17,12 +17,12 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import ringattn.engine.device.Devices;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BackwardPass;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.ForwardPass;
 import ringattn.engine.kernel.KernelOptions;
-import ringattn.engine.kernel.Kernels;
 import ringattn.engine.kernel.Positions;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
@@ -103,7 +103,7 @@ public class RingStepBenchmark {
             kPositions[s] = Positions.range(s * per, per);
         }
         spec = AttentionSpec.of(HEAD_DIM);
-        kernel = Kernels.create(KernelOptions.defaults(threads));
+        kernel = Devices.select("cpu", KernelOptions.defaults(threads)).kernel();
         arena = Arena.ofShared();
         lse = arena.allocate(4L * rows * HEADS);
         forward();
