@@ -111,6 +111,16 @@ public final class LlamaModel {
      * @return the time spent inside ring attention, in nanoseconds
      */
     public long forwardShard(RingAttention ring, int[] tokens, MatMul mm, WorkerPool pool, LogitsSink sink) {
+        return forwardShard(ring, tokens, mm, pool, sink, null);
+    }
+
+    /**
+     * As {@link #forwardShard(RingAttention, int[], MatMul, WorkerPool, LogitsSink)}, and when
+     * {@code cache} is not null (empty, with room for this rank's tokens) it keeps every layer's K
+     * (after RoPE) and V of this rank's tokens there, at the positions the ring left them, for decoding.
+     */
+    public long forwardShard(RingAttention ring, int[] tokens, MatMul mm, WorkerPool pool, LogitsSink sink,
+                             KvCache cache) {
         int seqLen = tokens.length;
         Positions positions = ring.localPositions(seqLen);
         int n = positions.size();
@@ -129,13 +139,20 @@ public final class LlamaModel {
             MemorySegment up = alloc(arena, (long) chunk * c.intermediateSize());
             embed(tokens, positions, x);
             Rope.Table table = rope.table(positions);
-            for (Layer layer : layers) {
+            if (cache != null) {
+                cache.startPrefill(positions);
+            }
+            for (int li = 0; li < layers.length; li++) {
+                Layer layer = layers[li];
                 rmsNorm(x, h, n, layer.inputNorm());
                 mm.multiply(h, n, hidden, layer.q().data(), layer.q().dtype(), c.qDim(), q, pool);
                 mm.multiply(h, n, hidden, layer.k().data(), layer.k().dtype(), c.kvDim(), k, pool);
                 mm.multiply(h, n, hidden, layer.v().data(), layer.v().dtype(), c.kvDim(), v, pool);
                 rope.apply(q, c.heads(), table);
                 rope.apply(k, c.kvHeads(), table);
+                if (cache != null) {
+                    cache.putRows(li, 0, n, k, v);
+                }
                 long t0 = System.nanoTime();
                 try (ForwardResult r = ring.forward(Tensor.wrap(q, n, c.heads(), hd, DType.F32),
                         Tensor.wrap(k, n, c.kvHeads(), hd, DType.F32), Tensor.wrap(v, n, c.kvHeads(), hd, DType.F32), seqLen)) {
@@ -169,6 +186,96 @@ public final class LlamaModel {
             }
         }
         return attentionNanos;
+    }
+
+    /**
+     * The attention of one new token in one layer, supplied by the decoder (its cache, kernel and
+     * the reduction across ranks). Segments are fp32 and valid only during the call.
+     */
+    @FunctionalInterface
+    public interface TokenAttention {
+        /**
+         * Writes into {@code out} ({@code [heads, headDim]}) the attention of query {@code q}
+         * ({@code [heads, headDim]}, RoPE applied) of the new token at layer {@code layer}, whose own
+         * key {@code k} and value {@code v} ({@code [kvHeads, headDim]}, RoPE applied to k) it must
+         * also see.
+         */
+        void attend(int layer, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment out);
+    }
+
+    /**
+     * The activations of one decoded token, allocated once per decoder and reused for every token
+     * ({@link #decode}). Owns its memory; not thread-safe.
+     */
+    public final class DecodeScratch implements AutoCloseable {
+        private final Arena arena = Arena.ofShared();
+        final MemorySegment x = alloc(arena, config.hiddenSize());
+        final MemorySegment h = alloc(arena, config.hiddenSize());
+        final MemorySegment q = alloc(arena, config.qDim());
+        final MemorySegment k = alloc(arena, config.kvDim());
+        final MemorySegment v = alloc(arena, config.kvDim());
+        final MemorySegment attn = alloc(arena, config.qDim());
+        final MemorySegment gate = alloc(arena, config.intermediateSize());
+        final MemorySegment up = alloc(arena, config.intermediateSize());
+        final MemorySegment logits = alloc(arena, config.vocabSize());
+
+        private DecodeScratch() {
+        }
+
+        /** The logits of the last {@link #decode}: fp32 {@code [vocab]}. */
+        public MemorySegment logits() {
+            return logits;
+        }
+
+        @Override
+        public void close() {
+            if (arena.scope().isAlive()) {
+                arena.close();
+            }
+        }
+    }
+
+    /** Scratch for {@link #decode}. */
+    public DecodeScratch newDecodeScratch() {
+        return new DecodeScratch();
+    }
+
+    /**
+     * One decode step on this rank: the token {@code token} at global position {@code position}
+     * through every layer, attention by {@code attention}, logits into {@code scratch.logits()}.
+     * The rest of the layer (norms, projections, MLP, LM head) is computed here, on every rank
+     * (weights are replicated; a token's activations are small).
+     */
+    public void decode(int token, int position, TokenAttention attention, MatMul mm, WorkerPool pool,
+                       DecodeScratch scratch) {
+        LlamaConfig c = config;
+        if (token < 0 || token >= c.vocabSize()) {
+            throw new IllegalArgumentException("token: id " + token + " outside the vocabulary [0, " + c.vocabSize() + ")");
+        }
+        int hidden = c.hiddenSize();
+        DecodeScratch s = scratch;
+        embed(new int[] {token}, Positions.of(0), s.x);
+        Rope.Table table = rope.table(Positions.of(position));
+        for (int li = 0; li < layers.length; li++) {
+            Layer layer = layers[li];
+            rmsNorm(s.x, s.h, 1, layer.inputNorm());
+            mm.multiply(s.h, 1, hidden, layer.q().data(), layer.q().dtype(), c.qDim(), s.q, pool);
+            mm.multiply(s.h, 1, hidden, layer.k().data(), layer.k().dtype(), c.kvDim(), s.k, pool);
+            mm.multiply(s.h, 1, hidden, layer.v().data(), layer.v().dtype(), c.kvDim(), s.v, pool);
+            rope.apply(s.q, c.heads(), table);
+            rope.apply(s.k, c.kvHeads(), table);
+            attention.attend(li, s.q, s.k, s.v, s.attn);
+            mm.multiply(s.attn, 1, c.qDim(), layer.o().data(), layer.o().dtype(), hidden, s.h, pool);
+            addInto(s.x, s.h, hidden);
+            rmsNorm(s.x, s.h, 1, layer.postNorm());
+            mm.multiply(s.h, 1, hidden, layer.gate().data(), layer.gate().dtype(), c.intermediateSize(), s.gate, pool);
+            mm.multiply(s.h, 1, hidden, layer.up().data(), layer.up().dtype(), c.intermediateSize(), s.up, pool);
+            siluMul(s.gate, s.up, c.intermediateSize());
+            mm.multiply(s.gate, 1, c.intermediateSize(), layer.down().data(), layer.down().dtype(), hidden, s.h, pool);
+            addInto(s.x, s.h, hidden);
+        }
+        rmsNorm(s.x, s.h, 1, norm);
+        mm.multiply(s.h, 1, hidden, lmHead.data(), lmHead.dtype(), c.vocabSize(), s.logits, pool);
     }
 
     /** Norm weights are small: widened once to float[] (from f32 or bf16). */

@@ -1,0 +1,191 @@
+package ringattn.model;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import ringattn.engine.concurrent.WorkerPool;
+import ringattn.engine.kernel.AttentionSpec;
+import ringattn.engine.kernel.BlockKernel;
+import ringattn.engine.kernel.ForwardPass;
+import ringattn.engine.kernel.Positions;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+import ringattn.engine.transport.RingTransport;
+import ringattn.model.linalg.MatMul;
+
+/**
+ * One rank's decoding over a K/V cache sharded across the ring. Each step: the new token goes
+ * through every layer on every rank (weights are replicated; one token's activations are small); in
+ * each layer every rank computes the new query's attention over its own cache shard with the block
+ * kernel (GQA, fp32 state) and its LSE, and the partial results combine exactly, in rank order, after
+ * one all-gather of {@code (LSE, O)} per layer: {@code O = Σ_r e^(LSE_r − M) O_r / Σ_r e^(LSE_r − M)},
+ * {@code M = max_r LSE_r}, in fp64, so every rank gets the same bits and a P-rank decode equals a
+ * one-rank decode to rounding.
+ *
+ * <p>The new token's K/V goes to one rank: the one holding the fewest tokens (the lowest rank on
+ * ties). Every rank tracks every rank's count from the shard layout, so the choice needs no message
+ * and keeps the shards within one token of balanced once the prompt's shards are.
+ *
+ * <p>Borrows the model, transport, kernel, matrix multiply and pool; owns the cache and its scratch
+ * (closed by {@link #close}). Collective and not thread-safe: every rank calls {@link #step} with the
+ * same tokens in the same order.
+ */
+public final class Decoder implements AutoCloseable {
+    private final LlamaModel model;
+    private final RingTransport transport;
+    private final BlockKernel kernel;
+    private final KvCache cache;
+    private final MatMul mm;
+    private final WorkerPool pool;
+    private final Duration timeout;
+    private final AttentionSpec spec;
+    private final int[] counts;
+    private final LlamaModel.DecodeScratch scratch;
+    private final Arena arena = Arena.ofShared();
+    private final Tensor outRow;
+    private final MemorySegment lse;
+    private final byte[] partial;
+    private final MemorySegment partialView;
+    private final double[] weights;
+    private long reductionNanos;
+
+    /**
+     * A decoder over {@code cache} (already holding this rank's prompt shard, as the prefill left it),
+     * where rank r holds {@code counts[r]} tokens.
+     */
+    public Decoder(LlamaModel model, RingTransport transport, BlockKernel kernel, KvCache cache, int[] counts,
+                   MatMul mm, WorkerPool pool, Duration timeout) {
+        if (counts.length != transport.worldSize() || counts[transport.rank()] != cache.size()) {
+            throw new IllegalArgumentException("counts: expected " + transport.worldSize() + " ranks' token counts with "
+                    + cache.size() + " for rank " + transport.rank());
+        }
+        this.model = model;
+        this.transport = transport;
+        this.kernel = kernel;
+        this.cache = cache;
+        this.mm = mm;
+        this.pool = pool;
+        this.timeout = timeout;
+        LlamaConfig c = model.config();
+        this.spec = AttentionSpec.of(c.headDim()).withCausal(true);
+        this.counts = counts.clone();
+        this.scratch = model.newDecodeScratch();
+        this.outRow = Tensor.allocate(1, c.heads(), c.headDim(), DType.F32);
+        this.lse = arena.allocate(4L * c.heads(), 64);
+        this.partial = new byte[4 * (c.heads() + c.qDim())];
+        this.partialView = MemorySegment.ofArray(partial);
+        this.weights = new double[transport.worldSize()];
+    }
+
+    /** The rank that keeps the next token's K/V: the fewest tokens, the lowest rank on ties. */
+    public int nextOwner() {
+        int best = 0;
+        for (int r = 1; r < counts.length; r++) {
+            if (counts[r] < counts[best]) {
+                best = r;
+            }
+        }
+        return best;
+    }
+
+    /** Tokens each rank holds. */
+    public int[] counts() {
+        return counts.clone();
+    }
+
+    /** Nanoseconds spent in the cross-rank reduction (all-gather and combine) so far. */
+    public long reductionNanos() {
+        return reductionNanos;
+    }
+
+    /**
+     * Decodes {@code token} at global position {@code position}: appends its K/V to the owner's
+     * shard and leaves the logits for the next token in {@link #logits()}. Collective.
+     */
+    public void step(int token, int position) {
+        int owner = nextOwner();
+        int rank = transport.rank();
+        if (rank == owner) {
+            cache.append(position);
+        }
+        counts[owner]++;
+        Positions qPos = Positions.of(position);
+        LlamaConfig c = model.config();
+        model.decode(token, position, (layer, q, k, v, out) -> {
+            if (rank == owner) {
+                cache.putRows(layer, cache.size() - 1, 1, k, v);
+            }
+            Tensor qRow = Tensor.wrap(q, 1, c.heads(), c.headDim(), DType.F32);
+            try (ForwardPass pass = kernel.beginForward(qRow, qPos, spec)) {
+                pass.update(cache.keys(layer), cache.values(layer), cache.positions());
+                pass.finish(outRow, lse);
+            }
+            if (transport.worldSize() == 1) {
+                MemorySegment.copy(outRow.segment(), 0, out, 0, 4L * c.qDim());
+            } else {
+                combine(out, c.heads(), c.headDim());
+            }
+        }, mm, pool, scratch);
+    }
+
+    /** The logits left by the last {@link #step}: fp32 {@code [vocab]}, valid until the next step. */
+    public MemorySegment logits() {
+        return scratch.logits();
+    }
+
+    /** All-gathers every rank's (LSE, O) and combines them in rank order into {@code out}. */
+    private void combine(MemorySegment out, int heads, int hd) {
+        long t0 = System.nanoTime();
+        MemorySegment.copy(lse, 0, partialView, 0, 4L * heads);
+        MemorySegment.copy(outRow.segment(), 0, partialView, 4L * heads, 4L * heads * hd);
+        byte[][] all = transport.allGather(partial, timeout);
+        int world = all.length;
+        for (int r = 0; r < world; r++) {
+            if (all[r].length != partial.length) {
+                throw new IllegalStateException("rank " + r + ": sent " + all[r].length + " bytes of attention state, expected "
+                        + partial.length);
+            }
+        }
+        MemorySegment[] parts = new MemorySegment[world];
+        for (int r = 0; r < world; r++) {
+            parts[r] = MemorySegment.ofArray(all[r]);
+        }
+        for (int h = 0; h < heads; h++) {
+            double m = Double.NEGATIVE_INFINITY;
+            boolean nan = false;
+            for (int r = 0; r < world; r++) {
+                float l = parts[r].get(ValueLayout.JAVA_FLOAT_UNALIGNED, 4L * h);
+                nan |= Float.isNaN(l);
+                m = Math.max(m, l);
+            }
+            double den = 0;
+            for (int r = 0; r < world; r++) {
+                float l = parts[r].get(ValueLayout.JAVA_FLOAT_UNALIGNED, 4L * h);
+                weights[r] = m == Double.NEGATIVE_INFINITY ? 0 : Math.exp(l - m);
+                den += weights[r];
+            }
+            for (int d = 0; d < hd; d++) {
+                double acc = 0;
+                for (int r = 0; r < world; r++) {
+                    if (weights[r] != 0) {
+                        acc += weights[r] * parts[r].get(ValueLayout.JAVA_FLOAT_UNALIGNED, 4L * heads + 4L * (h * hd + d));
+                    }
+                }
+                float value = nan ? Float.NaN : den == 0 ? 0f : (float) (acc / den);
+                out.setAtIndex(ValueLayout.JAVA_FLOAT, (long) h * hd + d, value);
+            }
+        }
+        reductionNanos += System.nanoTime() - t0;
+    }
+
+    @Override
+    public void close() {
+        scratch.close();
+        outRow.close();
+        cache.close();
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+}

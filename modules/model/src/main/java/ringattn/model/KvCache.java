@@ -1,0 +1,145 @@
+package ringattn.model;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import ringattn.engine.kernel.Positions;
+import ringattn.engine.tensor.DType;
+import ringattn.engine.tensor.Tensor;
+
+/**
+ * One rank's shard of a model's K/V cache: for every layer the keys (after RoPE) and values of the
+ * tokens this rank holds, fp32 {@code [capacity, kvHeads, headDim]}, and their global positions
+ * (strictly increasing, the same for every layer). A prefill fills the first rows where the ring left
+ * them (nothing is gathered); each decode step appends at most one token, on the rank that the
+ * decoder's balancing policy names.
+ *
+ * <p>Owns its off-heap memory ({@code 2 · layers · capacity · kvHeads · headDim · 4} bytes, allocated
+ * once), freed by {@link #close}. Not thread-safe: one rank's thread uses it.
+ */
+public final class KvCache implements AutoCloseable {
+    private final Arena arena = Arena.ofShared();
+    private final int layers;
+    private final int kvHeads;
+    private final int headDim;
+    private final int capacity;
+    private final MemorySegment[] keys;
+    private final MemorySegment[] values;
+    private final int[] positions;
+    private int size;
+    private Positions view = Positions.of();
+
+    /**
+     * An empty cache for {@code layers} layers of {@code kvHeads × headDim} that can hold
+     * {@code capacity} tokens.
+     */
+    public KvCache(int layers, int kvHeads, int headDim, int capacity) {
+        if (layers < 1 || kvHeads < 1 || headDim < 1) {
+            throw new IllegalArgumentException("cache: layers, kvHeads and headDim must be >= 1, got " + layers + ", "
+                    + kvHeads + ", " + headDim);
+        }
+        if (capacity < 0) {
+            throw new IllegalArgumentException("capacity: must be >= 0, got " + capacity);
+        }
+        this.layers = layers;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.capacity = capacity;
+        long bytes = Math.max(4, 4L * capacity * kvHeads * headDim);
+        this.keys = new MemorySegment[layers];
+        this.values = new MemorySegment[layers];
+        for (int l = 0; l < layers; l++) {
+            keys[l] = arena.allocate(bytes, Tensor.ALIGNMENT_BYTES);
+            values[l] = arena.allocate(bytes, Tensor.ALIGNMENT_BYTES);
+        }
+        this.positions = new int[capacity];
+    }
+
+    /** Tokens held. */
+    public int size() {
+        return size;
+    }
+
+    /** Tokens this cache can hold. */
+    public int capacity() {
+        return capacity;
+    }
+
+    /** Global positions of the tokens held, in row order. */
+    public Positions positions() {
+        return view;
+    }
+
+    /** Bytes of one token's keys (or values) in one layer. */
+    private long rowBytes() {
+        return 4L * kvHeads * headDim;
+    }
+
+    /**
+     * Sets the tokens of a prefill: {@code prefillPositions.size()} rows at these global positions,
+     * their K/V written layer by layer with {@link #putRows}. Only on an empty cache.
+     */
+    public void startPrefill(Positions prefillPositions) {
+        if (size != 0) {
+            throw new IllegalStateException("cache: startPrefill on a cache that holds " + size + " tokens");
+        }
+        int n = prefillPositions.size();
+        if (n > capacity) {
+            throw new IllegalArgumentException("prefillPositions: " + n + " tokens exceed the capacity " + capacity);
+        }
+        for (int i = 0; i < n; i++) {
+            positions[i] = prefillPositions.get(i);
+        }
+        size = n;
+        view = prefillPositions;
+    }
+
+    /**
+     * Copies {@code rows} rows of fp32 {@code [rows, kvHeads, headDim]} keys and values into layer
+     * {@code layer} at rows {@code [firstRow, firstRow + rows)}, which must be held.
+     */
+    public void putRows(int layer, int firstRow, int rows, MemorySegment k, MemorySegment v) {
+        if (layer < 0 || layer >= layers) {
+            throw new IllegalArgumentException("layer: " + layer + " outside [0, " + layers + ")");
+        }
+        if (firstRow < 0 || rows < 0 || firstRow + rows > size) {
+            throw new IllegalArgumentException("rows: [" + firstRow + ", " + (firstRow + rows) + ") outside the "
+                    + size + " tokens held");
+        }
+        long bytes = rows * rowBytes();
+        MemorySegment.copy(k, 0, keys[layer], firstRow * rowBytes(), bytes);
+        MemorySegment.copy(v, 0, values[layer], firstRow * rowBytes(), bytes);
+    }
+
+    /**
+     * Holds one more token, at global position {@code position} (greater than every position held);
+     * its rows are then written layer by layer with {@link #putRows} at row {@code size() − 1}.
+     */
+    public void append(int position) {
+        if (size == capacity) {
+            throw new IllegalStateException("cache: full (" + capacity + " tokens)");
+        }
+        if (size > 0 && position <= positions[size - 1]) {
+            throw new IllegalArgumentException("position: " + position + " is not after the last one held, "
+                    + positions[size - 1]);
+        }
+        positions[size++] = position;
+        view = Positions.of(java.util.Arrays.copyOf(positions, size));
+    }
+
+    /** The keys of layer {@code layer}: a view {@code [size, kvHeads, headDim]} fp32 (valid until close). */
+    public Tensor keys(int layer) {
+        return Tensor.wrap(keys[layer].asSlice(0, size * rowBytes()), size, kvHeads, headDim, DType.F32);
+    }
+
+    /** The values of layer {@code layer}, as {@link #keys}. */
+    public Tensor values(int layer) {
+        return Tensor.wrap(values[layer].asSlice(0, size * rowBytes()), size, kvHeads, headDim, DType.F32);
+    }
+
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+}
