@@ -3,7 +3,6 @@ package ringattn.engine.ring;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BackwardPass;
 import ringattn.engine.kernel.BlockKernel;
@@ -33,6 +32,7 @@ public final class RingAttention implements AutoCloseable {
     private final RingTransport transport;
     private final BlockKernel kernel;
     private final RingOptions options;
+    private final RingAgreement agreement;
     private long capacityTokens = -1;
     private int kvHeads;
     private int headDim;
@@ -56,6 +56,7 @@ public final class RingAttention implements AutoCloseable {
         this.transport = transport;
         this.kernel = kernel;
         this.options = options;
+        this.agreement = new RingAgreement(transport, options);
     }
 
     public RingOptions options() {
@@ -456,80 +457,11 @@ public final class RingAttention implements AutoCloseable {
         MemorySegment.copy(v.segment(), 0, buf, bytes, bytes);
     }
 
-    /**
-     * Checks the arguments, then makes every rank agree on the pass: all ranks exchange their
-     * parameters and any local error, and every rank fails with the same message when one is wrong.
-     */
+    /** Agrees on the pass with every rank, then sizes the buffers (first call) or checks they fit. */
     private RingPlan agree(String pass, Tensor q, Tensor k, Tensor v, Tensor dOut, int seqLen) {
-        int rank = transport.rank();
-        int world = transport.worldSize();
-        String error = localError(q, k, v, dOut, seqLen);
-        String params = error != null ? "" : "S=" + seqLen + " heads=" + q.heads() + " kvHeads=" + k.heads()
-                + " headDim=" + q.headDim() + " dtype=" + q.dtype() + " " + options.spec() + " layout=" + options.layout()
-                + " pass=" + pass;
-        byte[][] all = transport.allGather(((error == null ? "ok" : "error") + "\n" + (error == null ? params : error))
-                .getBytes(StandardCharsets.UTF_8), options.timeout());
-        String mine = null;
-        for (int r = 0; r < world; r++) {
-            String[] parts = new String(all[r], StandardCharsets.UTF_8).split("\n", 2);
-            if (parts[0].equals("error")) {
-                throw new IllegalArgumentException("rank " + r + ": " + parts[1]);
-            }
-            if (mine == null) {
-                mine = parts[1];
-            } else if (!mine.equals(parts[1])) {
-                throw new IllegalArgumentException("ranks disagree on the job: rank 0 has {" + mine + "}, rank " + r
-                        + " has {" + parts[1] + "}");
-            }
-        }
-        RingPlan plan = new RingPlan(world, seqLen, options.layout(), options.spec());
+        RingPlan plan = agreement.agree(pass, q, k, v, dOut, seqLen);
         ensureBuffers(plan, k);
         return plan;
-    }
-
-    private String localError(Tensor q, Tensor k, Tensor v, Tensor dOut, int seqLen) {
-        try {
-            if (q == null || k == null || v == null) {
-                return (q == null ? "q" : k == null ? "k" : "v") + ": must not be null";
-            }
-            q.checkOpen("q");
-            k.checkOpen("k");
-            v.checkOpen("v");
-            if (seqLen < 0) {
-                return "seqLen: must be >= 0, got " + seqLen;
-            }
-            options.spec().checkSequenceLength(seqLen);
-            int expected = localPositions(seqLen).size();
-            if (q.tokens() != expected) {
-                return "q: " + q.tokens() + " tokens, but the " + options.layout().name().toLowerCase()
-                        + " shard of rank " + transport.rank() + " for S=" + seqLen + " has " + expected;
-            }
-            if (k.tokens() != expected || v.tokens() != expected) {
-                return (k.tokens() != expected ? "k" : "v") + ": " + (k.tokens() != expected ? k : v).tokens()
-                        + " tokens, expected " + expected;
-            }
-            if (k.headDim() != q.headDim() || v.headDim() != q.headDim()) {
-                return "k/v: headDim " + k.headDim() + "/" + v.headDim() + " differs from q's " + q.headDim();
-            }
-            if (v.heads() != k.heads()) {
-                return "v: " + v.heads() + " heads, k has " + k.heads();
-            }
-            if (q.heads() % k.heads() != 0) {
-                return "k: query heads " + q.heads() + " are not a multiple of K/V heads " + k.heads();
-            }
-            if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
-                return "k/v: dtype " + k.dtype() + "/" + v.dtype() + " differs from q's " + q.dtype();
-            }
-            if (dOut != null) {
-                dOut.checkOpen("dOut");
-                if (dOut.tokens() != q.tokens() || dOut.heads() != q.heads() || dOut.headDim() != q.headDim()) {
-                    return "dOut: shape " + dOut.shapeString() + " differs from q " + q.shapeString();
-                }
-            }
-            return null;
-        } catch (RuntimeException e) {
-            return e.getMessage();
-        }
     }
 
     private void ensureBuffers(RingPlan plan, Tensor k) {
