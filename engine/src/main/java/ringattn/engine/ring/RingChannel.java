@@ -39,7 +39,7 @@ final class RingChannel {
     private final Payload payload;
     private final int first;
     private final int second;
-    private int current;
+    private int currentSlot;
     private int distance;
     private Transfer sending;
     private Transfer receiving;
@@ -53,13 +53,13 @@ final class RingChannel {
         this.payload = payload;
         this.first = first;
         this.second = second;
-        this.current = current;
+        this.currentSlot = current;
         this.distance = distance;
     }
 
     /** The slot holding the current block. */
     MemorySegment current() {
-        return ring.memory.slot(current);
+        return ring.memory.slot(currentSlot);
     }
 
     /** The rank whose block (or block's accumulator) the current slot holds. */
@@ -93,7 +93,7 @@ final class RingChannel {
         postedStep = ring.clock.step();
         postedNanos = System.nanoTime();
         receiving = direction.receive(ring.transport, other(), in, tag);
-        sending = direction.send(ring.transport, current, out, tag);
+        sending = direction.send(ring.transport, currentSlot, out, tag);
         ring.clock.addBytes(payload == Payload.KV ? in : out);
     }
 
@@ -110,7 +110,7 @@ final class RingChannel {
         ring.clock.transferred(postedStep, postedNanos, Math.max(completed(sending, now), completed(receiving, now)));
         sending = null;
         receiving = null;
-        current = other();
+        currentSlot = other();
         distance++;
     }
 
@@ -119,11 +119,11 @@ final class RingChannel {
         if (sending != null) {
             throw new IllegalStateException("reversed: a post is in flight");
         }
-        return new RingChannel(ring, direction.opposite(), payload, first, second, current, -distance);
+        return new RingChannel(ring, direction.opposite(), payload, first, second, currentSlot, -distance);
     }
 
     private int other() {
-        return current == first ? second : first;
+        return currentSlot == first ? second : first;
     }
 
     private int rankAt(int hops) {
