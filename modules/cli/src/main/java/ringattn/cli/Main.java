@@ -19,7 +19,7 @@ public final class Main {
 
     static {
         for (Command c : List.of(new DemoCommand(), new RunCommand(), new WorkerCommand(), new BenchCommand(),
-                new PrefillCommand())) {
+                new PrefillCommand(), new GenerateCommand())) {
             COMMANDS.put(c.name(), c);
         }
     }

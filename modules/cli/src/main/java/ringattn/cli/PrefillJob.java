@@ -155,7 +155,7 @@ final class PrefillJob implements AutoCloseable {
         guard.check();
     }
 
-    private static LlamaConfig readConfig(Path dir) {
+    static LlamaConfig readConfig(Path dir) {
         if (!Files.isDirectory(dir)) {
             throw new UsageException("--model", dir + " is not a directory");
         }
@@ -172,7 +172,7 @@ final class PrefillJob implements AutoCloseable {
         }
     }
 
-    private static WeightSource openWeights(Path dir) {
+    static WeightSource openWeights(Path dir) {
         try {
             return SafetensorsWeights.open(dir);
         } catch (ModelFormatException e) {
@@ -182,7 +182,7 @@ final class PrefillJob implements AutoCloseable {
         }
     }
 
-    private static int[] readTokens(Path file) {
+    static int[] readTokens(Path file) {
         try (Arena arena = Arena.ofConfined()) {
             return tokenIds(Npy.read(file, arena));
         } catch (FileFormatException e) {

@@ -16,7 +16,7 @@ import ringattn.transport.ucx.TransportOptions;
 import ringattn.transport.ucx.UcxTransport;
 
 /**
- * {@code ringattn worker [demo|run|prefill] ...}: one rank of a job started by srun, mpirun or
+ * {@code ringattn worker [demo|run|prefill|generate] ...}: one rank of a job started by srun, mpirun or
  * {@code demo/run/prefill --transport ucx}. Rank and world size come from the launcher's environment
  * (Slurm, Open MPI, PMI or RINGATTN_*), the address exchange from {@code --coordinator} or
  * {@code --rendezvous} (or RINGATTN_COORDINATOR / RINGATTN_RENDEZVOUS_DIR). Rank 0 prints the
@@ -61,20 +61,23 @@ final class WorkerCommand implements Command {
 
     @Override
     public String help() {
-        return Command.help("worker [demo|run|prefill] [options]", """
-                One rank of a multi-process job (srun, mpirun, or started by demo/run/prefill --transport ucx). Rank and
+        return Command.help("worker [demo|run|prefill|generate] [options]", """
+                One rank of a multi-process job (srun, mpirun, or started by demo/run/prefill/generate --transport ucx). Rank and
                 world size come from SLURM_PROCID/SLURM_NTASKS, OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE or
                 RINGATTN_RANK/RINGATTN_WORLD_SIZE; the job secret from RINGATTN_SECRET or RINGATTN_SECRET_FILE.
                 'worker demo' takes the demo's options; 'worker run' takes run's options (files on a shared
                 filesystem; rank 0 creates the outputs and renames them when every rank has written its rows);
-                'worker prefill' takes prefill's options (the model, tokens and --out as run's files).
+                'worker prefill' takes prefill's options (the model, tokens and --out as run's files);
+                'worker generate' takes generate's options (rank 0 prints the text and the figures).
                 Each rank prints 'rank R/N pid P host H' on stderr at start. --ranks defaults to the job's
                 world size. A demo whose error exceeds --tolerance (or is NaN) exits 1 on every rank, after rank 0
                 printed the result and one 'error:' line. The transport options below apply to both tasks.""", demoOptions())
                 + "\nrun options (worker run; plus the transport options above):\n"
                 + optionLines(RunJob.options())
                 + "\nprefill options (worker prefill; plus the transport options above):\n"
-                + optionLines(PrefillJob.options());
+                + optionLines(PrefillJob.options())
+                + "\ngenerate options (worker generate; plus the transport options above):\n"
+                + optionLines(GenerateJob.options());
     }
 
     /** The option lines of a help text, without --help and --debug. */
@@ -97,7 +100,8 @@ final class WorkerCommand implements Command {
             case "demo" -> runDemo(Options.parse("worker demo", demoOptions(), rest), out, err);
             case "run" -> RunCommand.runWorker(rest, out, err);
             case "prefill" -> PrefillCommand.runWorker(rest, out, err);
-            default -> throw new UsageException(task, "unknown worker task (expected demo, run or prefill)");
+            case "generate" -> GenerateCommand.runWorker(rest, out, err);
+            default -> throw new UsageException(task, "unknown worker task (expected demo, run, prefill or generate)");
         };
     }
 
