@@ -6,19 +6,15 @@ import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import ringattn.engine.concurrent.WorkerPool;
 import ringattn.engine.kernel.AttentionSpec;
-import ringattn.engine.kernel.BlockKernel;
-import ringattn.engine.kernel.ForwardPass;
-import ringattn.engine.kernel.Positions;
-import ringattn.engine.tensor.DType;
-import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.RingTransport;
+import ringattn.model.linalg.DecodeAttention;
 import ringattn.model.linalg.MatMul;
 
 /**
  * One rank's decoding over a K/V cache sharded across the ring. Each step: the new token goes
  * through every layer on every rank (weights are replicated; one token's activations are small); in
- * each layer every rank computes the new query's attention over its own cache shard with the block
- * kernel (GQA, fp32 state) and its LSE, and the partial results combine exactly, in rank order, after
+ * each layer every rank computes the new query's attention over its own cache shard
+ * ({@link DecodeAttention}: Vector API along the keys, GQA, fp32) and its LSE, and the partial results combine exactly, in rank order, after
  * one all-gather of {@code (LSE, O)} per layer: {@code O = Σ_r e^(LSE_r − M) O_r / Σ_r e^(LSE_r − M)},
  * {@code M = max_r LSE_r}, in fp64, so every rank gets the same bits and a P-rank decode equals a
  * one-rank decode to rounding.
@@ -27,14 +23,13 @@ import ringattn.model.linalg.MatMul;
  * ties). Every rank tracks every rank's count from the shard layout, so the choice needs no message
  * and keeps the shards within one token of balanced once the prompt's shards are.
  *
- * <p>Borrows the model, transport, kernel, matrix multiply and pool; owns the cache and its scratch
+ * <p>Borrows the model, transport, matrix multiply and pool; owns the cache and its scratch
  * (closed by {@link #close}). Collective and not thread-safe: every rank calls {@link #step} with the
  * same tokens in the same order.
  */
 public final class Decoder implements AutoCloseable {
     private final LlamaModel model;
     private final RingTransport transport;
-    private final BlockKernel kernel;
     private final KvCache cache;
     private final MatMul mm;
     private final WorkerPool pool;
@@ -43,7 +38,8 @@ public final class Decoder implements AutoCloseable {
     private final int[] counts;
     private final LlamaModel.DecodeScratch scratch;
     private final Arena arena = Arena.ofShared();
-    private final Tensor outRow;
+    private final MemorySegment out;
+    private final float[][] workerScores;
     private final MemorySegment lse;
     private final byte[] partial;
     private final MemorySegment partialView;
@@ -54,15 +50,14 @@ public final class Decoder implements AutoCloseable {
      * A decoder over {@code cache} (already holding this rank's prompt shard, as the prefill left it),
      * where rank r holds {@code counts[r]} tokens.
      */
-    public Decoder(LlamaModel model, RingTransport transport, BlockKernel kernel, KvCache cache, int[] counts,
-                   MatMul mm, WorkerPool pool, Duration timeout) {
+    public Decoder(LlamaModel model, RingTransport transport, KvCache cache, int[] counts, MatMul mm, WorkerPool pool,
+                   Duration timeout) {
         if (counts.length != transport.worldSize() || counts[transport.rank()] != cache.size()) {
             throw new IllegalArgumentException("counts: expected " + transport.worldSize() + " ranks' token counts with "
                     + cache.size() + " for rank " + transport.rank());
         }
         this.model = model;
         this.transport = transport;
-        this.kernel = kernel;
         this.cache = cache;
         this.mm = mm;
         this.pool = pool;
@@ -71,8 +66,9 @@ public final class Decoder implements AutoCloseable {
         this.spec = AttentionSpec.of(c.headDim()).withCausal(true);
         this.counts = counts.clone();
         this.scratch = model.newDecodeScratch();
-        this.outRow = Tensor.allocate(1, c.heads(), c.headDim(), DType.F32);
+        this.out = arena.allocate(4L * c.qDim(), 64);
         this.lse = arena.allocate(4L * c.heads(), 64);
+        this.workerScores = new float[pool.size()][Math.max(1, cache.capacity())];
         this.partial = new byte[4 * (c.heads() + c.qDim())];
         this.partialView = MemorySegment.ofArray(partial);
         this.weights = new double[transport.worldSize()];
@@ -110,19 +106,14 @@ public final class Decoder implements AutoCloseable {
             cache.append(position);
         }
         counts[owner]++;
-        Positions qPos = Positions.of(position);
         LlamaConfig c = model.config();
         model.decode(token, position, (layer, q, k, v, out) -> {
             if (rank == owner) {
                 cache.putRows(layer, cache.size() - 1, 1, k, v);
             }
-            Tensor qRow = Tensor.wrap(q, 1, c.heads(), c.headDim(), DType.F32);
-            try (ForwardPass pass = kernel.beginForward(qRow, qPos, spec)) {
-                pass.update(cache.keys(layer), cache.values(layer), cache.positions());
-                pass.finish(outRow, lse);
-            }
+            attendShard(layer, q, c);
             if (transport.worldSize() == 1) {
-                MemorySegment.copy(outRow.segment(), 0, out, 0, 4L * c.qDim());
+                MemorySegment.copy(this.out, 0, out, 0, 4L * c.qDim());
             } else {
                 combine(out, c.heads(), c.headDim());
             }
@@ -134,11 +125,25 @@ public final class Decoder implements AutoCloseable {
         return scratch.logits();
     }
 
+    /**
+     * This rank's partial attention of the new query over its shard ({@link DecodeAttention}): O into
+     * {@link #out} and LSE into {@link #lse}, the heads split over the pool.
+     */
+    private void attendShard(int layer, MemorySegment q, LlamaConfig c) {
+        int heads = c.heads();
+        int n = cache.size();
+        float scale = spec.scale();
+        int parts = Math.min(heads, workerScores.length);
+        pool.run(parts, (task, worker) -> DecodeAttention.attend(q, heads, c.kvHeads(), c.headDim(), scale,
+                cache.keys(layer), cache.values(layer), cache.capacity(), n, task * heads / parts,
+                (task + 1) * heads / parts, workerScores[worker], out, lse));
+    }
+
     /** All-gathers every rank's (LSE, O) and combines them in rank order into {@code out}. */
     private void combine(MemorySegment out, int heads, int hd) {
         long t0 = System.nanoTime();
         MemorySegment.copy(lse, 0, partialView, 0, 4L * heads);
-        MemorySegment.copy(outRow.segment(), 0, partialView, 4L * heads, 4L * heads * hd);
+        MemorySegment.copy(this.out, 0, partialView, 4L * heads, 4L * heads * hd);
         byte[][] all = transport.allGather(partial, timeout);
         int world = all.length;
         for (int r = 0; r < world; r++) {
@@ -182,7 +187,6 @@ public final class Decoder implements AutoCloseable {
     @Override
     public void close() {
         scratch.close();
-        outRow.close();
         cache.close();
         if (arena.scope().isAlive()) {
             arena.close();

@@ -131,7 +131,7 @@ public final class Generation {
                 long t0 = System.nanoTime();
                 model.forwardShard(ring, prompt, mm, pool, keepLast, cache);
                 long t1 = System.nanoTime();
-                try (Decoder decoder = new Decoder(model, transport, kernel, cache, counts, mm, pool, po.timeout())) {
+                try (Decoder decoder = new Decoder(model, transport, cache, counts, mm, pool, po.timeout())) {
                     int[] generated = new int[options.maxNew()];
                     int count = 0;
                     long firstToken = t1;

@@ -2,14 +2,15 @@ package ringattn.model;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import ringattn.engine.kernel.Positions;
-import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 
 /**
  * One rank's shard of a model's K/V cache: for every layer the keys (after RoPE) and values of the
- * tokens this rank holds, fp32 {@code [capacity, kvHeads, headDim]}, and their global positions
- * (strictly increasing, the same for every layer). A prefill fills the first rows where the ring left
+ * tokens this rank holds, fp32, transposed to {@code [kvHeads, headDim, capacity]} so that the decode
+ * attention ({@link ringattn.model.linalg.DecodeAttention}) runs its vectors along the keys, and their
+ * global positions (strictly increasing, the same for every layer). A prefill fills the first rows where the ring left
  * them (nothing is gathered); each decode step appends at most one token, on the rank that the
  * decoder's balancing policy names.
  *
@@ -69,10 +70,6 @@ public final class KvCache implements AutoCloseable {
         return view;
     }
 
-    /** Bytes of one token's keys (or values) in one layer. */
-    private long rowBytes() {
-        return 4L * kvHeads * headDim;
-    }
 
     /**
      * Sets the tokens of a prefill: {@code prefillPositions.size()} rows at these global positions,
@@ -94,8 +91,8 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
-     * Copies {@code rows} rows of fp32 {@code [rows, kvHeads, headDim]} keys and values into layer
-     * {@code layer} at rows {@code [firstRow, firstRow + rows)}, which must be held.
+     * Copies {@code rows} rows of fp32 {@code [rows, kvHeads, headDim]} keys and values (native order)
+     * into layer {@code layer} at rows {@code [firstRow, firstRow + rows)}, which must be held.
      */
     public void putRows(int layer, int firstRow, int rows, MemorySegment k, MemorySegment v) {
         if (layer < 0 || layer >= layers) {
@@ -105,9 +102,19 @@ public final class KvCache implements AutoCloseable {
             throw new IllegalArgumentException("rows: [" + firstRow + ", " + (firstRow + rows) + ") outside the "
                     + size + " tokens held");
         }
-        long bytes = rows * rowBytes();
-        MemorySegment.copy(k, 0, keys[layer], firstRow * rowBytes(), bytes);
-        MemorySegment.copy(v, 0, values[layer], firstRow * rowBytes(), bytes);
+        MemorySegment kt = keys[layer];
+        MemorySegment vt = values[layer];
+        for (int g = 0; g < kvHeads; g++) {
+            for (int d = 0; d < headDim; d++) {
+                long dst = ((long) g * headDim + d) * capacity + firstRow;
+                long src = (long) g * headDim + d;
+                long stride = (long) kvHeads * headDim;
+                for (int r = 0; r < rows; r++) {
+                    kt.setAtIndex(ValueLayout.JAVA_FLOAT, dst + r, k.getAtIndex(ValueLayout.JAVA_FLOAT, src + r * stride));
+                    vt.setAtIndex(ValueLayout.JAVA_FLOAT, dst + r, v.getAtIndex(ValueLayout.JAVA_FLOAT, src + r * stride));
+                }
+            }
+        }
     }
 
     /**
@@ -126,14 +133,14 @@ public final class KvCache implements AutoCloseable {
         view = Positions.of(java.util.Arrays.copyOf(positions, size));
     }
 
-    /** The keys of layer {@code layer}: a view {@code [size, kvHeads, headDim]} fp32 (valid until close). */
-    public Tensor keys(int layer) {
-        return Tensor.wrap(keys[layer].asSlice(0, size * rowBytes()), size, kvHeads, headDim, DType.F32);
+    /** The keys of layer {@code layer}: fp32 {@code [kvHeads, headDim, capacity]}, rows {@code [0, size())} held. */
+    public MemorySegment keys(int layer) {
+        return keys[layer];
     }
 
-    /** The values of layer {@code layer}, as {@link #keys}. */
-    public Tensor values(int layer) {
-        return Tensor.wrap(values[layer].asSlice(0, size * rowBytes()), size, kvHeads, headDim, DType.F32);
+    /** The values of layer {@code layer}, laid out as {@link #keys}. */
+    public MemorySegment values(int layer) {
+        return values[layer];
     }
 
     @Override

@@ -116,7 +116,7 @@ class GenerationTest {
                  WorkerPool pool = new WorkerPool(1, "test");
                  KvCache cache = new KvCache(config.layers(), config.kvHeads(), config.headDim(), greedy.length)) {
                 model.forwardShard(ring, Arrays.copyOf(greedy, prompt), mm, pool, null, cache);
-                try (Decoder d = new Decoder(model, t, kernel, cache, counts, mm, pool, Duration.ofSeconds(60))) {
+                try (Decoder d = new Decoder(model, t, cache, counts, mm, pool, Duration.ofSeconds(60))) {
                     for (int j = prompt; j < greedy.length; j++) {
                         d.step(greedy[j], j);
                         if (t.rank() == 0) {
