@@ -24,7 +24,8 @@ record GenerateReport(Generation.RankResult result, long pid) {
         return new JsonLine().put("rank", r.rank()).put("pid", pid)
                 .put("tokens", java.util.Arrays.stream(r.tokens()).boxed().toList())
                 .put("prefill_seconds", r.prefillSeconds()).put("first_token_seconds", r.firstTokenSeconds())
-                .put("decode_seconds", r.decodeSeconds()).put("reduction_seconds", r.reductionSeconds())
+                .put("decode_seconds", r.decodeSeconds()).put("attention_seconds", r.attentionSeconds())
+                .put("reduction_seconds", r.reductionSeconds())
                 .put("cached_tokens", r.cachedTokens()).put("peak_rss_bytes", r.peakRssBytes())
                 .put("heap_peak_bytes", r.heapPeakBytes()).put("kernel", r.kernel()).toString();
     }
@@ -42,7 +43,8 @@ record GenerateReport(Generation.RankResult result, long pid) {
         }
         return new GenerateReport(new Generation.RankResult(num(m, "rank").intValue(), tokens,
                 num(m, "prefill_seconds").doubleValue(), num(m, "first_token_seconds").doubleValue(),
-                num(m, "decode_seconds").doubleValue(), num(m, "reduction_seconds").doubleValue(),
+                num(m, "decode_seconds").doubleValue(), num(m, "attention_seconds").doubleValue(),
+                num(m, "reduction_seconds").doubleValue(),
                 num(m, "cached_tokens").intValue(), num(m, "peak_rss_bytes").longValue(),
                 num(m, "heap_peak_bytes").longValue(), (String) m.get("kernel")), num(m, "pid").longValue());
     }

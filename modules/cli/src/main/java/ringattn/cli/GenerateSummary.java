@@ -61,6 +61,8 @@ final class GenerateSummary {
                     .put("prefill_seconds", first.prefillSeconds()).put("prefill_tokens_per_s", prefillTps)
                     .put("decode_seconds", first.decodeSeconds()).put("decode_tokens_per_s", decodeTps)
                     .put("reduction_us_per_layer_token", reductionUs)
+                    .put("attention_us_per_layer_token_by_rank", reports.stream().map(p -> steps == 0 ? 0.0
+                            : p.result().attentionSeconds() * 1e6 / ((double) steps * layers)).toList())
                     .put("cached_tokens_by_rank", reports.stream().map(p -> p.result().cachedTokens()).toList())
                     .put("pids", reports.stream().map(GenerateReport::pid).toList())
                     .put("peak_rss_bytes_per_rank", rss.stream().mapToLong(Long::longValue).max().orElse(-1))

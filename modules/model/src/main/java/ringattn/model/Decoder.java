@@ -45,6 +45,7 @@ public final class Decoder implements AutoCloseable {
     private final MemorySegment partialView;
     private final double[] weights;
     private long reductionNanos;
+    private long attentionNanos;
 
     /**
      * A decoder over {@code cache} (already holding this rank's prompt shard, as the prefill left it),
@@ -90,6 +91,11 @@ public final class Decoder implements AutoCloseable {
         return counts.clone();
     }
 
+    /** Nanoseconds spent in this rank's attention over its shard so far (the reduction not included). */
+    public long attentionNanos() {
+        return attentionNanos;
+    }
+
     /** Nanoseconds spent in the cross-rank reduction (all-gather and combine) so far. */
     public long reductionNanos() {
         return reductionNanos;
@@ -111,7 +117,9 @@ public final class Decoder implements AutoCloseable {
             if (rank == owner) {
                 cache.putRows(layer, cache.size() - 1, 1, k, v);
             }
+            long t0 = System.nanoTime();
             attendShard(layer, q, c);
+            attentionNanos += System.nanoTime() - t0;
             if (transport.worldSize() == 1) {
                 MemorySegment.copy(this.out, 0, out, 0, 4L * c.qDim());
             } else {

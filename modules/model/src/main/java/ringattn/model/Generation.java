@@ -74,6 +74,7 @@ public final class Generation {
      * @param prefillSeconds   the prompt's ring prefill
      * @param firstTokenSeconds start to the first generated token (prefill, sharing the last logits, sampling)
      * @param decodeSeconds    every decode step after the first token
+     * @param attentionSeconds of which in this rank's attention over its cache shard
      * @param reductionSeconds of which in the cross-rank reduction of attention states
      * @param cachedTokens     tokens in this rank's cache at the end
      * @param peakRssBytes     the process's peak resident set, or -1 when unknown
@@ -81,7 +82,8 @@ public final class Generation {
      * @param kernel           the matmul and attention kernel names
      */
     public record RankResult(int rank, int[] tokens, double prefillSeconds, double firstTokenSeconds,
-                             double decodeSeconds, double reductionSeconds, int cachedTokens, long peakRssBytes,
+                             double decodeSeconds, double attentionSeconds, double reductionSeconds, int cachedTokens,
+                             long peakRssBytes,
                              long heapPeakBytes, String kernel) {
     }
 
@@ -156,7 +158,8 @@ public final class Generation {
                     }
                     long t2 = System.nanoTime();
                     return new RankResult(rank, Arrays.copyOf(generated, count), (t1 - t0) / 1e9,
-                            (firstToken - t0) / 1e9, (t2 - firstToken) / 1e9, decoder.reductionNanos() / 1e9,
+                            (firstToken - t0) / 1e9, (t2 - firstToken) / 1e9, decoder.attentionNanos() / 1e9,
+                            decoder.reductionNanos() / 1e9,
                             cache.size(), PeakMemory.highWaterBytes(), HeapHighWater.bytes(),
                             mm.name() + "+" + kernel.name());
                 }
