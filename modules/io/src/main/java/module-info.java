@@ -1,5 +1,5 @@
 /**
- * Tensor and metadata files shared by the command and the model: {@code .npy}, safetensors, a strict
+ * Tensor and metadata files shared by the command and the model: {@code .npy}, safetensors, GGUF, a strict
  * JSON reader, atomic and multi-process output files, the peak memory of a process. Below both {@code ringattn.cli} and
  * {@code ringattn.model}; depends only on the engine, whose {@code Tensor} and {@code DType} its API
  * uses (hence {@code requires transitive}).

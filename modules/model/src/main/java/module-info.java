@@ -1,8 +1,8 @@
 /**
  * A Llama-style decoder-only transformer that runs long-context prefill with ring attention: each
  * rank holds only its shard of the activations, every layer calls the engine's ring. Weights come
- * memory-mapped from a Hugging Face-style directory ({@code config.json} + safetensors) or from the
- * embedded tiny model. The Vector API stays inside {@code ringattn.model.linalg}, which is not
+ * memory-mapped from a Hugging Face-style directory ({@code config.json} + safetensors), from a
+ * llama.cpp GGUF file, or from the embedded tiny model. The Vector API stays inside {@code ringattn.model.linalg}, which is not
  * exported.
  */
 module ringattn.model {

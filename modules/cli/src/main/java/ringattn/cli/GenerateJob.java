@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Locale;
 import ringattn.engine.ring.ShardLayout;
 import ringattn.engine.tensor.DType;
+import ringattn.model.Checkpoint;
 import ringattn.model.Generation;
 import ringattn.model.LlamaConfig;
 import ringattn.model.LlamaModel;
@@ -99,8 +100,9 @@ final class GenerateJob implements AutoCloseable {
             config = LlamaConfig.tiny();
             weights = TinyLlama.weights(config, DType.F32, TinyLlama.DEFAULT_SEED);
         } else {
-            config = PrefillJob.readConfig(modelPath);
-            weights = PrefillJob.openWeights(modelPath);
+            Checkpoint checkpoint = PrefillJob.openCheckpoint(modelPath);
+            config = checkpoint.config();
+            weights = checkpoint.weights();
         }
         try {
             model = LlamaModel.load(config, weights);

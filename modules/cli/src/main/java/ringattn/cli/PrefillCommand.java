@@ -58,8 +58,8 @@ final class PrefillCommand implements Command {
 
     @Override
     public String help() {
-        return Command.help("prefill (--model DIR | --tiny) (--tokens FILE.npy | --random S) [options]\n"
-                + "       ringattn prefill --bench [--model DIR | --tiny] [--bench-seqs S,...] [--bench-ranks P,...]", """
+        return Command.help("prefill (--model DIR|FILE.gguf | --tiny) (--tokens FILE.npy | --random S) [options]\n"
+                + "       ringattn prefill --bench [--model DIR|FILE.gguf | --tiny] [--bench-seqs S,...] [--bench-ranks P,...]", """
                 Runs the model over the whole sequence with every rank holding only its shard of the activations
                 and every layer's attention on the ring (causal, zigzag by default). Prints each rank's tokens,
                 seconds (after a start barrier: JVM start and weight mapping excluded), time in ring attention,

@@ -18,17 +18,17 @@ import ringattn.io.ElementType;
 import ringattn.io.FileFormatException;
 import ringattn.io.Npy;
 import ringattn.io.OutputFile;
+import ringattn.model.Checkpoint;
 import ringattn.model.LlamaConfig;
 import ringattn.model.LlamaModel;
 import ringattn.model.ModelFormatException;
 import ringattn.model.Prefill;
-import ringattn.model.SafetensorsWeights;
 import ringattn.model.TinyLlama;
 import ringattn.model.WeightSource;
 
 /**
- * A validated {@code prefill} job: the model bound to its weights (memory-mapped safetensors, or the
- * seeded tiny model), the token ids, and where the logits go. Every check happens in {@link #load},
+ * A validated {@code prefill} job: the model bound to its weights (memory-mapped safetensors or GGUF,
+ * or the seeded tiny model), the token ids, and where the logits go. Every check happens in {@link #load},
  * before any compute, and names the option. Owns the weights: {@link #close()} unmaps them. Not
  * thread-safe to load or close; the model may be read by every local rank at once.
  */
@@ -37,8 +37,8 @@ final class PrefillJob implements AutoCloseable {
     static final String LOGITS = "logits";
 
     final Options options;
-    /** The model directory, or null for {@code --tiny}. */
-    final Path modelDir;
+    /** The model directory or GGUF file, or null for {@code --tiny}. */
+    final Path modelPath;
     final LlamaModel model;
     private final WeightSource weights;
     /** The token ids, or null for {@code --bench} (which makes its own). */
@@ -57,8 +57,9 @@ final class PrefillJob implements AutoCloseable {
     /** The options of a prefill job, shared by {@code prefill} and {@code worker prefill}. */
     static List<Option> options() {
         return List.of(
-                Option.value("model", "DIR", "a Llama-style model: config.json and safetensors (one file, shards with an "
-                        + "index, or every *.safetensors)"),
+                Option.value("model", "DIR|FILE.gguf", "a Llama-style model: a directory with config.json and safetensors "
+                        + "(one file, shards with an index, or every *.safetensors), or a llama.cpp GGUF file (F32, F16, "
+                        + "BF16, Q8_0)"),
                 Option.flag("tiny", "the embedded tiny model instead (seeded random weights, vocab 512, 4 layers)"),
                 Option.value("tiny-dtype", "f32|bf16", "weight dtype of --tiny (default f32)"),
                 Option.value("tokens", "FILE.npy", "token ids: any integer .npy, shape [S] or [1, S]"),
@@ -100,10 +101,17 @@ final class PrefillJob implements AutoCloseable {
         DType tinyDtype = DType.valueOf(o.choice("tiny-dtype", "f32", "f32", "bf16").toUpperCase(Locale.ROOT));
         out = o.has("out") ? Path.of(o.required("out")) : null;
         Path tokenFile = o.has("tokens") && !bench ? Path.of(o.required("tokens")) : null;
-        modelDir = o.has("model") ? Path.of(o.required("model")) : null;
+        modelPath = o.has("model") ? Path.of(o.required("model")) : null;
         guardOutputs(o, tokenFile);
-        LlamaConfig config = modelDir == null ? LlamaConfig.tiny() : readConfig(modelDir);
-        weights = modelDir == null ? TinyLlama.weights(config, tinyDtype, TinyLlama.DEFAULT_SEED) : openWeights(modelDir);
+        LlamaConfig config;
+        if (modelPath == null) {
+            config = LlamaConfig.tiny();
+            weights = TinyLlama.weights(config, tinyDtype, TinyLlama.DEFAULT_SEED);
+        } else {
+            Checkpoint checkpoint = openCheckpoint(modelPath);
+            config = checkpoint.config();
+            weights = checkpoint.weights();
+        }
         try {
             model = LlamaModel.load(config, weights);
             tokens = bench ? null : tokenFile == null ? TinyLlama.randomTokens(random, config.vocabSize(), seed)
@@ -118,7 +126,7 @@ final class PrefillJob implements AutoCloseable {
             }
         } catch (ModelFormatException e) {
             weights.close();
-            throw new UsageException(modelDir != null ? "--model" : "--tiny", e.getMessage());
+            throw new UsageException(modelPath != null ? "--model" : "--tiny", e.getMessage());
         } catch (RuntimeException e) {
             weights.close();
             throw e;
@@ -133,7 +141,7 @@ final class PrefillJob implements AutoCloseable {
         return new PrefillJob(o, defaultRanks, bench);
     }
 
-    /** Refuses an {@code --out} (or worker {@code --report}) that is an input: the token file or a file of the model. */
+    /** Refuses an {@code --out} (or worker {@code --report}) that is an input: the token file, the GGUF file or a file of the model directory. */
     private static void guardOutputs(Options o, Path tokenFile) {
         OutputGuard guard = new OutputGuard();
         if (tokenFile != null) {
@@ -145,6 +153,8 @@ final class PrefillJob implements AutoCloseable {
             } catch (IOException e) {
                 throw new UsageException("--model", o.required("model") + ": cannot list: " + e.getMessage());
             }
+        } else if (o.has("model") && Files.isRegularFile(Path.of(o.required("model")))) {
+            guard.input("--model", o.required("model"), Path.of(o.required("model")));
         }
         for (String output : List.of("out", "report")) {
             if (o.has(output)) {
@@ -155,29 +165,11 @@ final class PrefillJob implements AutoCloseable {
         guard.check();
     }
 
-    static LlamaConfig readConfig(Path dir) {
-        if (!Files.isDirectory(dir)) {
-            throw new UsageException("--model", dir + " is not a directory");
-        }
-        Path file = dir.resolve("config.json");
-        if (!Files.exists(file)) {
-            throw new UsageException("--model", dir + " has no config.json");
-        }
+    /** A model directory or GGUF file; every problem is a usage error of {@code --model}. */
+    static Checkpoint openCheckpoint(Path path) {
         try {
-            return LlamaConfig.read(file);
+            return Checkpoint.open(path);
         } catch (ModelFormatException e) {
-            throw new UsageException("--model", e.getMessage());
-        } catch (IOException e) {
-            throw new UsageException("--model", file + ": cannot read: " + e.getMessage());
-        }
-    }
-
-    static WeightSource openWeights(Path dir) {
-        try {
-            return SafetensorsWeights.open(dir);
-        } catch (ModelFormatException e) {
-            throw new UsageException("--model", e.getMessage());
-        } catch (IOException e) {
             throw new UsageException("--model", e.getMessage());
         }
     }
@@ -217,9 +209,9 @@ final class PrefillJob implements AutoCloseable {
         return ids;
     }
 
-    /** What the banners call the model: {@code tiny} or the directory as given. */
+    /** What the banners call the model: {@code tiny} or the directory or file as given. */
     String modelName() {
-        return modelDir == null ? "tiny" : modelDir.toString();
+        return modelPath == null ? "tiny" : modelPath.toString();
     }
 
     /** {@code --threads}, else the cores divided by {@code ranksHere}, at least 1. */

@@ -2,8 +2,8 @@ package ringattn.model;
 
 /**
  * Where a model's weights come from, by Hugging Face tensor name. Implementations: memory-mapped
- * safetensors ({@link SafetensorsWeights}) and in-memory tensors ({@link InMemoryWeights}, the tiny
- * model). Thread-safe for reading; closing invalidates every {@link Weight} handed out.
+ * safetensors ({@link SafetensorsWeights}), a GGUF file ({@link GgufWeights}) and in-memory tensors
+ * ({@link InMemoryWeights}, the tiny model). Thread-safe for reading; closing invalidates every {@link Weight} handed out.
  */
 public interface WeightSource extends AutoCloseable {
     /**
