@@ -220,7 +220,7 @@ public final class RingAttention implements AutoCloseable {
     /** Agrees on the pass with every rank, then sizes the ring's memory (first call) or checks it fits. */
     private RingPlan agree(String pass, Tensor q, Tensor k, Tensor v, Tensor dOut, int seqLen) {
         RingPlan plan = agreement.agree(pass, q, k, v, dOut, seqLen);
-        memory = memory == null ? RingMemory.allocate(transport, plan, k) : memory.checkFits(plan, k);
+        memory = memory == null ? RingMemory.allocate(transport, plan, k, options.minSlotBytes()) : memory.checkFits(plan, k);
         return plan;
     }
 

@@ -30,22 +30,25 @@ final class RingMemory implements AutoCloseable {
     private final Tensor homeDk;
     private final Tensor homeDv;
 
-    private RingMemory(RingTransport transport, int capacityTokens, Tensor k) {
+    private RingMemory(RingTransport transport, int capacityTokens, Tensor k, long minSlotBytes) {
         this.transport = transport;
         this.capacityTokens = capacityTokens;
         this.kvHeads = k.heads();
         this.headDim = k.headDim();
         this.dtype = k.dtype();
-        transport.allocateBuffers(SLOTS, Math.max(kvBytes(capacityTokens), gradBytes(capacityTokens)));
+        transport.allocateBuffers(SLOTS, Math.max(minSlotBytes, Math.max(kvBytes(capacityTokens), gradBytes(capacityTokens))));
         contributionDk = Tensor.allocate(capacityTokens, kvHeads, headDim, DType.F32);
         contributionDv = Tensor.allocate(capacityTokens, kvHeads, headDim, DType.F32);
         homeDk = Tensor.allocate(capacityTokens, kvHeads, headDim, DType.F32);
         homeDv = Tensor.allocate(capacityTokens, kvHeads, headDim, DType.F32);
     }
 
-    /** Collective: allocates the slots and scratch for {@code plan}'s largest shard and {@code k}'s shape. */
-    static RingMemory allocate(RingTransport transport, RingPlan plan, Tensor k) {
-        return new RingMemory(transport, plan.maxShard, k);
+    /**
+     * Collective: allocates the slots (at least {@code minSlotBytes} each) and scratch for
+     * {@code plan}'s largest shard and {@code k}'s shape.
+     */
+    static RingMemory allocate(RingTransport transport, RingPlan plan, Tensor k, long minSlotBytes) {
+        return new RingMemory(transport, plan.maxShard, k, minSlotBytes);
     }
 
     /**

@@ -4,11 +4,20 @@ import java.time.Duration;
 import ringattn.engine.kernel.AttentionSpec;
 
 /**
- * Options of a ring: the attention spec (scale, causal, window, documents), the sharding layout and
- * the bound on any wait (rank-failure detection). Immutable.
+ * Options of a ring: the attention spec (scale, causal, window, documents), the sharding layout, the
+ * bound on any wait (rank-failure detection) and the least size of the transport's slots in bytes
+ * (the ring sizes them for its largest K/V block; a caller that reuses them after the ring, as the
+ * decoder does for its reductions, may need more). Immutable.
  */
-public record RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeout) {
+public record RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeout, long minSlotBytes) {
+    public RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeout) {
+        this(spec, layout, timeout, 0);
+    }
+
     public RingOptions {
+        if (minSlotBytes < 0) {
+            throw new IllegalArgumentException("minSlotBytes: must be >= 0, got " + minSlotBytes);
+        }
         if (spec == null) {
             throw new IllegalArgumentException("spec: must not be null");
         }
@@ -30,10 +39,15 @@ public record RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeo
     }
 
     public RingOptions withLayout(ShardLayout newLayout) {
-        return new RingOptions(spec, newLayout, timeout);
+        return new RingOptions(spec, newLayout, timeout, minSlotBytes);
     }
 
     public RingOptions withTimeout(Duration newTimeout) {
-        return new RingOptions(spec, layout, newTimeout);
+        return new RingOptions(spec, layout, newTimeout, minSlotBytes);
+    }
+
+    /** The same options with the transport's slots at least {@code bytes} long. */
+    public RingOptions withMinSlotBytes(long bytes) {
+        return new RingOptions(spec, layout, timeout, bytes);
     }
 }

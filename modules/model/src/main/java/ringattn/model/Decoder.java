@@ -7,6 +7,7 @@ import java.time.Duration;
 import ringattn.engine.concurrent.WorkerPool;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.transport.RingTransport;
+import ringattn.engine.transport.Transfer;
 import ringattn.model.linalg.DecodeAttention;
 import ringattn.model.linalg.MatMul;
 
@@ -44,6 +45,8 @@ public final class Decoder implements AutoCloseable {
     private final byte[] partial;
     private final MemorySegment partialView;
     private final double[] weights;
+    /** Every rank's state after a gather, {@code [world, stateBytes]}. */
+    private final MemorySegment gathered;
     private long reductionNanos;
     private long attentionNanos;
 
@@ -73,6 +76,7 @@ public final class Decoder implements AutoCloseable {
         this.partial = new byte[4 * (c.heads() + c.qDim())];
         this.partialView = MemorySegment.ofArray(partial);
         this.weights = new double[transport.worldSize()];
+        this.gathered = arena.allocate((long) transport.worldSize() * partial.length, 64);
     }
 
     /** The rank that keeps the next token's K/V: the fewest tokens, the lowest rank on ties. */
@@ -147,23 +151,66 @@ public final class Decoder implements AutoCloseable {
                 (task + 1) * heads / parts, workerScores[worker], out, lse));
     }
 
-    /** All-gathers every rank's (LSE, O) and combines them in rank order into {@code out}. */
+    /**
+     * The bytes of one rank's partial attention state, {@code 4 · heads · (1 + headDim)}: what the
+     * transport's slots must hold for the decoder's reduction ({@link ringattn.engine.ring.RingOptions#withMinSlotBytes}).
+     */
+    public static long stateBytes(LlamaConfig c) {
+        return 4L * (c.heads() + c.qDim());
+    }
+
+    /** Tags of the decoder's messages: far above the ring's own, which count up from 0 per prefill post. */
+    private static final int FIRST_TAG = 0x4000_0000;
+    private int tag = FIRST_TAG;
+
+    /**
+     * Every rank's (LSE, O), by rank: a ring all-gather over the transport's data path through two of
+     * its slots (P − 1 steps, each forwarding the state that arrived before), or the control plane's
+     * all-gather when the slots are too small.
+     */
+    private MemorySegment[] gatherStates() {
+        int world = transport.worldSize();
+        int rank = transport.rank();
+        long bytes = partial.length;
+        MemorySegment[] parts = new MemorySegment[world];
+        if (transport.buffer(0).byteSize() < bytes || transport.buffer(1).byteSize() < bytes) {
+            byte[][] all = transport.allGather(partial, timeout);
+            for (int r = 0; r < world; r++) {
+                if (all[r].length != partial.length) {
+                    throw new IllegalStateException("rank " + r + ": sent " + all[r].length
+                            + " bytes of attention state, expected " + partial.length);
+                }
+                parts[r] = MemorySegment.ofArray(all[r]);
+            }
+            return parts;
+        }
+        MemorySegment.copy(partialView, 0, gathered, (long) rank * bytes, bytes);
+        MemorySegment.copy(partialView, 0, transport.buffer(0), 0, bytes);
+        int current = 0;
+        for (int s = 0; s < world - 1; s++) {
+            int other = 1 - current;
+            int step = tag++;
+            Transfer in = transport.receiveFromPrevious(other, bytes, step);
+            Transfer out = transport.sendToNext(current, bytes, step);
+            out.await(timeout);
+            in.await(timeout);
+            int origin = Math.floorMod(rank - s - 1, world);
+            MemorySegment.copy(transport.buffer(other), 0, gathered, (long) origin * bytes, bytes);
+            current = other;
+        }
+        for (int r = 0; r < world; r++) {
+            parts[r] = gathered.asSlice((long) r * bytes, bytes);
+        }
+        return parts;
+    }
+
+    /** Gathers every rank's (LSE, O) and combines them in rank order into {@code out}. */
     private void combine(MemorySegment out, int heads, int hd) {
         long t0 = System.nanoTime();
         MemorySegment.copy(lse, 0, partialView, 0, 4L * heads);
         MemorySegment.copy(this.out, 0, partialView, 4L * heads, 4L * heads * hd);
-        byte[][] all = transport.allGather(partial, timeout);
-        int world = all.length;
-        for (int r = 0; r < world; r++) {
-            if (all[r].length != partial.length) {
-                throw new IllegalStateException("rank " + r + ": sent " + all[r].length + " bytes of attention state, expected "
-                        + partial.length);
-            }
-        }
-        MemorySegment[] parts = new MemorySegment[world];
-        for (int r = 0; r < world; r++) {
-            parts[r] = MemorySegment.ofArray(all[r]);
-        }
+        MemorySegment[] parts = gatherStates();
+        int world = parts.length;
         for (int h = 0; h < heads; h++) {
             double m = Double.NEGATIVE_INFINITY;
             boolean nan = false;

@@ -112,7 +112,8 @@ public final class Generation {
         int capacity = Math.max(Arrays.stream(counts).max().orElse(0),
                 (int) Math.min(Integer.MAX_VALUE - 1, ((long) seqLen + options.maxNew() + world - 1) / world)) + 1;
         AttentionSpec spec = AttentionSpec.of(c.headDim()).withCausal(true);
-        RingOptions ringOptions = RingOptions.defaults(spec).withLayout(layout).withTimeout(po.timeout());
+        RingOptions ringOptions = RingOptions.defaults(spec).withLayout(layout).withTimeout(po.timeout())
+                .withMinSlotBytes(Decoder.stateBytes(c)); // the decoder's reductions reuse the ring's slots
         MatMul mm = MatMul.create(po.simdBits());
         Sampler sampler = new Sampler(options.sampling());
         int vocab = c.vocabSize();

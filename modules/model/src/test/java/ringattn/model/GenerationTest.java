@@ -112,7 +112,8 @@ class GenerationTest {
                 counts[q] = ShardLayout.ZIGZAG.positions(q, ranks, prompt).size();
             }
             try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(1)).kernel();
-                 RingAttention ring = new RingAttention(t, kernel, RingOptions.defaults(spec));
+                 RingAttention ring = new RingAttention(t, kernel,
+                         RingOptions.defaults(spec).withMinSlotBytes(Decoder.stateBytes(config)));
                  WorkerPool pool = new WorkerPool(1, "test");
                  KvCache cache = new KvCache(config.layers(), config.kvHeads(), config.headDim(), greedy.length)) {
                 model.forwardShard(ring, Arrays.copyOf(greedy, prompt), mm, pool, null, cache);
