@@ -11,7 +11,7 @@ package ringattn.model.tokenizer;
  * produced from plain text, even when the text spells them out, and decode to nothing.
  * Implementations are immutable and thread-safe; a {@link StreamingDecoder} is not.
  */
-public sealed interface Tokenizer permits SentencePieceTokenizer {
+public sealed interface Tokenizer permits SentencePieceTokenizer, ByteLevelBpeTokenizer {
     /**
      * The ids of {@code text}, preceded by {@link #bos()} when {@code addBos}. The empty text gives no
      * ids (just BOS with {@code addBos}).
