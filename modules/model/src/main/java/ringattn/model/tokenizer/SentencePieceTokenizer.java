@@ -19,8 +19,8 @@ import ringattn.io.Snippet;
  * a character that is no piece is written as its UTF-8 bytes, each the byte token {@code <0xNN>}
  * (byte fallback; the unknown token where the vocabulary lacks that byte). User-defined pieces are
  * cut out of the text first and the dummy prefix is put again after each. The merging uses a
- * priority queue over a linked list of symbols: O(n log n) in the characters, so a megabyte of text
- * takes a fraction of a second.
+ * priority queue over a linked list of symbols: O(n log n) in the characters (llama2.c's rescan of
+ * every pair after each merge is quadratic).
  *
  * <p>Decoding prints normal pieces with {@code ▁} as a space, byte tokens as their bytes, user-defined
  * pieces verbatim and control, unknown and unused tokens as nothing, and drops the dummy prefix: the

@@ -131,22 +131,28 @@ class SentencePieceTokenizerTest {
     }
 
     /**
-     * A megabyte in bounded time: 1 MiB of story text and 1 MiB of one letter (every pair a merge
-     * candidate). The priority-queue merge is O(n log n) and takes well under a second here; a
-     * quadratic merge (rescanning all pairs after each merge, as llama2.c's {@code encode} does) needs
-     * about 10^12 steps and trips the generous limit.
+     * A megabyte in bounded time: 1 MiB of story text, and 1 MiB of "o": "▁o" (score -75) merges
+     * first, then every adjacent pair of the rest is the piece "oo" (-88), all tied, so leftmost first:
+     * [▁o, oo × (2^19 - 1), o], 2^19 merges. The priority-queue merge is
+     * O(n log n); a quadratic one (rescanning every pair after each merge, as llama2.c's
+     * {@code encode} does) needs some 10^11 steps and trips the generous limit.
      */
     @Test
     void megabyteInputsEncodeInBoundedTime() throws IOException {
         SentencePieceTokenizer tok = Stories260K.tokenizer();
         String story = tok.decode(Stories260K.greedyTokens());
         String text = story.repeat((1 << 20) / story.length() + 1).substring(0, 1 << 20);
-        String letters = "e".repeat(1 << 20);
+        String letters = "o".repeat(1 << 20);
         assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
             int[] ids = tok.encode(text, false);
             assertEquals(text, tok.decode(ids));
             assertTrue(ids.length < text.length() / 2, "merged into " + ids.length + " ids");
-            assertEquals(letters, tok.decode(tok.encode(letters, false)));
+            int[] o = tok.encode(letters, false);
+            assertEquals(1 + (1 << 19), o.length);
+            assertEquals(334, o[0], "▁o");
+            assertTrue(Arrays.stream(o, 1, o.length - 1).allMatch(id -> id == 347), "oo");
+            assertEquals(414, o[o.length - 1], "o");
+            assertEquals(letters, tok.decode(o));
         });
     }
 
