@@ -210,6 +210,20 @@ class SentencePieceTokenizerTest {
         assertArrayEquals(new int[] {5, 9}, tok.encode("<x>a", false), "no prefix before a leading literal");
     }
 
+    /**
+     * Merging never builds a control piece: with "<s" a normal piece and "<s>" the BOS, "<s>" (no
+     * dummy prefix here) is [<s, >], not BOS. llama.cpp looks merged text up among all pieces, but
+     * no Llama 2 vocabulary has a piece that a control piece extends; SentencePiece, like this class,
+     * merges only into normal and user-defined pieces.
+     */
+    @Test
+    void controlPiecesAreNeverMergedInto() {
+        List<String> pieces = List.of("<unk>", "<s>", "</s>", "▁", "<", "s", ">", "<s");
+        int[] types = {TokenType.UNKNOWN.code(), C, C, N, N, N, N, N};
+        SentencePieceTokenizer tok = SentencePieceTokenizer.of(pieces, new float[8], types, 1, 2, false);
+        assertArrayEquals(new int[] {7, 6}, tok.encode("<s>", false));
+    }
+
     /** Without the dummy prefix nothing is added and nothing is dropped. */
     @Test
     void spacePrefixCanBeTurnedOff() {
