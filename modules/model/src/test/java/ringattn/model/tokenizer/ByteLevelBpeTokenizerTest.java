@@ -78,6 +78,17 @@ class ByteLevelBpeTokenizerTest {
     }
 
     /**
+     * Text between the matches of a split is a word too (Hugging Face's Isolated behaviour): split on
+     * "h", "the" is "t", "h", "e", so h·e cannot merge: [t, h, e]; unsplit it is [t, he].
+     */
+    @Test
+    void textBetweenMatchesIsAWordToo() {
+        assertIds(TinyByteLevel.tokenizer("h", false), "the", 't', 'h', 'e');
+        assertIds(TinyByteLevel.tokenizer("h", false), "ahha", 'a', 'h', 'h', 'a');
+        assertIds(TinyByteLevel.tokenizer(null, false), "the", 't', 257);
+    }
+
+    /**
      * With ignore_merges (Llama 3) a word that is a piece is taken whole: " ther" is piece 270,
      * which no merge makes; without it, merging gives [Ġthe, r].
      */

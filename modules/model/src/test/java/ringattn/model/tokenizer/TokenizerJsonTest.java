@@ -75,6 +75,15 @@ class TokenizerJsonTest {
         assertEquals(-1, tok.bos());
     }
 
+    /** A Split on a string splits on that literal text ("." is a full stop, not any character). */
+    @Test
+    void splitOnAStringIsLiteral() throws IOException {
+        ByteLevelBpeTokenizer tok = ByteLevelBpeTokenizer.read(write("tokenizer.json",
+                LLAMA3_JSON.replaceFirst("\"Regex\": \"[^\"]*\"", "\"String\": \".\"")));
+        // words "he", ".", " the": [he, ., Ġthe]; "." as a regular expression would cut every character
+        assertArrayEquals(new int[] {257, '.', 258}, tok.encode("he. the", false));
+    }
+
     /** An NFC normalizer composes e + U+0301 into é (C3 A9) before the bytes are taken. */
     @Test
     void nfcNormalizerComposes() throws IOException {
