@@ -1,6 +1,7 @@
 package ringattn.model.tokenizer;
 
 import java.nio.file.Path;
+import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -70,7 +71,6 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
         Map<String, Integer> all = new HashMap<>(2 * n);
         Map<String, Integer> literalMap = new HashMap<>();
         byte[][] bytes = new byte[n][];
-        byte[] none = new byte[0];
         for (int id = 0; id < n; id++) {
             String piece = o.pieces.get(id);
             if (piece == null || piece.isEmpty()) {
@@ -81,16 +81,13 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
                 throw new IllegalArgumentException("pieces: entries " + before + " and " + id + " are both '"
                         + Snippet.of(piece) + "'");
             }
-            TokenType type;
-            try {
-                type = TokenType.of(o.types[id]);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("types: entry " + id + ": " + e.getMessage(), e);
-            }
+            TokenType type = TokenType.at(o.types, id);
             bytes[id] = switch (type) {
-                case NORMAL, UNDEFINED, BYTE -> ByteLevel.unmap(piece);
+                case NORMAL, UNDEFINED -> ByteLevel.unmap(piece);
+                case BYTE -> TokenType.byteOf(piece) >= 0 ? new byte[] {(byte) TokenType.byteOf(piece)}
+                        : ByteLevel.unmap(piece);
                 case USER_DEFINED -> Utf8.bytes(piece);
-                case CONTROL, UNKNOWN, UNUSED -> none;
+                case CONTROL, UNKNOWN, UNUSED -> new byte[0];
             };
             if (type == TokenType.USER_DEFINED) {
                 literalMap.put(piece, id);
@@ -107,21 +104,27 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
             }
             byteIds[b] = id;
         }
-        merges = new HashMap<>(2 * o.merges.size());
-        for (int rank = 0; rank < o.merges.size(); rank++) {
-            String[] pair = o.merges.get(rank);
-            String what = "merges: entry " + rank + " ('" + Snippet.of(pair[0] + " " + pair[1]) + "')";
+        merges = mergeTable(o.merges);
+        this.literals = new LiteralTokens(literalMap);
+        this.pieces = new PieceTable(bytes, false);
+    }
+
+    /** The merges by rank as (left id << 32 | right id) → (rank << 32 | merged id); the first rank of a pair wins. */
+    private Map<Long, Long> mergeTable(List<String[]> pairs) {
+        Map<Long, Long> table = new HashMap<>(2 * pairs.size());
+        for (int rank = 0; rank < pairs.size(); rank++) {
+            String[] pair = pairs.get(rank);
             Integer left = mergeable.get(pair[0]);
             Integer right = mergeable.get(pair[1]);
             Integer merged = mergeable.get(pair[0] + pair[1]);
             if (left == null || right == null || merged == null) {
-                throw new IllegalArgumentException(what + ": " + (left == null ? "the left part" : right == null
-                        ? "the right part" : "the merged piece") + " is not a piece of the vocabulary");
+                throw new IllegalArgumentException("merges: entry " + rank + " ('" + Snippet.of(pair[0] + " " + pair[1])
+                        + "'): " + (left == null ? "the left part" : right == null ? "the right part" : "the merged piece")
+                        + " is not a piece of the vocabulary");
             }
-            merges.putIfAbsent(((long) left << 32) | right, ((long) rank << 32) | merged);
+            table.putIfAbsent(((long) left << 32) | right, ((long) rank << 32) | merged);
         }
-        this.literals = new LiteralTokens(literalMap);
-        this.pieces = new PieceTable(bytes, false);
+        return table;
     }
 
     /** Everything a byte-level BPE tokenizer is made of, as plain values. */
@@ -216,7 +219,7 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
             public void text(int start, int end) {
                 String run = s.substring(start, end);
                 if (nfc) {
-                    run = java.text.Normalizer.normalize(run, java.text.Normalizer.Form.NFC);
+                    run = Normalizer.normalize(run, Normalizer.Form.NFC);
                 }
                 if (addPrefixSpace && !run.startsWith(" ")) {
                     run = " " + run;

@@ -39,6 +39,29 @@ public enum TokenType {
         return BY_CODE[code];
     }
 
+    /** The type of entry {@code id} of a list of codes; the message names the entry. */
+    static TokenType at(int[] codes, int id) {
+        try {
+            return of(codes[id]);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("types: entry " + id + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The byte a {@link #BYTE} piece {@code <0xNN>} stands for (0..255), or -1 when it is not one. */
+    static int byteOf(String piece) {
+        if (piece.length() != 6 || !piece.startsWith("<0x") || piece.charAt(5) != '>') {
+            return -1;
+        }
+        int hi = hexDigit(piece.charAt(3));
+        int lo = hexDigit(piece.charAt(4));
+        return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+    }
+
+    private static int hexDigit(char c) {
+        return c < 0x80 ? Character.digit(c, 16) : -1; // ASCII only: no full-width digits
+    }
+
     /** Whether encoding may produce this token from text by merging (NORMAL, UNDEFINED, USER_DEFINED). */
     boolean mergeable() {
         return this == NORMAL || this == UNDEFINED || this == USER_DEFINED;

@@ -173,7 +173,8 @@ class SentencePieceTokenizerTest {
      * "abc" is "▁abc" after the dummy prefix. Candidates ▁a, ab, bc; the highest-scoring one merges
      * first, and the winner blocks its neighbours: ▁a best → [▁a, bc] (after ▁a, "▁ab" is no piece, bc
      * remains); ab best → [▁, ab, c] (then "▁ab" and "abc" are no pieces); bc best → [▁a, bc] too;
-     * ab and bc tied above ▁a → the leftmost, ab.
+     * ab and bc tied above ▁a → the leftmost, ab (also for scores -0.0 and 0.0, which compare equal in
+     * llama.cpp; stories260K's "▁t" scores -0.0).
      */
     @Test
     void highestScoringMergeFirstTiesToTheLeft() {
@@ -181,6 +182,7 @@ class SentencePieceTokenizerTest {
         assertArrayEquals(new int[] {3, 7, 6}, abc(-1, -2, -3).encode("abc", false));
         assertArrayEquals(new int[] {9, 8}, abc(-2, -1, -3).encode("abc", false));
         assertArrayEquals(new int[] {3, 7, 6}, abc(-1, -1, -3).encode("abc", false), "tie: leftmost pair");
+        assertArrayEquals(new int[] {3, 7, 6}, abc(-0.0f, 0.0f, -3).encode("abc", false), "-0.0 and 0.0 tie too");
         assertArrayEquals(new int[] {1, 9, 8}, abc(-3, -2, -1).encode("abc", true));
     }
 
