@@ -30,6 +30,7 @@ import ringattn.io.Snippet;
  *
  * <p>Only pieces of type normal, undefined or user-defined are produced by merging; control tokens
  * (BOS {@code <s>}, EOS {@code </s>}) and byte tokens are never produced from text that spells them.
+ * A {@code ▁} in the text itself is taken for a space, as in llama.cpp, and decodes as one.
  * Immutable and thread-safe.
  */
 public final class SentencePieceTokenizer implements Tokenizer {
