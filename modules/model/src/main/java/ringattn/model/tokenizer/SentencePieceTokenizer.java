@@ -62,7 +62,10 @@ public final class SentencePieceTokenizer implements Tokenizer {
         }
         this.bos = checkId("bos", bos, n);
         this.eos = checkId("eos", eos, n);
-        this.scores = scores.clone();
+        this.scores = new float[n];
+        for (int i = 0; i < n; i++) {
+            this.scores[i] = scores[i] + 0.0f; // -0.0 becomes 0.0: llama.cpp compares with <, where they tie
+        }
         this.addSpacePrefix = addSpacePrefix;
         this.mergeable = new HashMap<>(2 * n);
         Map<String, Integer> all = new HashMap<>(2 * n);
@@ -71,7 +74,6 @@ public final class SentencePieceTokenizer implements Tokenizer {
         int unknown = -1;
         int longest = 0;
         byte[][] bytes = new byte[n][];
-        byte[] none = new byte[0];
         for (int id = 0; id < n; id++) {
             String piece = pieceList.get(id);
             if (piece == null) {
@@ -85,33 +87,14 @@ public final class SentencePieceTokenizer implements Tokenizer {
                 throw new IllegalArgumentException("pieces: entries " + before + " and " + id + " are both '"
                         + Snippet.of(piece) + "'");
             }
-            TokenType type;
-            try {
-                type = TokenType.of(types[id]);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("types: entry " + id + ": " + e.getMessage(), e);
-            }
-            bytes[id] = none;
-            switch (type) {
-                case NORMAL, UNDEFINED -> bytes[id] = Utf8.bytes(piece.replace(SPACE_MARK, ' '));
-                case USER_DEFINED -> {
-                    bytes[id] = Utf8.bytes(piece);
-                    literals.put(piece, id);
-                }
-                case BYTE -> {
-                    int b = byteValue(piece);
-                    if (b < 0) {
-                        throw new IllegalArgumentException("pieces: entry " + id + " has type BYTE but is '"
-                                + Snippet.of(piece) + "', not <0xNN>");
-                    }
-                    bytes[id] = new byte[] {(byte) b};
-                    if (byteIds[b] < 0) {
-                        byteIds[b] = id;
-                    }
-                }
-                case UNKNOWN -> unknown = unknown < 0 ? id : unknown;
-                case CONTROL, UNUSED -> {
-                }
+            TokenType type = TokenType.at(types, id);
+            bytes[id] = printed(type, piece, id);
+            if (type == TokenType.BYTE && byteIds[bytes[id][0] & 0xFF] < 0) {
+                byteIds[bytes[id][0] & 0xFF] = id;
+            } else if (type == TokenType.UNKNOWN && unknown < 0) {
+                unknown = id;
+            } else if (type == TokenType.USER_DEFINED) {
+                literals.put(piece, id);
             }
             if (type.mergeable() && !piece.isEmpty()) {
                 mergeable.put(piece, id);
@@ -161,14 +144,23 @@ public final class SentencePieceTokenizer implements Tokenizer {
         return id;
     }
 
-    /** The byte a {@code <0xNN>} piece stands for, or -1 when it is not one. */
-    private static int byteValue(String piece) {
-        if (piece.length() != 6 || !piece.startsWith("<0x") || piece.charAt(5) != '>') {
-            return -1;
-        }
-        int hi = Character.digit(piece.charAt(3), 16);
-        int lo = Character.digit(piece.charAt(4), 16);
-        return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+    private static final byte[] NOTHING = new byte[0];
+
+    /** What {@code piece} (id {@code id}) prints: see the class comment. */
+    private static byte[] printed(TokenType type, String piece, int id) {
+        return switch (type) {
+            case NORMAL, UNDEFINED -> Utf8.bytes(piece.replace(SPACE_MARK, ' '));
+            case USER_DEFINED -> Utf8.bytes(piece);
+            case BYTE -> {
+                int b = TokenType.byteOf(piece);
+                if (b < 0) {
+                    throw new IllegalArgumentException("pieces: entry " + id + " has type BYTE but is '"
+                            + Snippet.of(piece) + "', not <0xNN>");
+                }
+                yield new byte[] {(byte) b};
+            }
+            case CONTROL, UNKNOWN, UNUSED -> NOTHING;
+        };
     }
 
     @Override
