@@ -166,6 +166,7 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
                 split == null ? List.of() : List.of(split), false, ignoreMerges, false, bos, eos));
     }
 
+    /** A tokenizer from everything a reader gathered (used by {@link TokenizerJson}). */
     static ByteLevelBpeTokenizer of(Options options) {
         return new ByteLevelBpeTokenizer(options);
     }

@@ -37,10 +37,6 @@ final class LiteralTokens {
         byFirstChar.values().forEach(list -> list.sort(Comparator.comparingInt((Literal l) -> l.text.length()).reversed()));
     }
 
-    boolean isEmpty() {
-        return byFirstChar.isEmpty();
-    }
-
     /** Cuts {@code text} into plain runs and literal tokens, in order. */
     void split(String text, Sink sink) {
         int plainStart = 0;
