@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import ringattn.engine.transport.RankFailedException;
 import ringattn.model.Generation;
+import ringattn.model.tokenizer.StreamingDecoder;
 import ringattn.transport.ucx.Bootstrap;
 import ringattn.transport.ucx.RankBanner;
 import ringattn.transport.ucx.TransportOptions;
@@ -193,17 +194,28 @@ final class GenerateCommand implements Command {
         }
     }
 
-    /** Prints each generated token's text (or its id, without a tokenizer) as it comes; stop tokens print nothing. */
+    /**
+     * Prints the prompt's text, then each generated token's text as it comes (or, without a
+     * tokenizer, the generated ids); stop tokens print nothing. The decoder is first fed the prompt,
+     * so the continuation's spaces come out as they would in the whole text.
+     */
     static final class TokenPrinter {
         private final GenerateJob job;
         private final PrintStream out;
-        private final TextCodec.Streamer streamer;
+        private final StreamingDecoder streamer;
         private boolean any;
 
         TokenPrinter(GenerateJob job, PrintStream out) {
             this.job = job;
             this.out = out;
-            this.streamer = job.codec == null ? null : job.codec.streamer();
+            this.streamer = job.codec == null ? null : job.codec.decoder();
+            if (streamer != null) {
+                out.print(job.codec.decode(job.prompt));
+                out.flush();
+                for (int id : job.prompt) {
+                    streamer.next(id);
+                }
+            }
         }
 
         void accept(int token) {

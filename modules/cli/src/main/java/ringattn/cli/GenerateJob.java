@@ -20,6 +20,7 @@ import ringattn.model.Prefill;
 import ringattn.model.Sampler;
 import ringattn.model.TinyLlama;
 import ringattn.model.WeightSource;
+import ringattn.model.tokenizer.Tokenizer;
 
 /**
  * A validated {@code generate} job: the model bound to its weights, its tokenizer (when the model
@@ -34,7 +35,7 @@ final class GenerateJob implements AutoCloseable {
     final LlamaModel model;
     private final WeightSource weights;
     /** Text ↔ ids, or null when the model has none (then {@code --tokens} only and ids are printed). */
-    final TextCodec codec;
+    final Tokenizer codec;
     final int[] prompt;
     final int ranks;
     private final int threads;
@@ -96,17 +97,18 @@ final class GenerateJob implements AutoCloseable {
         modelPath = tiny ? null : Path.of(o.required("model"));
         guardInputs(o);
         LlamaConfig config;
+        Checkpoint checkpoint = null;
         if (modelPath == null) {
             config = LlamaConfig.tiny();
             weights = TinyLlama.weights(config, DType.F32, TinyLlama.DEFAULT_SEED);
         } else {
-            Checkpoint checkpoint = PrefillJob.openCheckpoint(modelPath);
+            checkpoint = PrefillJob.openCheckpoint(modelPath);
             config = checkpoint.config();
             weights = checkpoint.weights();
         }
         try {
             model = LlamaModel.load(config, weights);
-            codec = modelPath == null ? null : TextCodec.of(modelPath, weights);
+            codec = checkpoint == null ? null : checkpoint.tokenizer().orElse(null);
             prompt = readPrompt(o);
             if (prompt.length == 0) {
                 throw new UsageException(promptOption(o), "the prompt has no tokens");
@@ -170,7 +172,7 @@ final class GenerateJob implements AutoCloseable {
         } else {
             text = o.required("prompt");
         }
-        return codec.encode(text);
+        return codec.encode(text, true);
     }
 
     private int[] stopTokens(Options o, LlamaConfig config) {

@@ -7,6 +7,7 @@ import java.util.Locale;
 import ringattn.io.JsonLine;
 import ringattn.model.Generation;
 import ringattn.model.LlamaConfig;
+import ringattn.model.tokenizer.StreamingDecoder;
 
 /**
  * What {@code generate} reports besides the text: a banner and the figures on stderr (time to first
@@ -73,9 +74,12 @@ final class GenerateSummary {
         out.flush();
     }
 
-    /** The generated text (stop tokens left out), as streamed. */
+    /** The generated text after the prompt (stop tokens left out), as streamed. */
     private static String decode(GenerateJob job, int[] tokens) {
-        TextCodec.Streamer s = job.codec.streamer();
+        StreamingDecoder s = job.codec.decoder();
+        for (int id : job.prompt) {
+            s.next(id); // as streamed: the continuation's spaces as in the whole text
+        }
         StringBuilder b = new StringBuilder();
         outer:
         for (int t : tokens) {

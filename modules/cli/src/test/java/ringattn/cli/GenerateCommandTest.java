@@ -51,8 +51,8 @@ class GenerateCommandTest {
 
     /**
      * From BOS alone, --temperature 0 on 1 and 3 local ranks and on 2 UCX rank processes: the tokens
-     * of the JSON line (and the ids streamed on stdout) are llama.cpp's greedy tokens; stderr has the
-     * time to first token and the decode rate.
+     * of the JSON line are llama.cpp's greedy tokens, the story streamed on stdout is their text (the
+     * directory's vocab.json), and stderr has the time to first token and the decode rate.
      */
     @Test
     void greedyMatchesLlamaCppOverBothTransports() {
@@ -73,15 +73,35 @@ class GenerateCommandTest {
             assertEquals(want, ids(json, "tokens"), String.join(" ", how));
             assertEquals(List.of((long) ref[0]), ids(json, "prompt_tokens"));
             assertTrue(r.err().contains("time to first token") && r.err().contains("tokens/s"), r.err());
-            List<String> lines = r.out().lines().toList();
-            String streamed = lines.stream().filter(l -> !l.startsWith("{") && !l.isBlank()).reduce("", (a, b) -> a + b);
-            assertTrue(streamed.contains(want.subList(0, 10).stream().map(String::valueOf)
-                    .reduce((a, b) -> a + " " + b).orElseThrow()), "streamed ids in\n" + r.out());
+            String text = (String) json.get("text");
+            assertTrue(text.strip().startsWith("Once upon a time, there was a little girl named Lily"), text);
+            assertTrue(r.out().contains(text), "the streamed text on stdout:\n" + r.out());
             long ranks = Long.parseLong(how[1]);
             assertEquals(ranks, ((Number) json.get("ranks")).longValue());
             long cached = ids(json, "cached_tokens_by_rank").stream().mapToLong(Long::longValue).sum();
             assertEquals(n, cached, "the prompt and every fed-back token are cached once: " + json);
         }
+    }
+
+    /**
+     * The GGUF file and a text prompt, 2 ranks, greedy: the prompt tokenizes to llama.cpp's ids (BOS
+     * "Once upon a time"), the continuation is llama.cpp's greedy continuation, stdout starts with the
+     * prompt's text followed by the story, and the JSON text is that continuation.
+     */
+    @Test
+    void ggufWithATextPromptTellsTheReferenceStory() {
+        assumeTrue(Files.isDirectory(STORIES), "no shared model at " + STORIES.toAbsolutePath().normalize());
+        int[] ref = reference();
+        CliRun r = generate("--model", STORIES.resolve("stories260K.gguf").toString(), "--prompt", "Once upon a time",
+                "--ranks", "2", "--threads", "1", "--temperature", "0", "--max-new", "40", "--ignore-eos", "--json");
+        assertEquals(0, r.code(), r.toString());
+        Map<?, ?> json = (Map<?, ?>) Json.parse(r.lastLine());
+        List<Long> prompt = ids(json, "prompt_tokens");
+        assertEquals(asLongs(Arrays.copyOf(ref, prompt.size())), prompt, "the prompt's ids are the reference's first ids");
+        assertEquals(asLongs(Arrays.copyOfRange(ref, prompt.size(), prompt.size() + 40)), ids(json, "tokens"));
+        String text = (String) json.get("text");
+        assertTrue(text.startsWith(", there was a little girl named Lily"), text);
+        assertTrue(r.out().startsWith("Once upon a time" + text.substring(0, 20)), r.out());
     }
 
     /** Bad options: exit 2 and one stderr line naming the option. */
@@ -113,6 +133,15 @@ class GenerateCommandTest {
         Path big = dir.resolve("big.npy");
         PrefillFiles.writeTokens(big, new int[] {1, 600});
         PrefillCommandTest.assertOneLine(generate("--tiny", "--tokens", big.toString()), "--tokens: ");
+        Path bad = dir.resolve("bad.gguf");
+        try {
+            Files.write(bad, "GGUF\u0003\u0000\u0000\u0000 not really".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        CliRun badModel = generate("--model", bad.toString(), "--prompt", "Once");
+        PrefillCommandTest.assertOneLine(badModel, "--model: ");
+        assertTrue(badModel.err().contains(bad.toString()), badModel.err());
     }
 
     /** {@code generate --help}: every option on stdout, exit 0; listed in the overview. */
