@@ -44,12 +44,15 @@ import ringattn.transport.ucx.UcxTransport;
  * {@code local}: ranks are threads of this JVM (in-JVM ring), each point after the warm-up in the same
  * JVM, so peak RSS is this process's high-water mark so far (decode.sh starts one JVM per point).
  * {@code ucx}: every point is a job of P rank processes started by {@link LocalLauncher} (UCX on this
- * host, shared memory; each rank warms up itself), peak RSS the largest rank's. {@code --prompt-dir}
+ * host; each rank warms up as P threads of its own JVM first, then warms the transport's all-gather),
+ * peak RSS the largest rank's. {@code --prompt-dir}
  * writes each context's prompt as {@code prompt-C.npy} (int64), for llama.cpp's driver.
  */
 public final class DecodeBench {
     private static final String RESULT = "RESULT ";
     private static final String KERNEL = "KERNEL ";
+    /** All-gathers of one layer's attention state per warm-up round, on a UCX rank's transport. */
+    private static final int ALL_GATHER_WARMUP = 500;
 
     /**
      * The options.
@@ -270,20 +273,28 @@ public final class DecodeBench {
     private static void rankMain(Options o) throws IOException {
         LauncherWatch.startFromEnvironment(System.getenv(), () -> { });
         int c = o.contexts()[0];
-        try (DecodeModel m = DecodeModel.open(o.model());
-             UcxTransport t = Bootstrap.connect(TransportOptions.fromEnvironment(System.getenv()))) {
-            if (t.worldSize() != o.ranks()[0]) {
-                throw new IllegalStateException("--ranks: " + o.ranks()[0] + " but the job has " + t.worldSize() + " ranks");
-            }
+        int p = o.ranks()[0];
+        try (DecodeModel m = DecodeModel.open(o.model())) {
+            // A UCX transport serves one ring (its buffers are sized on the first call), so the warm-up
+            // runs the same ranks as threads here, then warms the reduction's all-gather on the transport.
             for (int i = 0; i < o.warmupRounds(); i++) {
-                Generation.runRank(m.model(), t, m.prompt(o.warmupContext(), o.seed()), o.generation(o.newTokens()),
+                Generation.runLocal(m.model(), m.prompt(o.warmupContext(), o.seed()), p, o.generation(o.newTokens()),
                         null);
             }
-            Generation.RankResult r = Generation.runRank(m.model(), t, m.prompt(c, o.seed()),
-                    o.generation(o.newTokens()), null);
-            System.out.println(RESULT + DecodePoint.RankFigures.of(r).toLine());
-            System.out.println(KERNEL + r.kernel());
-            System.out.flush();
+            try (UcxTransport t = Bootstrap.connect(TransportOptions.fromEnvironment(System.getenv()))) {
+                if (t.worldSize() != p) {
+                    throw new IllegalStateException("--ranks: " + p + " but the job has " + t.worldSize() + " ranks");
+                }
+                byte[] state = new byte[4 * (m.config().heads() + m.config().qDim())];
+                for (int i = 0; i < o.warmupRounds() * ALL_GATHER_WARMUP; i++) {
+                    t.allGather(state, o.timeout());
+                }
+                Generation.RankResult r = Generation.runRank(m.model(), t, m.prompt(c, o.seed()),
+                        o.generation(o.newTokens()), null);
+                System.out.println(RESULT + DecodePoint.RankFigures.of(r).toLine());
+                System.out.println(KERNEL + r.kernel());
+                System.out.flush();
+            }
         } catch (RuntimeException e) {
             System.err.println("error: " + e.getMessage());
             System.exit(1);
