@@ -220,7 +220,8 @@ public final class DecodeBench {
         }
     }
 
-    private static DecodePoint local(DecodeModel m, Options o, int c, int p) {
+    /** Runs one point with the ranks as threads of this JVM. */
+    static DecodePoint local(DecodeModel m, Options o, int c, int p) {
         List<Generation.RankResult> r = Generation.runLocal(m.model(), m.prompt(c, o.seed()), p,
                 o.generation(o.newTokens()), null);
         return new DecodePoint(c, p, o.threads(), "local", m.config().layers(),
