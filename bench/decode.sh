@@ -3,7 +3,7 @@
 # For each context C: a prompt of BOS and C−1 seeded random ids (written by DecodeBench, the same ids
 # for both), prefilled, then N greedy tokens. Ours (DecodeBench): for each P, the ranks as threads of
 # one JVM (a fresh JVM per point, warmed up on a 1024-token prompt) and, for P > 1, as P UCX processes
-# on this host. llama.cpp: bench/decode/llama_decode.c over the prebuilt CPU library of the npm package
+# on this host; both read the GGUF. llama.cpp: bench/decode/llama_decode.c over the prebuilt CPU library of the npm package
 # @node-llama-cpp/linux-x64 3.22.1 (F32 K/V cache, flash attention off, same threads). Decode tokens/s
 # count the N−1 steps after the first token. Medians over ROUNDS; prints one Markdown table.
 #
@@ -41,7 +41,7 @@ for v in NEW THREADS ROUNDS UBATCH; do
 done
 (( NEW >= 2 )) || { echo "error: NEW: must be >= 2 (the first token comes from the prefill), got $NEW" >&2; exit 2; }
 MODEL="$ROOT/../shared/models/stories260K"
-[ -f "$MODEL/stories260K.gguf" ] && [ -f "$MODEL/config.json" ] \
+[ -f "$MODEL/stories260K.gguf" ] \
   || { echo "error: $MODEL: no stories260K model (../shared/models beside the checkout)" >&2; exit 2; }
 JVM=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -Xmx8g)
 case "${ISA:-native}" in
@@ -59,7 +59,7 @@ mkdir -p "$WORK" "$OUT/prompts"
 (cd "$ROOT" && { mvn -B -o -q -pl bench -am package -DskipTests || mvn -B -q -pl bench -am package -DskipTests; }) >"$OUT/build.log" 2>&1 \
   || { tail -20 "$OUT/build.log" >&2; echo "error: the build failed (log: $OUT/build.log)" >&2; exit 1; }
 cp "$ROOT/bench/target/benchmarks.jar" "$OUT/benchmarks.jar"
-bench() { "$JAVA_HOME/bin/java" "${JVM[@]}" -cp "$OUT/benchmarks.jar" ringattn.bench.DecodeBench --model "$MODEL" \
+bench() { "$JAVA_HOME/bin/java" "${JVM[@]}" -cp "$OUT/benchmarks.jar" ringattn.bench.DecodeBench --model "$MODEL/stories260K.gguf" \
   --new "$NEW" --threads "$THREADS" --prompt-dir "$OUT/prompts" --json "$@"; }
 
 # llama.cpp: the npm package's library and the driver compiled against the bundled headers
@@ -131,22 +131,27 @@ def agree(a, b):
 print(f"\ndecode: stories260K, N = {new} greedy tokens, {threads} thread(s) per rank and for llama.cpp, medians of {rounds} "
       f"round(s); CPU: {cpu}, ours with ISA {isa}; load average {load0} before, {load1} after")
 print("| C | P | ranks as | ours decode tok/s | llama.cpp decode tok/s | ours / llama.cpp | ours TTFT / prefill "
-      "| ours prefill (s) | llama.cpp prefill (s) | reduction µs/layer/token | same tokens | ours peak RSS (MiB) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| ours prefill (s) | llama.cpp prefill (s) | attention µs/layer/token (vs P = 1) | reduction µs/layer/token "
+      "| same tokens | ours peak RSS (MiB) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for (c, p, t), rows in sorted(ours.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "local")):
     ll = llama.get(c, [])
     mine = med(rows, "decode_tok_s")
+    att = med(rows, "attention_us_per_layer_token")
+    one = ours.get((c, 1, "local"))
+    att_cell = f"{att:.1f}" + (f" ({att / med(one, 'attention_us_per_layer_token'):.2f}×)" if one and p > 1 else "")
     theirs = med(ll, "decode_tok_s") if ll else None
     cells = [c, p, "threads" if t == "local" else "UCX processes", f"{mine:.1f}",
              f"{theirs:.1f}" if theirs else "", f"{mine / theirs:.2f}" if theirs else "",
              f"{med(rows, 'ttft_over_prefill'):.2f}", f"{med(rows, 'prefill_s'):.3f}",
-             f"{med(ll, 'prefill_s'):.3f}" if ll else "",
+             f"{med(ll, 'prefill_s'):.3f}" if ll else "", att_cell,
              f"{med(rows, 'reduction_us_per_layer_token'):.1f}" if p > 1 else "",
              f"{agree(rows[0]['tokens'], ll[0]['tokens'])}/{len(rows[0]['tokens'])}" if ll else "",
              f"{med(rows, 'peak_rss_bytes') / 2**20:.0f}"]
     print("| " + " | ".join(str(x) for x in cells) + " |")
 print("\ndecode tok/s: the N−1 steps after the first token over their time. TTFT / prefill: time to the first token "
-      "over the ring prefill alone. reduction: the cross-rank all-gather and combine of attention states per layer per "
+      "over the ring prefill alone. attention: each rank's attention over its cache shard per layer per generated "
+      "token, the slowest rank's, and its ratio to one rank's. reduction: the cross-rank all-gather and combine of attention states per layer per "
       "generated token (the rank that spent least in it). same tokens: leading generated ids equal to llama.cpp's. "
       "peak RSS: the JVM holding all ranks (threads) or the largest rank process (UCX).")
 PY

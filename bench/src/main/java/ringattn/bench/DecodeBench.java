@@ -27,15 +27,17 @@ import ringattn.transport.ucx.UcxTransport;
 /**
  * Decode speed against context length and rank count: for each context C and rank count P, a prompt
  * of BOS and C − 1 seeded random ids is prefilled over the ring, then N tokens are generated greedily
- * (no stop token), and the prefill time, time to first token, decode tokens/s ((N − 1) steps over the
- * decode time), the cross-rank reduction's share and microseconds per layer per token, and peak RSS
- * are printed, one table row (or, with {@code --json}, one JSON line) per point. Warm-up generations
- * (N tokens after a shorter prompt, a few rounds) come first, for the JIT. {@code bench/decode.sh} runs it beside llama.cpp's decode of
- * the same GGUF and prompts.
+ * (no stop token). Printed per point, as one table row (or, with {@code --json}, one JSON line): the
+ * prefill time, time to first token, decode tokens/s ((N − 1) steps over the decode time), the
+ * attention over the cache shards and the cross-rank reduction in microseconds per layer per token,
+ * the reduction's share, and peak RSS. Warm-up generations (N tokens after a shorter prompt, a few
+ * rounds) come first, for the JIT: {@code ringattn generate --json} reports the same figures for one
+ * cold run, whose first decode steps run before C2 has compiled them. {@code bench/decode.sh} runs it
+ * beside llama.cpp's decode of the same GGUF and prompts.
  *
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
- *   ringattn.bench.DecodeBench [--model DIR] [--contexts 1024,4096,16384,65536] [--ranks 1,2,4] [--new 64]
+ *   ringattn.bench.DecodeBench [--model DIR|FILE.gguf] [--contexts 1024,4096,16384,65536] [--ranks 1,2,4] [--new 64]
  *   [--threads 1] [--seed 42] [--transport local|ucx] [--warmup-context 1024] [--warmup-rounds 3]
  *   [--prompt-dir DIR]
  *   [--timeout 600] [--json]
@@ -57,7 +59,7 @@ public final class DecodeBench {
     /**
      * The options.
      *
-     * @param model         checkpoint directory
+     * @param model         checkpoint: a Hugging Face directory or a GGUF file
      * @param contexts      prompt lengths, tokens
      * @param ranks         rank counts
      * @param newTokens     tokens generated per point (≥ 2: the first comes from the prefill)
@@ -74,7 +76,7 @@ public final class DecodeBench {
                    int warmupContext, int warmupRounds, Path promptDir, Duration timeout, boolean json) {
 
         static Options parse(List<String> args) {
-            Path model = Path.of("../shared/models/stories260K");
+            Path model = Path.of("../shared/models/stories260K/stories260K.gguf");
             int[] contexts = {1024, 4096, 16384, 65536};
             int[] ranks = {1, 2, 4};
             int newTokens = 64;
@@ -175,8 +177,8 @@ public final class DecodeBench {
             System.exit(2);
             return;
         }
-        if (!Files.isDirectory(o.model())) {
-            System.err.println("error: --model: " + o.model() + " is not a checkpoint directory");
+        if (!Files.exists(o.model())) {
+            System.err.println("error: --model: " + o.model() + " does not exist (a checkpoint directory or a .gguf file)");
             System.exit(2);
         }
         if (rankProcess) {

@@ -1,6 +1,5 @@
 package ringattn.bench;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -10,9 +9,9 @@ import java.util.SplittableRandom;
 import ringattn.io.ArrayData;
 import ringattn.io.ElementType;
 import ringattn.io.Npy;
+import ringattn.model.Checkpoint;
 import ringattn.model.LlamaConfig;
 import ringattn.model.LlamaModel;
-import ringattn.model.SafetensorsWeights;
 import ringattn.model.WeightSource;
 
 /**
@@ -31,17 +30,13 @@ record DecodeModel(LlamaModel model, WeightSource weights) implements AutoClosea
     static final int FIRST_ORDINARY_ID = 3;
     private static final ValueLayout.OfLong I64_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /**
-     * Opens a checkpoint: a Hugging Face directory ({@code config.json} + safetensors). The one place
-     * that knows the format, so that a GGUF file can be accepted here once the model module reads it.
-     */
-    static DecodeModel open(Path checkpoint) throws IOException {
-        LlamaConfig config = LlamaConfig.read(checkpoint.resolve("config.json"));
-        SafetensorsWeights weights = SafetensorsWeights.open(checkpoint);
+    /** Opens a checkpoint: a Hugging Face directory or a GGUF file ({@link Checkpoint#open}). */
+    static DecodeModel open(Path checkpoint) {
+        Checkpoint c = Checkpoint.open(checkpoint);
         try {
-            return new DecodeModel(LlamaModel.load(config, weights), weights);
+            return new DecodeModel(LlamaModel.load(c.config(), c.weights()), c.weights());
         } catch (RuntimeException e) {
-            weights.close();
+            c.close();
             throw e;
         }
     }

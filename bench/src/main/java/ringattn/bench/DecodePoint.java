@@ -9,8 +9,8 @@ import ringattn.model.Generation;
 
 /**
  * One measured point of {@link DecodeBench}: a prompt of {@code context} tokens prefilled and then
- * decoded on {@code ranks} ranks. Times come from rank 0 (every rank steps in lockstep); the
- * reduction from the rank that spent least in it (the exchange and combine themselves; the most, in
+ * decoded on {@code ranks} ranks. Times come from rank 0 (every rank steps in lockstep); attention from
+ * the slowest rank; the reduction from the rank that spent least in it (the exchange and combine themselves; the most, in
  * {@link #reductionMicrosMax}, adds waiting for the slowest rank's attention); peak RSS is the
  * largest of any rank's process. Immutable.
  *
@@ -31,23 +31,24 @@ record DecodePoint(int context, int ranks, int threads, String transport, int la
      * @param prefillSeconds    the prompt's ring prefill
      * @param firstTokenSeconds start to the first generated token
      * @param decodeSeconds     every decode step after the first token
+     * @param attentionSeconds  of which in this rank's attention over its cache shard
      * @param reductionSeconds  of which in the cross-rank reduction (all-gather of attention states and combine)
      * @param peakRssBytes      the rank's process peak resident set (the whole JVM's high-water mark
      *                          for local ranks), −1 when unknown
      * @param tokens            the generated ids
      */
-    record RankFigures(double prefillSeconds, double firstTokenSeconds, double decodeSeconds, double reductionSeconds,
-                       long peakRssBytes, int[] tokens) {
+    record RankFigures(double prefillSeconds, double firstTokenSeconds, double decodeSeconds, double attentionSeconds,
+                       double reductionSeconds, long peakRssBytes, int[] tokens) {
         static RankFigures of(Generation.RankResult r) {
-            return new RankFigures(r.prefillSeconds(), r.firstTokenSeconds(), r.decodeSeconds(), r.reductionSeconds(),
-                    r.peakRssBytes(), r.tokens());
+            return new RankFigures(r.prefillSeconds(), r.firstTokenSeconds(), r.decodeSeconds(), r.attentionSeconds(),
+                    r.reductionSeconds(), r.peakRssBytes(), r.tokens());
         }
 
         /** As one line of words, for a rank process to hand to the launcher: see {@link #parse}. */
         String toLine() {
             StringBuilder b = new StringBuilder();
             b.append(prefillSeconds).append(' ').append(firstTokenSeconds).append(' ').append(decodeSeconds).append(' ')
-                    .append(reductionSeconds).append(' ').append(peakRssBytes).append(' ');
+                    .append(attentionSeconds).append(' ').append(reductionSeconds).append(' ').append(peakRssBytes).append(' ');
             for (int i = 0; i < tokens.length; i++) {
                 b.append(i == 0 ? "" : ",").append(tokens[i]);
             }
@@ -58,13 +59,13 @@ record DecodePoint(int context, int ranks, int threads, String transport, int la
         static RankFigures parse(String line) {
             String[] f = line.trim().split(" ");
             try {
-                if (f.length < 5 || f.length > 6) {
-                    throw new NumberFormatException("expected 5 or 6 fields, got " + f.length);
+                if (f.length < 6 || f.length > 7) {
+                    throw new NumberFormatException("expected 6 or 7 fields, got " + f.length);
                 }
-                int[] tokens = f.length == 6 ? Arrays.stream(f[5].split(",")).mapToInt(Integer::parseInt).toArray()
+                int[] tokens = f.length == 7 ? Arrays.stream(f[6].split(",")).mapToInt(Integer::parseInt).toArray()
                         : new int[0];
                 return new RankFigures(Double.parseDouble(f[0]), Double.parseDouble(f[1]), Double.parseDouble(f[2]),
-                        Double.parseDouble(f[3]), Long.parseLong(f[4]), tokens);
+                        Double.parseDouble(f[3]), Double.parseDouble(f[4]), Long.parseLong(f[5]), tokens);
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("rank figures: cannot parse '" + line + "': " + e.getMessage(), e);
             }
@@ -116,6 +117,15 @@ record DecodePoint(int context, int ranks, int threads, String transport, int la
         return 1e6 * most / ((double) steps() * layers);
     }
 
+    /**
+     * Attention microseconds per layer per generated token: each rank's over its own shard, the
+     * slowest rank's (the one every rank waits for).
+     */
+    double attentionMicros() {
+        double most = byRank.stream().mapToDouble(RankFigures::attentionSeconds).max().orElse(0);
+        return 1e6 * most / ((double) steps() * layers);
+    }
+
     long peakRssBytes() {
         return byRank.stream().mapToLong(RankFigures::peakRssBytes).max().orElse(-1);
     }
@@ -126,7 +136,8 @@ record DecodePoint(int context, int ranks, int threads, String transport, int la
                 .put("transport", transport).put("new_tokens", r.tokens().length).put("steps", steps())
                 .put("layers", layers).put("prefill_s", r.prefillSeconds()).put("first_token_s", r.firstTokenSeconds())
                 .put("ttft_over_prefill", firstTokenOverPrefill()).put("decode_s", r.decodeSeconds())
-                .put("decode_tok_s", decodeTokensPerSecond()).put("reduction_s", reductionSecondsMin())
+                .put("decode_tok_s", decodeTokensPerSecond()).put("attention_us_per_layer_token", attentionMicros())
+                .put("reduction_s", reductionSecondsMin())
                 .put("reduction_share", reductionShare()).put("reduction_us_per_layer_token", reductionMicros())
                 .put("reduction_us_per_layer_token_max", reductionMicrosMax()).put("peak_rss_bytes", peakRssBytes())
                 .put("kernel", kernel).put("tokens", Arrays.stream(r.tokens()).boxed().toList());
@@ -134,13 +145,14 @@ record DecodePoint(int context, int ranks, int threads, String transport, int la
 
     static String tableHeader() {
         return "| C | P | threads | transport | prefill (s) | first token (s) | TTFT / prefill | decode tok/s "
-                + "| reduction share | reduction µs/layer/token | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|";
+                + "| attention µs/layer/token | reduction share | reduction µs/layer/token | peak RSS |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|";
     }
 
     String tableRow() {
         RankFigures r = first();
-        return String.format(Locale.ROOT, "| %d | %d | %d | %s | %.3f | %.3f | %.2f | %.1f | %.1f%% | %.1f | %s |", context,
-                ranks, threads, transport, r.prefillSeconds(), r.firstTokenSeconds(), firstTokenOverPrefill(),
-                decodeTokensPerSecond(), 100 * reductionShare(), reductionMicros(), PeakMemory.format(peakRssBytes()));
+        return String.format(Locale.ROOT, "| %d | %d | %d | %s | %.3f | %.3f | %.2f | %.1f | %.1f | %.1f%% | %.1f | %s |",
+                context, ranks, threads, transport, r.prefillSeconds(), r.firstTokenSeconds(), firstTokenOverPrefill(),
+                decodeTokensPerSecond(), attentionMicros(), 100 * reductionShare(), reductionMicros(), PeakMemory.format(peakRssBytes()));
     }
 }

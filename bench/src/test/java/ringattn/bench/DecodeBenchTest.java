@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -96,24 +98,24 @@ class DecodeBenchTest {
 
     @Test
     void rankFiguresSurviveTheirLine() {
-        var f = new DecodePoint.RankFigures(1.25, 1.5, 0.125, 0.0625, 123456789L, new int[] {5, 6, 7});
+        var f = new DecodePoint.RankFigures(1.25, 1.5, 0.125, 0.03125, 0.0625, 123456789L, new int[] {5, 6, 7});
         var g = DecodePoint.RankFigures.parse(f.toLine());
-        assertEquals(List.of(1.25, 1.5, 0.125, 0.0625, 123456789L), List.of(g.prefillSeconds(), g.firstTokenSeconds(),
-                g.decodeSeconds(), g.reductionSeconds(), g.peakRssBytes()));
+        assertEquals(List.of(1.25, 1.5, 0.125, 0.03125, 0.0625, 123456789L), List.of(g.prefillSeconds(),
+                g.firstTokenSeconds(), g.decodeSeconds(), g.attentionSeconds(), g.reductionSeconds(), g.peakRssBytes()));
         assertArrayEquals(f.tokens(), g.tokens());
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> DecodePoint.RankFigures.parse("1 2 x 4 5 1,2"))
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> DecodePoint.RankFigures.parse("1 2 x 4 5 6 1,2"))
                 .getMessage().startsWith("rank figures:"));
         assertThrows(IllegalArgumentException.class, () -> DecodePoint.RankFigures.parse("1 2 3"));
     }
 
     /**
-     * Decode rate over the N − 1 timed steps; the reduction from the rank that spent least in it, per
-     * layer per step; peak RSS the largest rank's.
+     * Decode rate over the N − 1 timed steps; per layer per step the attention of the slowest rank and
+     * the reduction of the rank that spent least in it; peak RSS the largest rank's.
      */
     @Test
     void derivedFigures() {
-        var r0 = new DecodePoint.RankFigures(2.0, 2.5, 0.5, 0.03, 100, new int[] {1, 2, 3, 4, 5, 6});
-        var r1 = new DecodePoint.RankFigures(2.0, 2.5, 0.5, 0.01, 300, new int[] {1, 2, 3, 4, 5, 6});
+        var r0 = new DecodePoint.RankFigures(2.0, 2.5, 0.5, 0.2, 0.03, 100, new int[] {1, 2, 3, 4, 5, 6});
+        var r1 = new DecodePoint.RankFigures(2.0, 2.5, 0.5, 0.25, 0.01, 300, new int[] {1, 2, 3, 4, 5, 6});
         DecodePoint p = new DecodePoint(4096, 2, 1, "ucx", 5, List.of(r0, r1), "k");
         assertEquals(5, p.steps());
         assertEquals(10.0, p.decodeTokensPerSecond(), 1e-12);
@@ -121,9 +123,27 @@ class DecodeBenchTest {
         assertEquals(0.02, p.reductionShare(), 1e-12);
         assertEquals(1e6 * 0.01 / 25, p.reductionMicros(), 1e-9);
         assertEquals(1e6 * 0.03 / 25, p.reductionMicrosMax(), 1e-9);
+        assertEquals(1e6 * 0.25 / 25, p.attentionMicros(), 1e-9);
         assertEquals(300, p.peakRssBytes());
         String json = p.toJson().toString();
         assertTrue(json.contains("\"decode_tok_s\": 10.0") && json.contains("\"tokens\": [1, 2, 3, 4, 5, 6]"), json);
+    }
+
+    /**
+     * The benchmark reads the GGUF llama.cpp reads; it opens to the same model as the Hugging Face
+     * directory: the same layers and vocabulary and the same greedy tokens after the same prompt.
+     */
+    @Test
+    void ggufAndDirectoryGiveTheSameTokens() {
+        Path dir = Path.of("../../shared/models/stories260K");
+        assumeTrue(Files.isDirectory(dir), "no shared model at " + dir.toAbsolutePath().normalize());
+        DecodeBench.Options o = DecodeBench.Options.parse(List.of("--new", "6"));
+        try (DecodeModel gguf = DecodeModel.open(dir.resolve("stories260K.gguf")); DecodeModel hf = DecodeModel.open(dir)) {
+            assertEquals(hf.config().layers(), gguf.config().layers());
+            assertEquals(hf.config().vocabSize(), gguf.config().vocabSize());
+            assertArrayEquals(DecodeBench.local(hf, o, 64, 1).byRank().get(0).tokens(),
+                    DecodeBench.local(gguf, o, 64, 1).byRank().get(0).tokens());
+        }
     }
 
     /** A real local run: every rank generates the requested tokens, and the point says so. */
@@ -134,7 +154,8 @@ class DecodeBenchTest {
             assertEquals(3, p.steps());
             assertEquals(2, p.byRank().size());
             assertArrayEquals(p.byRank().get(0).tokens(), p.byRank().get(1).tokens());
-            assertTrue(p.decodeTokensPerSecond() > 0 && p.reductionMicros() > 0, p.toJson().toString());
+            assertTrue(p.decodeTokensPerSecond() > 0 && p.attentionMicros() > 0 && p.reductionMicros() > 0,
+                    p.toJson().toString());
         }
     }
 }
