@@ -6,7 +6,7 @@
 # process tree so that a side-by-side comparison sees the same machine state.
 #
 # Usage: bench/ring-step.sh [JAR ...]     (default: bench/target/benchmarks.jar; env OUT=dir,
-#        IDLE_WAIT=seconds, ISA=avx2 to run with -XX:UseAVX=2)
+#        IDLE_WAIT=seconds, ISA=avx2 to run with -XX:UseAVX=2, ROUNDS=n alternations of the JARs, default 2)
 set -euo pipefail
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 JAVA="$JAVA_HOME/bin/java"
@@ -28,7 +28,7 @@ case "${ISA:-native}" in
 esac
 echo "# $(grep -q -w avx512f /proc/cpuinfo && echo AVX-512 || echo AVX2) CPU, ISA ${ISA:-native}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 i=0
-for round in 1 2; do
+for round in $(seq 1 "${ROUNDS:-2}"); do
     for jar in "$@"; do
         i=$((i + 1))
         "$JAVA" --sun-misc-unsafe-memory-access=allow -jar "$jar" 'RingStepBenchmark' -wi 2 -i 5 -w 2s -r 2s \
