@@ -4,6 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static ringattn.engine.kernel.contract.BlockRuns.assertSameBytes;
+import static ringattn.engine.kernel.contract.BlockRuns.backward;
+import static ringattn.engine.kernel.contract.BlockRuns.bytes;
+import static ringattn.engine.kernel.contract.BlockRuns.describe;
+import static ringattn.engine.kernel.contract.BlockRuns.feed;
+import static ringattn.engine.kernel.contract.BlockRuns.forward;
+import static ringattn.engine.kernel.contract.BlockRuns.range;
+import static ringattn.engine.kernel.contract.BlockRuns.runs;
+import static ringattn.engine.kernel.contract.BlockRuns.stripes;
+import static ringattn.engine.kernel.contract.BlockRuns.stride;
+import static ringattn.engine.kernel.contract.BlockRuns.withoutMultiplesOf;
 import static ringattn.engine.kernel.contract.KernelTestSupport.assertBelow;
 import static ringattn.engine.kernel.contract.KernelTestSupport.gaussian;
 import static ringattn.engine.kernel.contract.KernelTestSupport.relError;
@@ -11,7 +22,6 @@ import static ringattn.engine.kernel.contract.KernelTestSupport.relError;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -30,7 +40,7 @@ import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 
 /**
- * The promises of {@link BlockKernel}, {@link ForwardPass} and {@link ringattn.engine.kernel.BackwardPass}
+ * The promises of {@link BlockKernel}, {@link ForwardPass} and {@link BackwardPass}
  * (their javadoc), tested against one implementation per subclass; every numerical result against
  * the independent fp64 reference ({@link ReferenceAttention}). A kernel joins by subclassing with a
  * factory ({@link #create}) and the tolerance it claims ({@link #tolerance}); the CPU kernels (scalar
@@ -51,7 +61,8 @@ import ringattn.engine.tensor.Tensor;
  * <li>several passes of one kernel may be open at once: interleaved, each gives what it gives
  *     alone;</li>
  * <li>life cycle: a pass refuses update and finish after finish or close with an
- *     {@link IllegalStateException} naming the call; close is idempotent;</li>
+ *     {@link IllegalStateException} naming the call; close is idempotent (a second close leaves
+ *     passes begun since alone);</li>
  * <li>bad arguments fail with an {@link IllegalArgumentException} whose message starts with the
  *     argument's name, closed tensors with an {@link IllegalStateException} likewise;</li>
  * <li>NaN and infinities propagate as in the reference (README, "NaN and infinities").</li>
@@ -618,6 +629,87 @@ public abstract class BlockKernelContract {
         }
     }
 
+    /**
+     * Closing a pass again has no effect, also on passes begun since (which may reuse what the first
+     * close released): an abandoned forward and backward pass is closed, another begins, the first
+     * is closed again, a third begins, and the two open ones, interleaved, give the bytes they give
+     * alone.
+     */
+    @Test
+    void closingAPassAgainLeavesLaterPassesAlone() {
+        AttentionSpec spec = KernelTestSupport.spec("causal", KEYS, D);
+        Positions qPos = Positions.range(Q_FIRST, Q_ROWS);
+        Positions kPos = Positions.range(0, KEYS);
+        try (Tensor q1 = gaussian(Q_ROWS, HEADS, D, DType.F32, 121);
+             Tensor q2 = gaussian(Q_ROWS, HEADS, D, DType.F32, 122);
+             Tensor k = gaussian(KEYS, KV_HEADS, D, DType.F32, 123);
+             Tensor v = gaussian(KEYS, KV_HEADS, D, DType.F32, 124);
+             Tensor dOut = gaussian(Q_ROWS, HEADS, D, DType.F32, 125);
+             Tensor out1 = Tensor.allocate(Q_ROWS, HEADS, D, DType.F32);
+             Tensor out2 = Tensor.allocate(Q_ROWS, HEADS, D, DType.F32);
+             Tensor dq1 = Tensor.allocate(Q_ROWS, HEADS, D, DType.F32);
+             Tensor dq2 = Tensor.allocate(Q_ROWS, HEADS, D, DType.F32);
+             Tensor dK1 = Tensor.allocate(KEYS, KV_HEADS, D, DType.F32);
+             Tensor dV1 = Tensor.allocate(KEYS, KV_HEADS, D, DType.F32);
+             Tensor dK2 = Tensor.allocate(KEYS, KV_HEADS, D, DType.F32);
+             Tensor dV2 = Tensor.allocate(KEYS, KV_HEADS, D, DType.F32);
+             Tensor scratchK = Tensor.allocate(KEYS, KV_HEADS, D, DType.F32);
+             Tensor scratchV = Tensor.allocate(KEYS, KV_HEADS, D, DType.F32);
+             Arena arena = Arena.ofShared();
+             BlockKernel kernel = kernel()) {
+            int[][] blocks = runs(KEYS, 3, 126);
+            ReferenceAttention.Result ref1 = ReferenceAttention.forward(q1, qPos, k, v, kPos, spec);
+            ReferenceAttention.Result ref2 = ReferenceAttention.forward(q2, qPos, k, v, kPos, spec);
+            try (Tensor o1 = KernelTestSupport.toTensor(ref1.out(), Q_ROWS, HEADS, D, DType.F32);
+                 Tensor o2 = KernelTestSupport.toTensor(ref2.out(), Q_ROWS, HEADS, D, DType.F32)) {
+                MemorySegment lse1 = KernelTestSupport.lseSegment(arena, ref1.lse());
+                MemorySegment lse2 = KernelTestSupport.lseSegment(arena, ref2.lse());
+                ForwardPass abandoned = kernel.beginForward(q2, qPos, spec);
+                feed(abandoned, k, v, kPos, blocks);
+                abandoned.close();
+                BackwardPass abandonedB = kernel.beginBackward(q2, qPos, o2, dOut, lse2, spec);
+                abandonedB.update(k, v, kPos, scratchK, scratchV);
+                abandonedB.close();
+                try (ForwardPass a = kernel.beginForward(q1, qPos, spec);
+                     BackwardPass c = kernel.beginBackward(q1, qPos, o1, dOut, lse1, spec)) {
+                    abandoned.close();
+                    abandonedB.close();
+                    try (ForwardPass b = kernel.beginForward(q2, qPos, spec);
+                         BackwardPass d = kernel.beginBackward(q2, qPos, o2, dOut, lse2, spec)) {
+                        for (int[] blk : blocks) {
+                            int n = blk.length;
+                            Tensor kb = k.tokens(blk[0], n);
+                            Tensor vb = v.tokens(blk[0], n);
+                            Positions pb = kPos.slice(blk[0], n);
+                            a.update(kb, vb, pb);
+                            b.update(kb, vb, pb);
+                            c.update(kb, vb, pb, dK1.tokens(blk[0], n), dV1.tokens(blk[0], n));
+                            d.update(kb, vb, pb, dK2.tokens(blk[0], n), dV2.tokens(blk[0], n));
+                        }
+                        a.finish(out1, null);
+                        b.finish(out2, null);
+                        c.finish(dq1);
+                        d.finish(dq2);
+                    }
+                }
+            }
+            try (Forward alone1 = forward(kernel, q1, qPos, k, v, kPos, blocks, spec);
+                 Forward alone2 = forward(kernel, q2, qPos, k, v, kPos, blocks, spec);
+                 Backward alone3 = backward(kernel, q1, qPos, k, v, kPos, dOut, blocks, spec, null);
+                 Backward alone4 = backward(kernel, q2, qPos, k, v, kPos, dOut, blocks, spec, null)) {
+                String what = kernel.name() + " after closing a pass again: ";
+                assertSameBytes(alone1.out(), out1, what + "O of a pass begun before");
+                assertSameBytes(alone2.out(), out2, what + "O of a pass begun after");
+                assertSameBytes(alone3.dq(), dq1, what + "dQ of a pass begun before");
+                assertSameBytes(alone3.dk(), dK1, what + "dK of a pass begun before");
+                assertSameBytes(alone3.dv(), dV1, what + "dV of a pass begun before");
+                assertSameBytes(alone4.dq(), dq2, what + "dQ of a pass begun after");
+                assertSameBytes(alone4.dk(), dK2, what + "dK of a pass begun after");
+                assertSameBytes(alone4.dv(), dV2, what + "dV of a pass begun after");
+            }
+        }
+    }
+
     // ---------------------------------------------------------------------------------- life cycle
 
     /**
@@ -846,150 +938,5 @@ public abstract class BlockKernelContract {
                 }
             }
         }
-    }
-
-    // -------------------------------------------------------------------------------------- helpers
-
-    /** Rows {@code [from, to)}. */
-    static int[] range(int from, int to) {
-        return IntStream.range(from, to).toArray();
-    }
-
-    /** K/V rows {@code [0, n)} as {@code parts} uneven runs, in shuffled order. */
-    static int[][] runs(int n, int parts, long seed) {
-        int[] cut = KernelTestSupport.cuts(n, parts, seed);
-        int[] order = KernelTestSupport.shuffledOrder(cut, seed);
-        int[][] blocks = new int[order.length][];
-        for (int i = 0; i < order.length; i++) {
-            blocks[i] = range(cut[order[i]], cut[order[i] + 1]);
-        }
-        return blocks;
-    }
-
-    /** K/V rows {@code [0, n)} as {@code count} stripes (stripe r: rows r, r + count, …), the last stripe first. */
-    static int[][] stripes(int n, int count) {
-        int[][] blocks = new int[count][];
-        for (int r = 0; r < count; r++) {
-            int first = count - 1 - r;
-            blocks[r] = IntStream.iterate(first, i -> i < n, i -> i + count).toArray();
-        }
-        return blocks;
-    }
-
-    /** Positions {@code first, first + step, …} ({@code count} of them). */
-    static Positions stride(int first, int step, int count) {
-        return Positions.of(IntStream.range(0, count).map(i -> first + i * step).toArray());
-    }
-
-    private static String describe(Positions p) {
-        return p.isContiguous() ? p.toString() : p.size() + " positions in [" + p.first() + ", " + p.last() + "]";
-    }
-
-    /** Positions {@code [0, n)} except the multiples of {@code m}. */
-    static Positions withoutMultiplesOf(int m, int n) {
-        return Positions.of(IntStream.range(0, n).filter(i -> i % m != 0).toArray());
-    }
-
-    /** O (F32) and LSE of queries at {@code qPos} over the K/V rows of each block, fed in order. */
-    static Forward forward(BlockKernel kernel, Tensor q, Positions qPos, Tensor k, Tensor v, Positions kPos,
-                           int[][] blocks, AttentionSpec spec) {
-        return forward(kernel, q, qPos, k, v, kPos, blocks, spec, 0f);
-    }
-
-    /** As above, with {@code out} holding {@code stale} in every element before finish. */
-    static Forward forward(BlockKernel kernel, Tensor q, Positions qPos, Tensor k, Tensor v, Positions kPos,
-                           int[][] blocks, AttentionSpec spec, float stale) {
-        Arena arena = Arena.ofShared();
-        MemorySegment lse = arena.allocate(Math.max(4, 4L * q.tokens() * q.heads()));
-        Tensor out = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), DType.F32);
-        for (long i = 0; i < out.elementCount(); i++) {
-            out.setFlat(i, stale);
-        }
-        try (ForwardPass pass = kernel.beginForward(q, qPos, spec)) {
-            feed(pass, k, v, kPos, blocks);
-            pass.finish(out, lse);
-        }
-        return new Forward(out, lse, arena);
-    }
-
-    /** Updates {@code pass} with each block: a view when its rows are a run, else a copy of them. */
-    static void feed(ForwardPass pass, Tensor k, Tensor v, Positions kPos, int[][] blocks) {
-        for (int[] rows : blocks) {
-            try (Tensor kb = rows(k, rows); Tensor vb = rows(v, rows)) {
-                pass.update(kb, vb, positions(kPos, rows));
-            }
-        }
-    }
-
-    /**
-     * Gradients of queries at {@code qPos} over the K/V rows of each block, fed in order, with O and
-     * LSE from the fp64 reference. dK and dV go into {@code into} ({dK, dV}, added to what they hold)
-     * or, when it is null, into new zeroed tensors; the result's dK/dV are then those tensors.
-     */
-    static Backward backward(BlockKernel kernel, Tensor q, Positions qPos, Tensor k, Tensor v, Positions kPos,
-                             Tensor dOut, int[][] blocks, AttentionSpec spec, Tensor[] into) {
-        ReferenceAttention.Result ref = ReferenceAttention.forward(q, qPos, k, v, kPos, spec);
-        Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), DType.F32);
-        Tensor dk = into != null ? into[0] : Tensor.allocate(k.tokens(), k.heads(), k.headDim(), DType.F32);
-        Tensor dv = into != null ? into[1] : Tensor.allocate(k.tokens(), k.heads(), k.headDim(), DType.F32);
-        try (Arena arena = Arena.ofShared(); // shared: kernel workers read the LSE
-             Tensor out = KernelTestSupport.toTensor(ref.out(), q.tokens(), q.heads(), q.headDim(), DType.F32);
-             BackwardPass pass = kernel.beginBackward(q, qPos, out, dOut, KernelTestSupport.lseSegment(arena, ref.lse()),
-                     spec)) {
-            for (int[] rows : blocks) {
-                try (Tensor kb = rows(k, rows); Tensor vb = rows(v, rows);
-                     Tensor dkb = rows(dk, rows); Tensor dvb = rows(dv, rows)) {
-                    pass.update(kb, vb, positions(kPos, rows), dkb, dvb);
-                    if (!isRun(rows)) {
-                        scatter(dkb, dk, rows);
-                        scatter(dvb, dv, rows);
-                    }
-                }
-            }
-            pass.finish(dq);
-        }
-        return new Backward(dq, dk, dv);
-    }
-
-    private static boolean isRun(int[] rows) {
-        return rows.length == 0 || rows[rows.length - 1] - rows[0] == rows.length - 1;
-    }
-
-    /** The given rows of {@code t}: a view when they are a run, else a copy. */
-    private static Tensor rows(Tensor t, int[] rows) {
-        if (isRun(rows)) {
-            return t.tokens(rows.length == 0 ? 0 : rows[0], rows.length);
-        }
-        Tensor copy = Tensor.allocate(rows.length, t.heads(), t.headDim(), t.dtype());
-        long stride = t.tokenStrideBytes();
-        for (int i = 0; i < rows.length; i++) {
-            MemorySegment.copy(t.segment(), rows[i] * stride, copy.segment(), i * stride, stride);
-        }
-        return copy;
-    }
-
-    /** Writes the rows of {@code block} back to rows {@code rows} of {@code t}. */
-    private static void scatter(Tensor block, Tensor t, int[] rows) {
-        long stride = t.tokenStrideBytes();
-        for (int i = 0; i < rows.length; i++) {
-            MemorySegment.copy(block.segment(), i * stride, t.segment(), rows[i] * stride, stride);
-        }
-    }
-
-    private static Positions positions(Positions p, int[] rows) {
-        return Positions.of(IntStream.of(rows).map(p::get).toArray());
-    }
-
-    private static byte[] bytes(Tensor t) {
-        return t.segment().toArray(ValueLayout.JAVA_BYTE);
-    }
-
-    private static void assertSameBytes(Tensor want, Tensor got, String what) {
-        assertArrayEquals(bytes(want), bytes(got), what);
-    }
-
-    private static void assertSameBytes(MemorySegment want, MemorySegment got, long bytes, String what) {
-        assertArrayEquals(want.asSlice(0, bytes).toArray(ValueLayout.JAVA_BYTE),
-                got.asSlice(0, bytes).toArray(ValueLayout.JAVA_BYTE), what);
     }
 }
