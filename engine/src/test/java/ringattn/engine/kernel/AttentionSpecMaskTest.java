@@ -195,6 +195,21 @@ class AttentionSpecMaskTest {
         assertTrue(e.getMessage().startsWith("cuSeqlens: must be strictly increasing"), e.getMessage());
     }
 
+    /** Windows below 1 and offsets that do not start at 0 or do not end at the sequence length, by name. */
+    @Test
+    void badWindowsAndDocumentsAreRefusedNamingThem() {
+        refused("window", () -> NONE.withWindow(0));
+        refused("window", () -> NONE.withWindow(-3));
+        refused("cuSeqlens", () -> NONE.withDocuments(new long[] {1, 8}));
+        refused("cuSeqlens", () -> NONE.withDocuments(new long[] {0, 6}).checkSequenceLength(8));
+    }
+
+    private static void refused(String argument, org.junit.jupiter.api.function.Executable call) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+        assertTrue(e.getMessage() != null && e.getMessage().startsWith(argument),
+                "message should name '" + argument + "': " + e.getMessage());
+    }
+
     private static void assertMask(AttentionSpec spec, String expected) {
         assertMask(spec, 0, expected);
     }

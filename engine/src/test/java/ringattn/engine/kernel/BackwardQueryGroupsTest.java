@@ -1,8 +1,8 @@
 package ringattn.engine.kernel;
 
-import static ringattn.engine.kernel.KernelTestSupport.assertBelow;
-import static ringattn.engine.kernel.KernelTestSupport.gaussian;
-import static ringattn.engine.kernel.KernelTestSupport.relError;
+import static ringattn.engine.kernel.contract.KernelTestSupport.assertBelow;
+import static ringattn.engine.kernel.contract.KernelTestSupport.gaussian;
+import static ringattn.engine.kernel.contract.KernelTestSupport.relError;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -10,8 +10,9 @@ import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import ringattn.engine.kernel.KernelTestSupport.Backward;
-import ringattn.engine.kernel.KernelTestSupport.Variant;
+import ringattn.engine.kernel.contract.KernelTestSupport;
+import ringattn.engine.kernel.contract.KernelTestSupport.Backward;
+import ringattn.engine.kernel.contract.KernelTestSupport.Variant;
 import ringattn.engine.reference.ReferenceAttention;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;

@@ -1,15 +1,16 @@
 package ringattn.engine.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static ringattn.engine.kernel.KernelTestSupport.gaussian;
+import static ringattn.engine.kernel.contract.KernelTestSupport.gaussian;
 
 import java.lang.foreign.ValueLayout;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import ringattn.engine.kernel.KernelTestSupport.Forward;
-import ringattn.engine.kernel.KernelTestSupport.Variant;
+import ringattn.engine.kernel.contract.KernelTestSupport;
+import ringattn.engine.kernel.contract.KernelTestSupport.Forward;
+import ringattn.engine.kernel.contract.KernelTestSupport.Variant;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 

@@ -23,9 +23,10 @@ import ringattn.engine.tensor.Tensor;
 
 /**
  * The passes of {@link CublasKernel} on {@link EmulatedDevice}: what crosses between host and device
- * per update (only the K/V block, and for the backward its dK/dV rows; never the running state), the
- * independence of passes of one kernel (in sequence and interleaved), the device memory a pass owns,
- * and the life cycle.
+ * per update (only the K/V block, and for the backward its dK/dV rows; never the running state), a
+ * change of GQA group within a pass, and the device memory a pass owns and returns. What every
+ * kernel's passes promise (independence when several are open, life cycle, argument errors) is
+ * {@link EmulatedCublasContractTest}'s.
  */
 class EmulatedPassTest {
     private static final int ROWS = 100;
@@ -120,53 +121,6 @@ class EmulatedPassTest {
         assertEquals(Map.of(), dev.live(), "leaked allocations");
     }
 
-    @Test
-    void passesInSequenceAndInterleavedAreIndependent() {
-        EmulatedDevice dev = new EmulatedDevice();
-        Positions qPos = Positions.range(40, ROWS);
-        Positions kPos = Positions.range(0, KEYS + 50);
-        AttentionSpec spec = AttentionSpec.of(D).withCausal(true);
-        try (CublasKernel kernel = kernel(dev);
-             Tensor q1 = GpuChecks.normal(11, ROWS, HEADS, D, DType.F32);
-             Tensor q2 = GpuChecks.normal(12, ROWS, HEADS, D, DType.F32);
-             Tensor k = GpuChecks.normal(13, KEYS + 50, KV_HEADS, D, DType.F32);
-             Tensor v = GpuChecks.normal(14, KEYS + 50, KV_HEADS, D, DType.F32);
-             Tensor out1 = Tensor.allocate(ROWS, HEADS, D, DType.F32);
-             Tensor out2 = Tensor.allocate(ROWS, HEADS, D, DType.F32);
-             Arena arena = Arena.ofConfined()) {
-            MemorySegment lse1 = arena.allocate(4L * ROWS * HEADS);
-            MemorySegment lse2 = arena.allocate(4L * ROWS * HEADS);
-            int[][] blocks = {{70, KEYS + 50}, {0, 35}, {35, 70}};
-            for (Tensor[] run : new Tensor[][] {{q1, out1}, {q2, out2}}) {
-                try (ForwardPass pass = kernel.beginForward(run[0], qPos, spec)) {
-                    for (int[] b : blocks) {
-                        int len = b[1] - b[0];
-                        pass.update(k.tokens(b[0], len), v.tokens(b[0], len), kPos.slice(b[0], len));
-                    }
-                    pass.finish(run[1], run[1] == out1 ? lse1 : lse2);
-                }
-            }
-            assertForwardMatches(q1, qPos, k, v, kPos, spec, out1, lse1);
-            assertForwardMatches(q2, qPos, k, v, kPos, spec, out2, lse2);
-
-            out1.zero();
-            out2.zero();
-            try (ForwardPass a = kernel.beginForward(q1, qPos, spec);
-                 ForwardPass b = kernel.beginForward(q2, qPos, spec)) {
-                for (int[] blk : blocks) {
-                    int len = blk[1] - blk[0];
-                    a.update(k.tokens(blk[0], len), v.tokens(blk[0], len), kPos.slice(blk[0], len));
-                    b.update(k.tokens(blk[0], len), v.tokens(blk[0], len), kPos.slice(blk[0], len));
-                }
-                b.finish(out2, lse2);
-                a.finish(out1, lse1);
-            }
-            assertForwardMatches(q1, qPos, k, v, kPos, spec, out1, lse1);
-            assertForwardMatches(q2, qPos, k, v, kPos, spec, out2, lse2);
-        }
-        assertEquals(Map.of(), dev.live(), "leaked allocations");
-    }
-
     /**
      * A block with 4 K/V heads between blocks with 2 (each head repeated, so attention is the same as
      * with 2): the pass lays its Q and accumulator out again for the new group.
@@ -223,48 +177,6 @@ class EmulatedPassTest {
     }
 
     @Test
-    void updateAndFinishAfterFinishOrCloseAreRefusedByName() {
-        EmulatedDevice dev = new EmulatedDevice();
-        Positions pos = Positions.range(0, 16);
-        try (CublasKernel kernel = kernel(dev);
-             Tensor q = GpuChecks.normal(1, 16, 2, 8, DType.F32);
-             Tensor k = GpuChecks.normal(2, 16, 1, 8, DType.F32);
-             Tensor out = Tensor.allocate(16, 2, 8, DType.F32);
-             Tensor grad = Tensor.allocate(16, 1, 8, DType.F32);
-             Arena arena = Arena.ofConfined()) {
-            MemorySegment lse = arena.allocate(4L * 32);
-            AttentionSpec spec = AttentionSpec.of(8);
-            ForwardPass f = kernel.beginForward(q, pos, spec);
-            f.update(k, k, pos);
-            f.finish(out, lse);
-            assertMessage("update: the forward pass is finished", () -> f.update(k, k, pos));
-            assertMessage("finish: the forward pass is finished", () -> f.finish(out, lse));
-            f.close();
-            f.close();
-            assertMessage("update: the forward pass is closed", () -> f.update(k, k, pos));
-
-            ForwardPass unfinished = kernel.beginForward(q, pos, spec);
-            assertMessage("out: must not be null", () -> unfinished.finish(null, lse));
-            unfinished.close();
-            assertMessage("finish: the forward pass is closed", () -> unfinished.finish(out, lse));
-
-            BackwardPass b = kernel.beginBackward(q, pos, out, out, lse, spec);
-            b.update(k, k, pos, grad, grad);
-            assertMessage("dq: must not be null", () -> b.finish(null));
-            b.finish(out);
-            assertMessage("update: the backward pass is finished", () -> b.update(k, k, pos, grad, grad));
-            b.close();
-            assertMessage("finish: the backward pass is closed", () -> b.finish(out));
-            assertMessage("k: must not be null", () -> {
-                try (ForwardPass p = kernel.beginForward(q, pos, spec)) {
-                    p.update(null, k, pos);
-                }
-            });
-        }
-        assertEquals(Map.of(), dev.live(), "leaked allocations");
-    }
-
-    @Test
     void closingTheKernelFreesPassesLeftOpen() {
         EmulatedDevice dev = new EmulatedDevice();
         Positions pos = Positions.range(0, 16);
@@ -286,12 +198,6 @@ class EmulatedPassTest {
             f2.close();
             b.close();
         }
-    }
-
-    private static void assertMessage(String message, org.junit.jupiter.api.function.Executable call) {
-        RuntimeException e = assertThrows(RuntimeException.class, call);
-        assertTrue(e instanceof IllegalStateException || e instanceof IllegalArgumentException, e.toString());
-        assertEquals(message, e.getMessage());
     }
 
     /** {@code t} with each K/V head repeated {@code times} times: head h of the result is head h/times of t. */
