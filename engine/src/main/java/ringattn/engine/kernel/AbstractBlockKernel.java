@@ -25,7 +25,7 @@ public abstract class AbstractBlockKernel implements BlockKernel {
     }
 
     /** One update of a backward pass, as seen by its tasks. */
-    protected record BackwardCall(BackwardState state, PassData data, Tensor k, Tensor v, Positions kPositions,
+    protected record BackwardCall(BackwardState state, Tensor k, Tensor v, Positions kPositions,
                                   Tensor dK, Tensor dV, int[] qDocuments, int[] kDocuments,
                                   AttentionSpec spec, int group, int chunks, int tilesPerChunk) {
     }
@@ -62,27 +62,7 @@ public abstract class AbstractBlockKernel implements BlockKernel {
     public final BackwardPass beginBackward(Tensor q, Positions qPositions, Tensor out, Tensor dOut, MemorySegment lse,
                                             AttentionSpec spec) {
         checkQueries(q, qPositions, spec);
-        BackwardState state = new BackwardState(q, out, dOut, lse, qPositions);
-        try {
-            return new StateBackward(state, spec, newBackwardData(state, spec));
-        } catch (RuntimeException | Error e) {
-            state.close();
-            throw e;
-        }
-    }
-
-    /** What a kernel keeps for a backward pass besides its {@link BackwardState}; closed with the pass. */
-    protected interface PassData extends AutoCloseable {
-        @Override
-        void close();
-    }
-
-    /**
-     * Per-pass data of a backward pass (for example the queries packed once), made when the pass
-     * begins and handed to every update's tasks ({@link BackwardCall#data()}); the default: none.
-     */
-    protected PassData newBackwardData(BackwardState state, AttentionSpec spec) {
-        return null;
+        return new StateBackward(new BackwardState(q, out, dOut, lse, qPositions), spec);
     }
 
     private static void checkQueries(Tensor q, Positions qPositions, AttentionSpec spec) {
@@ -240,14 +220,12 @@ public abstract class AbstractBlockKernel implements BlockKernel {
     private final class StateBackward implements BackwardPass {
         private final BackwardState state;
         private final AttentionSpec spec;
-        private final PassData data;
         private boolean finished;
         private boolean closed;
 
-        StateBackward(BackwardState state, AttentionSpec spec, PassData data) {
+        StateBackward(BackwardState state, AttentionSpec spec) {
             this.state = state;
             this.spec = spec;
-            this.data = data;
         }
 
         private void checkLive(String what) {
@@ -262,7 +240,7 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         @Override
         public void update(Tensor k, Tensor v, Positions kPositions, Tensor dK, Tensor dV) {
             checkLive("update");
-            backwardBlock(state, data, k, v, kPositions, dK, dV, spec);
+            backwardBlock(state, k, v, kPositions, dK, dV, spec);
         }
 
         @Override
@@ -276,15 +254,12 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         public void close() {
             if (!closed) {
                 closed = true;
-                if (data != null) {
-                    data.close();
-                }
                 state.close();
             }
         }
     }
 
-    private void backwardBlock(BackwardState state, PassData data, Tensor k, Tensor v, Positions kPositions,
+    private void backwardBlock(BackwardState state, Tensor k, Tensor v, Positions kPositions,
                                Tensor dK, Tensor dV, AttentionSpec spec) {
         int group = BlockArguments.checkBlock(state.q(), k, v, kPositions, spec);
         BlockArguments.checkGrad("dK", dK, k);
@@ -305,7 +280,7 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         int tilesPerChunk = ceilDiv(keyTiles, chunks);
         chunks = ceilDiv(keyTiles, tilesPerChunk);
         MemorySegment[] partials = chunks > 1 ? state.partialDq(chunks - 1) : new MemorySegment[0];
-        BackwardCall call = new BackwardCall(state, data, k, v, kPositions, dK, dV, qDocs, kDocs, spec, group,
+        BackwardCall call = new BackwardCall(state, k, v, kPositions, dK, dV, qDocs, kDocs, spec, group,
                 chunks, tilesPerChunk);
         prepareBackward(call);
         int chunkCount = chunks;

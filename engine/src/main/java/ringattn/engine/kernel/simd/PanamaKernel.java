@@ -75,8 +75,6 @@ public final class PanamaKernel extends AbstractBlockKernel {
     private int[] kPosArr = new int[0];
     /** The arrays of the last closed forward pass, for the next one (passes run one at a time). */
     private PassArrays spare;
-    /** The same for backward passes ({@link PackedQueries}). */
-    private float[][][] spareBackward;
 
     /** Per-worker scratch; arrays grow, never shrink. */
     private static final class Scratch {
@@ -86,10 +84,15 @@ public final class PanamaKernel extends AbstractBlockKernel {
         float[] dk;
         float[] dv;
         float[] qr;
+        float[] qp;
+        float[] dor;
+        float[] dop;
         float[] st;
         float[] dpt;
         float[] dq;
         float[] kc;
+        float[] lse;
+        float[] delta;
         float[] row;
         float[] tmp;
         float[] sum;
@@ -577,104 +580,6 @@ public final class PanamaKernel extends AbstractBlockKernel {
 
     // ---------------------------------------------------------------- backward
 
-    /** The queries side of a backward pass, packed once when it begins ({@link PackedQueries}). */
-    @Override
-    protected PassData newBackwardData(BackwardState state, AttentionSpec spec) {
-        return new PackedQueries(state);
-    }
-
-    /**
-     * Q and dO of every (query head, query tile) as the backward's tasks read them — column panels
-     * ({@code qc}, {@code doc}: {@code [dim / W][row][W]} per tile) and row panels ({@code qp},
-     * {@code dop}: {@code [row / W][dim][W]}) — and LSE and D along each tile's lanes (+∞ and 0 for
-     * rows that see no key and for padding), packed once per pass instead of once per update and
-     * key chunk. About four times the fp32 size of Q; the arrays go to the next pass when one closes.
-     */
-    private final class PackedQueries implements PassData {
-        final float[][] qc;
-        final float[][] qp;
-        final float[][] doc;
-        final float[][] dop;
-        final float[][] lse;
-        final float[][] delta;
-        private float[][][] arrays;
-
-        PackedQueries(BackwardState st) {
-            Tensor q = st.q();
-            Tensor dO = st.dOut();
-            int rows = q.tokens();
-            int heads = q.heads();
-            int d = q.headDim();
-            int dpad = roundUp(d, lanes);
-            int br = options.queryTile();
-            int brp = roundUp(br, panel);
-            int tiles = ceilDiv(rows, br);
-            int colFloats = ceilDiv(dpad, panel) * brp * panel;
-            int rowFloats = brp * d;
-            arrays = takeBackwardArrays(heads);
-            long[] sizes = {(long) tiles * colFloats, (long) tiles * rowFloats, (long) tiles * colFloats,
-                (long) tiles * rowFloats, (long) tiles * brp, (long) tiles * brp};
-            for (int a = 0; a < 6; a++) {
-                for (int h = 0; h < heads; h++) {
-                    arrays[a][h] = grow(arrays[a][h], sizes[a]);
-                }
-            }
-            qc = arrays[0];
-            qp = arrays[1];
-            doc = arrays[2];
-            dop = arrays[3];
-            lse = arrays[4];
-            delta = arrays[5];
-            boolean bf16Q = q.dtype() == DType.BF16;
-            boolean bf16O = dO.dtype() == DType.BF16;
-            MemorySegment lseIn = st.lse();
-            MemorySegment deltaIn = st.delta();
-            pool.run(heads * tiles, (task, worker) -> {
-                int h = task / tiles;
-                int t = task % tiles;
-                int r0 = t * br;
-                int nr = Math.min(rows, r0 + br) - r0;
-                int nrp = roundUp(nr, panel);
-                Scratch w = scratch[worker];
-                packQueryTile(q, bf16Q, r0, nr, nrp, h, d, dpad, brp, qc[h], t * colFloats, qp[h], t * rowFloats, w);
-                packQueryTile(dO, bf16O, r0, nr, nrp, h, d, dpad, brp, doc[h], t * colFloats, dop[h], t * rowFloats, w);
-                int lb = t * brp;
-                for (int r = 0; r < nrp; r++) {
-                    float rowLse = r < nr ? lseIn.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + r0 + r)
-                            : Float.NEGATIVE_INFINITY;
-                    boolean empty = rowLse == Float.NEGATIVE_INFINITY;
-                    // exp(s − (+∞)) = 0: rows that see no key (and padding) contribute nothing.
-                    lse[h][lb + r] = empty ? Float.POSITIVE_INFINITY : rowLse;
-                    delta[h][lb + r] = empty ? 0f : deltaIn.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + r0 + r);
-                }
-            });
-        }
-
-        @Override
-        public void close() {
-            if (arrays != null) {
-                giveBackwardArrays(arrays);
-                arrays = null;
-            }
-        }
-    }
-
-    /** Six per-head array sets (qc, qp, doc, dop, lse, delta) for a backward pass, from the last closed one. */
-    private synchronized float[][][] takeBackwardArrays(int heads) {
-        float[][][] a = spareBackward != null ? spareBackward : new float[6][0][];
-        spareBackward = null;
-        for (int i = 0; i < 6; i++) {
-            if (a[i].length < heads) {
-                a[i] = Arrays.copyOf(a[i], heads);
-            }
-        }
-        return a;
-    }
-
-    private synchronized void giveBackwardArrays(float[][][] a) {
-        spareBackward = a;
-    }
-
     @Override
     protected void prepareBackward(BackwardCall call) {
         qPosArr = call.state().qPositions().toArray();
@@ -685,6 +590,7 @@ public final class PanamaKernel extends AbstractBlockKernel {
     protected void backwardTask(BackwardCall call, int g, int k0, int k1, MemorySegment dQ, int worker) {
         BackwardState st = call.state();
         Tensor q = st.q();
+        Tensor dO = st.dOut();
         Tensor k = call.k();
         Tensor v = call.v();
         Tensor dK = call.dK();
@@ -712,13 +618,20 @@ public final class PanamaKernel extends AbstractBlockKernel {
         int colFloats = dPanels * brp * panel;
         int rowFloats = brp * d;
         float[] kc = w.kc = grow(w.kc, (long) dPanels * nkc * panel);
+        float[] qc = w.qr = grow(w.qr, (long) slots * colFloats);
+        float[] doc = w.dor = grow(w.dor, (long) slots * colFloats);
+        float[] qp = w.qp = grow(w.qp, (long) slots * rowFloats);
+        float[] dop = w.dop = grow(w.dop, (long) slots * rowFloats);
         float[] dq = w.dq = grow(w.dq, (long) slots * br * dpad);
         float[] sT = w.st = grow(w.st, (long) Math.min(bc, nkc) * brp);
         float[] dpT = w.dpt = grow(w.dpt, (long) Math.min(bc, nkc) * brp);
+        float[] lseCol = w.lse = grow(w.lse, (long) slots * brp);
+        float[] deltaCol = w.delta = grow(w.delta, (long) slots * brp);
         int[] seen = w.los = growInts(w.los, slots);
         boolean bf16K = k.dtype() == DType.BF16;
         boolean bf16V = v.dtype() == DType.BF16;
-        PackedQueries pq = (PackedQueries) call.data();
+        boolean bf16Q = q.dtype() == DType.BF16;
+        boolean bf16O = dO.dtype() == DType.BF16;
         for (int j = 0; j < nkc; j++) {
             int at = j * dpad;
             ops.loadRow(k.segment(), k.offsetBytes(k0 + j, g), LE, bf16K, d, 1f, kr, at);
@@ -731,22 +644,18 @@ public final class PanamaKernel extends AbstractBlockKernel {
             Arrays.fill(dk, at + d, at + dpad, 0f);
             Arrays.fill(dv, at + d, at + dpad, 0f);
         }
+        MemorySegment lse = st.lse();
+        MemorySegment delta = st.delta();
         int[] qDocs = call.qDocuments();
         int[] kDocs = call.kDocuments();
         Positions qPos = st.qPositions();
         Positions kPos = call.kPositions();
-        // Per query head (Q, dO, LSE and D were packed when the pass began): dQ of every query tile
-        // that sees the chunk is loaded; then key tiles run in the outer loop, so the chunk's K/V/dK/dV tile stays in L2
+        // Per query head: Q, dO, LSE, D and dQ of every query tile that sees the chunk are packed
+        // once; then key tiles run in the outer loop, so the chunk's K/V/dK/dV tile stays in L2
         // while the query tiles pass. For a given key tile the query tiles still come in
         // (head, tile) order and dQ of a tile still sums key tiles in order: same bits as query
         // tiles outside.
         for (int h = g * group; h < (g + 1) * group; h++) {
-            float[] qc = pq.qc[h];
-            float[] qp = pq.qp[h];
-            float[] doc = pq.doc[h];
-            float[] dop = pq.dop[h];
-            float[] lseCol = pq.lse[h];
-            float[] deltaCol = pq.delta[h];
             for (int t0 = 0; t0 < tiles; t0 += slots) {
                 int t1 = Math.min(tiles, t0 + slots);
                 boolean any = false;
@@ -761,6 +670,18 @@ public final class PanamaKernel extends AbstractBlockKernel {
                     }
                     any = true;
                     int nr = r1 - r0;
+                    int nrp = roundUp(nr, panel);
+                    packQueryTile(q, bf16Q, r0, nr, nrp, h, d, dpad, brp, qc, u * colFloats, qp, u * rowFloats, w);
+                    packQueryTile(dO, bf16O, r0, nr, nrp, h, d, dpad, brp, doc, u * colFloats, dop, u * rowFloats, w);
+                    int lb = u * brp;
+                    for (int r = 0; r < nrp; r++) {
+                        float rowLse = r < nr ? lse.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + r0 + r)
+                                : Float.NEGATIVE_INFINITY;
+                        boolean empty = rowLse == Float.NEGATIVE_INFINITY;
+                        // exp(s − (+∞)) = 0: rows that see no key (and padding) contribute nothing.
+                        lseCol[lb + r] = empty ? Float.POSITIVE_INFINITY : rowLse;
+                        deltaCol[lb + r] = empty ? 0f : delta.getAtIndex(ValueLayout.JAVA_FLOAT, (long) h * rows + r0 + r);
+                    }
                     int qb = u * br * dpad;
                     for (int r = 0; r < nr; r++) {
                         ops.loadRow(dQ, (((long) (r0 + r) * heads + h) * d) * 4, NATIVE, false, d, 1f, dq, qb + r * dpad);
@@ -806,13 +727,13 @@ public final class PanamaKernel extends AbstractBlockKernel {
                         int colB = Math.min(nr, pB * panel);
                         int kOff = (c0 - k0 + jA) * dpad;
                         int cols = (pB - pA) * panel;
-                        int rb = t * rowFloats + pA * d * panel;
-                        int cb = t * colFloats + colA * panel;
+                        int rb = u * rowFloats + pA * d * panel;
+                        int cb = u * colFloats + colA * panel;
                         ops.gemm(false, kr, kOff, dpad, 1, nj, d, qp, rb, d * panel, sT, colA, nrp, cols);
                         ops.gemm(false, vr, kOff, dpad, 1, nj, d, dop, rb, d * panel, dpT, colA, nrp, cols);
                         for (int j = 0; j < nj; j++) {
                             int so = j * nrp;
-                            ops.backwardRow(sT, dpT, so + colA, cols, scale, lseCol, deltaCol, t * brp + colA);
+                            ops.backwardRow(sT, dpT, so + colA, cols, scale, lseCol, deltaCol, u * brp + colA);
                             if (partial) {
                                 int key = c0 + jA + j;
                                 long range = MaskRanges.queriesOf(spec, kPosArr[key], kDocs[key], qPosArr, qDocs, r0, r1);
