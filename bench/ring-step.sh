@@ -2,8 +2,9 @@
 # The fixed cost of a ring step (RingStepBenchmark): one rank's pass over 4·S/P keys given as one
 # block and as 4 blocks of S/P keys (a 4-rank ring), forward and backward, at S/P = 1024 and 4096
 # (H = 8, D = 128, F32, unmasked, 2 threads). Prints the median time of each and the cost of a step,
-# (T(4 blocks) − T(1 block)) / 3, with the same for every JAR given, run alternately in this one
-# process tree so that a side-by-side comparison sees the same machine state.
+# (T(4 blocks) − T(1 block)) / 3, and the time of one update of an open pass with a block of 16 keys
+# (the per-step fixed cost without the attention's noise), with the same for every JAR given, run
+# alternately in this one process tree so that a side-by-side comparison sees the same machine state.
 #
 # Usage: bench/ring-step.sh [JAR ...]     (default: bench/target/benchmarks.jar; env OUT=dir,
 #        IDLE_WAIT=seconds, ISA=avx2 to run with -XX:UseAVX=2, ROUNDS=n alternations of the JARs, default 2)
@@ -57,5 +58,12 @@ for jar in dict.fromkeys(k[0] for k in runs):
             if one and four:
                 m1, m4 = statistics.median(one), statistics.median(four)
                 print(f"{jar[-50:]:50} {pas:8} {rows:5d} {m1:11.2f} {m4:12.2f} {(m4 - m1) / 3:12.2f}")
+print()
+print(f"{'jar':50} {'S/P':>5} {'one update of 16 keys, ms (median)':>36}")
+for jar in dict.fromkeys(k[0] for k in runs):
+    for rows in (1024, 4096):
+        xs = [x for (j, p, r, s), v in runs.items() if j == jar and p == "smallUpdate" and r == rows for x in v]
+        if xs:
+            print(f"{jar[-50:]:50} {rows:5d} {statistics.median(xs):36.3f}")
 PY
 echo "# JSON and logs in $OUT"

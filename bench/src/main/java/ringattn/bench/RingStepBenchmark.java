@@ -34,6 +34,9 @@ import ringattn.engine.tensor.Tensor;
  * extra step costs the kernel: per-pass work redone per block (query packing, state round trips),
  * task dispatch, block packing overheads that do not scale with the keys. Queries
  * {@code [rows, 8, 128]} F32, unmasked, two threads. {@code bench/ring-step.sh} prints that figure.
+ * That difference drowns in the noise of the attention itself, so {@link #smallUpdate} isolates it:
+ * one update of an open pass with a block of {@value #SMALL_KEYS} keys, whose attention work is small
+ * next to what an update does for the queries and the state.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -76,6 +79,11 @@ public class RingStepBenchmark {
     private Positions[] kPositions;
     private AttentionSpec spec;
     private BlockKernel kernel;
+    private static final int SMALL_KEYS = 16;
+    private Tensor kSmall;
+    private Tensor vSmall;
+    private Positions smallPositions;
+    private ForwardPass open;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -107,6 +115,10 @@ public class RingStepBenchmark {
         arena = Arena.ofShared();
         lse = arena.allocate(4L * rows * HEADS);
         forward();
+        kSmall = k.tokens(0, SMALL_KEYS);
+        vSmall = v.tokens(0, SMALL_KEYS);
+        smallPositions = Positions.range(0, SMALL_KEYS);
+        open = kernel.beginForward(q, qPositions, spec);
     }
 
     private static Tensor gaussian(int tokens, int heads, int headDim, long seed) {
@@ -140,8 +152,16 @@ public class RingStepBenchmark {
         return dq;
     }
 
+    /** One update of an open forward pass with a block of {@value #SMALL_KEYS} keys: the per-step fixed cost. */
+    @Benchmark
+    public Object smallUpdate() {
+        open.update(kSmall, vSmall, smallPositions);
+        return open;
+    }
+
     @TearDown(Level.Trial)
     public void tearDown() {
+        open.close();
         kernel.close();
         for (Tensor t : new Tensor[] {q, k, v, out, dOut, dq, dK, dV}) {
             t.close();
