@@ -204,17 +204,7 @@ final class GenerateJob implements AutoCloseable {
 
     /** The options for worker processes: all but the transport choice and --json, ranks/threads/timeout explicit. */
     List<String> workerArgs(int threadsPerRank) {
-        List<String> a = new ArrayList<>();
-        for (String s : options.toArgs()) {
-            if (!s.startsWith("--transport=") && !s.equals("--json") && !s.startsWith("--ranks=")
-                    && !s.startsWith("--threads=") && !s.startsWith("--timeout=")) {
-                a.add(s);
-            }
-        }
-        a.add("--ranks=" + ranks);
-        a.add("--threads=" + threadsPerRank);
-        a.add("--timeout=" + timeout.toMillis() / 1000.0);
-        return a;
+        return PrefillJob.workerArgs(options, ranks, threadsPerRank, timeout);
     }
 
     /** What every rank must agree on: the model, the prompt (a hash of its ids), sampling, ring size and layout. */

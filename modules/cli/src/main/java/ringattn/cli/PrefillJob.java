@@ -249,6 +249,14 @@ final class PrefillJob implements AutoCloseable {
 
     /** The options to pass to worker processes: all but the transport choice, with ranks, threads and timeout explicit. */
     List<String> workerArgs(int threadsPerRank) {
+        return workerArgs(options, ranks, threadsPerRank, timeout);
+    }
+
+    /**
+     * A job's options for its worker processes ({@code prefill}, {@code generate}): all but
+     * {@code --transport} and {@code --json}, with ranks, threads and timeout explicit.
+     */
+    static List<String> workerArgs(Options options, int ranks, int threadsPerRank, Duration timeout) {
         List<String> a = new ArrayList<>();
         for (String s : options.toArgs()) {
             if (!s.startsWith("--transport=") && !s.equals("--json") && !s.startsWith("--ranks=")
