@@ -39,7 +39,7 @@ class SentencePieceTokenizerTest {
     void matchesLlamaCppIdsOnStories260K() throws IOException {
         SentencePieceTokenizer tok = Stories260K.tokenizer();
         List<?> cases;
-        try (InputStream in = getClass().getResourceAsStream("llamacpp-stories260K.json")) {
+        try (InputStream in = getClass().getResourceAsStream("llamacpp-spm-ids.json")) {
             cases = (List<?>) ((Map<?, ?>) Json.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8))).get("cases");
         }
         assertEquals(319, cases.size());

@@ -1,7 +1,7 @@
 // Writes llama.cpp's own tokenization of seeded random strings with the stories260K GGUF
 // (libllama through node-llama-cpp 3.22.1, llama_tokenize with add_special=false, parse_special=false).
 // Usage (npm install node-llama-cpp@3.22.1 first; never run by the build):
-//   node llamacpp-stories260K.mjs "$PWD/node_modules/node-llama-cpp/dist/index.js" stories260K.gguf > llamacpp-stories260K.json
+//   node llamacpp-spm-ids.mjs "$PWD/node_modules/node-llama-cpp/dist/index.js" stories260K.gguf > llamacpp-spm-ids.json
 const [, , lib, modelPath] = process.argv;
 const {getLlama} = await import(lib);
 const llama = await getLlama({gpu: false, build: "never", logLevel: "error"});
