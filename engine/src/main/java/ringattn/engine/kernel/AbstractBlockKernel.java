@@ -46,7 +46,7 @@ public abstract class AbstractBlockKernel implements BlockKernel {
      */
     @Override
     public final ForwardPass beginForward(Tensor q, Positions qPositions, AttentionSpec spec) {
-        checkQueries(q, qPositions, spec);
+        BlockArguments.checkQueries(q, qPositions, spec);
         return newForward(q, qPositions, spec);
     }
 
@@ -61,22 +61,8 @@ public abstract class AbstractBlockKernel implements BlockKernel {
     @Override
     public final BackwardPass beginBackward(Tensor q, Positions qPositions, Tensor out, Tensor dOut, MemorySegment lse,
                                             AttentionSpec spec) {
-        checkQueries(q, qPositions, spec);
+        BlockArguments.checkQueries(q, qPositions, spec);
         return new StateBackward(new BackwardState(q, out, dOut, lse, qPositions), spec);
-    }
-
-    private static void checkQueries(Tensor q, Positions qPositions, AttentionSpec spec) {
-        if (q == null) {
-            throw new IllegalArgumentException("q: must not be null");
-        }
-        q.checkOpen("q");
-        if (qPositions == null || qPositions.size() != q.tokens()) {
-            throw new IllegalArgumentException("qPositions: " + (qPositions == null ? "null" : qPositions.size())
-                    + " positions for " + q.tokens() + " query tokens");
-        }
-        if (spec == null) {
-            throw new IllegalArgumentException("spec: must not be null");
-        }
     }
 
     /**
@@ -162,17 +148,8 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         @Override
         public final void finish(Tensor out, MemorySegment lse) {
             checkLive("finish");
-            if (out == null) {
-                throw new IllegalArgumentException("out: must not be null");
-            }
-            out.checkOpen("out");
-            if (out.tokens() != q.tokens() || out.heads() != q.heads() || out.headDim() != q.headDim()) {
-                throw new IllegalArgumentException("out: shape " + out.shapeString() + " differs from q " + q.shapeString());
-            }
-            long lseBytes = (long) q.tokens() * q.heads() * 4;
-            if (lse != null && lse.byteSize() < lseBytes) {
-                throw new IllegalArgumentException("lse: " + lse.byteSize() + " bytes, needs " + lseBytes);
-            }
+            BlockArguments.checkLikeQueries("out", out, q);
+            BlockArguments.checkLse(lse, q);
             finished = true;
             write(out, lse);
         }

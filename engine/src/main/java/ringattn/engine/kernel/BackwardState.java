@@ -69,14 +69,8 @@ public final class BackwardState implements AutoCloseable {
         if (q == null) {
             throw new IllegalArgumentException("q: must not be null");
         }
-        if (other == null) {
-            throw new IllegalArgumentException(name + ": must not be null");
-        }
         q.checkOpen("q");
-        other.checkOpen(name);
-        if (other.tokens() != q.tokens() || other.heads() != q.heads() || other.headDim() != q.headDim()) {
-            throw new IllegalArgumentException(name + ": shape " + other.shapeString() + " differs from q " + q.shapeString());
-        }
+        BlockArguments.checkLikeQueries(name, other, q);
     }
 
     public Tensor q() {

@@ -1,5 +1,6 @@
 package ringattn.engine.kernel;
 
+import java.lang.foreign.MemorySegment;
 import ringattn.engine.tensor.DType;
 import ringattn.engine.tensor.Tensor;
 
@@ -41,6 +42,40 @@ public final class BlockArguments {
                     + " positions for " + k.tokens() + " key tokens");
         }
         return q.heads() / k.heads();
+    }
+
+    /** Checks the queries a pass begins with: open, one position per row, a spec. */
+    public static void checkQueries(Tensor q, Positions qPositions, AttentionSpec spec) {
+        if (q == null) {
+            throw new IllegalArgumentException("q: must not be null");
+        }
+        q.checkOpen("q");
+        if (qPositions == null || qPositions.size() != q.tokens()) {
+            throw new IllegalArgumentException("qPositions: " + (qPositions == null ? "null" : qPositions.size())
+                    + " positions for " + q.tokens() + " query tokens");
+        }
+        if (spec == null) {
+            throw new IllegalArgumentException("spec: must not be null");
+        }
+    }
+
+    /** Checks a tensor that must be shaped like the queries (a pass's {@code out} or {@code dq}): open, same shape. */
+    public static void checkLikeQueries(String name, Tensor t, Tensor q) {
+        if (t == null) {
+            throw new IllegalArgumentException(name + ": must not be null");
+        }
+        t.checkOpen(name);
+        if (t.tokens() != q.tokens() || t.heads() != q.heads() || t.headDim() != q.headDim()) {
+            throw new IllegalArgumentException(name + ": shape " + t.shapeString() + " differs from q " + q.shapeString());
+        }
+    }
+
+    /** Checks an LSE output for the queries {@code q} (may be null): fp32 {@code [heads, rows]} fits. */
+    public static void checkLse(MemorySegment lse, Tensor q) {
+        long bytes = 4L * q.tokens() * q.heads();
+        if (lse != null && lse.byteSize() < bytes) {
+            throw new IllegalArgumentException("lse: " + lse.byteSize() + " bytes, needs " + bytes);
+        }
     }
 
     /** Checks a gradient accumulator: open, F32, shaped like {@code k}. */

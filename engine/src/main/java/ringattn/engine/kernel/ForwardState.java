@@ -105,16 +105,11 @@ public final class ForwardState implements AutoCloseable {
      * {@code lse} (may be null). Rows that saw no key get O = 0 and LSE = −∞.
      */
     public void finish(Tensor out, MemorySegment lse) {
-        out.checkOpen("out");
-        if (out.tokens() != q.tokens() || out.heads() != q.heads() || out.headDim() != q.headDim()) {
-            throw new IllegalArgumentException("out: shape " + out.shapeString() + " differs from q " + q.shapeString());
-        }
+        BlockArguments.checkLikeQueries("out", out, q);
+        BlockArguments.checkLse(lse, q);
         int rows = q.tokens();
         int heads = q.heads();
         int d = q.headDim();
-        if (lse != null && lse.byteSize() < (long) rows * heads * 4) {
-            throw new IllegalArgumentException("lse: " + lse.byteSize() + " bytes, needs " + (long) rows * heads * 4);
-        }
         for (int h = 0; h < heads; h++) {
             for (int r = 0; r < rows; r++) {
                 long sIdx = (long) h * rows + r;

@@ -173,14 +173,7 @@ final class CublasBackward extends CublasPass implements BackwardPass {
     public void finish(Tensor target) {
         synchronized (kernel) {
             checkLive("finish");
-            if (target == null) {
-                throw new IllegalArgumentException("dq: must not be null");
-            }
-            target.checkOpen("dq");
-            if (target.tokens() != q.tokens() || target.heads() != q.heads() || target.headDim() != q.headDim()) {
-                throw new IllegalArgumentException("dq: shape " + target.shapeString() + " differs from q "
-                        + q.shapeString());
-            }
+            BlockArguments.checkLikeQueries("dq", target, q);
             markFinished();
             try {
                 if (q.tokens() > 0) {

@@ -162,18 +162,8 @@ final class CublasForward extends CublasPass implements ForwardPass {
     public void finish(Tensor out, MemorySegment lse) {
         synchronized (kernel) {
             checkLive("finish");
-            if (out == null) {
-                throw new IllegalArgumentException("out: must not be null");
-            }
-            out.checkOpen("out");
-            if (out.tokens() != q.tokens() || out.heads() != q.heads() || out.headDim() != q.headDim()) {
-                throw new IllegalArgumentException("out: shape " + out.shapeString() + " differs from q "
-                        + q.shapeString());
-            }
-            long lseBytes = 4L * q.tokens() * q.heads();
-            if (lse != null && lse.byteSize() < lseBytes) {
-                throw new IllegalArgumentException("lse: " + lse.byteSize() + " bytes, needs " + lseBytes);
-            }
+            BlockArguments.checkLikeQueries("out", out, q);
+            BlockArguments.checkLse(lse, q);
             markFinished();
             try (ForwardState host = new ForwardState(q, qPositions)) {
                 download(host);

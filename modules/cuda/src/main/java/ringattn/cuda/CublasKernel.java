@@ -9,6 +9,7 @@ import ringattn.cuda.ffm.Cublas;
 import ringattn.cuda.ffm.KernelArgs;
 import ringattn.engine.kernel.AttentionSpec;
 import ringattn.engine.kernel.BackwardPass;
+import ringattn.engine.kernel.BlockArguments;
 import ringattn.engine.kernel.BlockKernel;
 import ringattn.engine.kernel.ForwardPass;
 import ringattn.engine.kernel.KernelOptions;
@@ -192,7 +193,7 @@ public final class CublasKernel implements BlockKernel {
     @Override
     public synchronized ForwardPass beginForward(Tensor q, Positions qPositions, AttentionSpec spec) {
         checkOpen();
-        checkQueries(q, qPositions, spec);
+        BlockArguments.checkQueries(q, qPositions, spec);
         return start(new CublasForward(this, q, qPositions, spec));
     }
 
@@ -204,7 +205,7 @@ public final class CublasKernel implements BlockKernel {
     public synchronized BackwardPass beginBackward(Tensor q, Positions qPositions, Tensor out, Tensor dOut,
                                                    MemorySegment lse, AttentionSpec spec) {
         checkOpen();
-        checkQueries(q, qPositions, spec);
+        BlockArguments.checkQueries(q, qPositions, spec);
         return start(new CublasBackward(this, q, qPositions, out, dOut, lse, spec));
     }
 
@@ -232,20 +233,6 @@ public final class CublasKernel implements BlockKernel {
     private void checkOpen() {
         if (closed) {
             throw new IllegalStateException(name + ": kernel is closed");
-        }
-    }
-
-    private static void checkQueries(Tensor q, Positions qPositions, AttentionSpec spec) {
-        if (q == null) {
-            throw new IllegalArgumentException("q: must not be null");
-        }
-        q.checkOpen("q");
-        if (qPositions == null || qPositions.size() != q.tokens()) {
-            throw new IllegalArgumentException("qPositions: " + (qPositions == null ? "null" : qPositions.size())
-                    + " positions for " + q.tokens() + " query tokens");
-        }
-        if (spec == null) {
-            throw new IllegalArgumentException("spec: must not be null");
         }
     }
 
