@@ -15,7 +15,6 @@ import java.util.List;
 import java.util.Map;
 import ringattn.engine.transport.RankFailedException;
 import ringattn.model.Generation;
-import ringattn.model.tokenizer.StreamingDecoder;
 import ringattn.transport.ucx.Bootstrap;
 import ringattn.transport.ucx.RankBanner;
 import ringattn.transport.ucx.TransportOptions;
@@ -200,40 +199,25 @@ final class GenerateCommand implements Command {
      * so the continuation's spaces come out as they would in the whole text.
      */
     static final class TokenPrinter {
-        private final GenerateJob job;
         private final PrintStream out;
-        private final StreamingDecoder streamer;
-        private boolean any;
+        private final Continuation text;
 
         TokenPrinter(GenerateJob job, PrintStream out) {
-            this.job = job;
             this.out = out;
-            this.streamer = job.codec == null ? null : job.codec.decoder();
-            if (streamer != null) {
+            this.text = new Continuation(job);
+            if (job.codec != null) {
                 out.print(job.codec.decode(job.prompt));
                 out.flush();
-                for (int id : job.prompt) {
-                    streamer.next(id);
-                }
             }
         }
 
         void accept(int token) {
-            for (int s : job.stopTokens) {
-                if (s == token) {
-                    return;
-                }
-            }
-            String piece = streamer == null ? (any ? " " : "") + token : streamer.next(token);
-            any = true;
-            out.print(piece);
+            out.print(text.next(token));
             out.flush();
         }
 
         void finish() {
-            if (streamer != null) {
-                out.print(streamer.finish());
-            }
+            out.print(text.finish());
             out.println();
             out.flush();
         }

@@ -7,7 +7,6 @@ import java.util.Locale;
 import ringattn.io.JsonLine;
 import ringattn.model.Generation;
 import ringattn.model.LlamaConfig;
-import ringattn.model.tokenizer.StreamingDecoder;
 
 /**
  * What {@code generate} reports besides the text: a banner and the figures on stderr (time to first
@@ -54,7 +53,7 @@ final class GenerateSummary {
         if (json) {
             List<Long> rss = reports.stream().map(p -> p.result().peakRssBytes()).toList();
             List<Long> heap = reports.stream().map(p -> p.result().heapPeakBytes()).toList();
-            String text = job.codec == null ? null : decode(job, tokens);
+            String text = job.codec == null ? null : Continuation.of(job, tokens);
             out.println(new JsonLine().put("ranks", reports.size()).put("transport", transport)
                     .put("prompt_tokens", Arrays.stream(job.prompt).boxed().toList())
                     .put("tokens", Arrays.stream(tokens).boxed().toList()).put("text", text)
@@ -72,24 +71,5 @@ final class GenerateSummary {
                     .put("heap_peak_bytes_by_rank", heap));
         }
         out.flush();
-    }
-
-    /** The generated text after the prompt (stop tokens left out), as streamed. */
-    private static String decode(GenerateJob job, int[] tokens) {
-        StreamingDecoder s = job.codec.decoder();
-        for (int id : job.prompt) {
-            s.next(id); // as streamed: the continuation's spaces as in the whole text
-        }
-        StringBuilder b = new StringBuilder();
-        outer:
-        for (int t : tokens) {
-            for (int stop : job.stopTokens) {
-                if (stop == t) {
-                    continue outer;
-                }
-            }
-            b.append(s.next(t));
-        }
-        return b.append(s.finish()).toString();
     }
 }

@@ -101,12 +101,15 @@ public final class Generation {
         int seqLen = prompt.length;
         ShardLayout layout = po.layout();
         int[] counts = new int[world];
-        int owner = -1;
+        int owner = -1; // the rank holding the prompt's last token, and its local row there
+        int ownerRow = -1;
         for (int r = 0; r < world; r++) {
             Positions p = layout.positions(r, world, seqLen);
             counts[r] = p.size();
-            if (p.size() > 0 && Arrays.binarySearch(p.toArray(), seqLen - 1) >= 0) {
+            int at = Arrays.binarySearch(p.toArray(), seqLen - 1);
+            if (at >= 0) {
                 owner = r;
+                ownerRow = at;
             }
         }
         int capacity = Math.max(Arrays.stream(counts).max().orElse(0),
@@ -117,8 +120,7 @@ public final class Generation {
         MatMul mm = MatMul.create(po.simdBits());
         Sampler sampler = new Sampler(options.sampling());
         int vocab = c.vocabSize();
-        Positions mine = layout.positions(rank, world, seqLen);
-        int lastRow = rank == owner ? Arrays.binarySearch(mine.toArray(), seqLen - 1) : -1;
+        int lastRow = rank == owner ? ownerRow : -1;
         MemorySegment lastLogits = MemorySegment.ofArray(new byte[4 * vocab]);
         try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(po.threads())).kernel();
              RingAttention ring = new RingAttention(transport, kernel, ringOptions);
