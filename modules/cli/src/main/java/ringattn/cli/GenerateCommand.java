@@ -72,7 +72,7 @@ final class GenerateCommand implements Command {
         Options o = Options.parse(name(), options(), args);
         String transport = o.choice("transport", "local", "local", "ucx");
         try (GenerateJob job = GenerateJob.load(o, 1)) {
-            GenerateSummary.banner(err, job, transport, job.threadsPerRank(transport.equals("local") ? job.ranks : 1));
+            GenerateSummary.banner(err, job, transport, job.threadsPerRank(job.ranks));
             List<GenerateReport> reports;
             if (transport.equals("local")) {
                 TokenPrinter printer = new TokenPrinter(job, out);
@@ -103,7 +103,7 @@ final class GenerateCommand implements Command {
      * report there at the end.
      */
     private static List<GenerateReport> runUcx(GenerateJob job, PrintStream out, PrintStream err) {
-        int threads = job.threadsPerRank(1);
+        int threads = job.threadsPerRank(job.ranks);
         Path dir = null;
         try {
             dir = ScratchDir.create("generate");

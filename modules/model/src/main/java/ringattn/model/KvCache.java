@@ -67,6 +67,9 @@ public final class KvCache implements AutoCloseable {
 
     /** Global positions of the tokens held, in row order. */
     public Positions positions() {
+        if (view == null) {
+            view = Positions.of(java.util.Arrays.copyOf(positions, size));
+        }
         return view;
     }
 
@@ -130,7 +133,7 @@ public final class KvCache implements AutoCloseable {
                     + positions[size - 1]);
         }
         positions[size++] = position;
-        view = Positions.of(java.util.Arrays.copyOf(positions, size));
+        view = null; // built when asked for: a decode step must not copy every position held
     }
 
     /** The keys of layer {@code layer}: fp32 {@code [kvHeads, headDim, capacity]}, rows {@code [0, size())} held. */
