@@ -7,22 +7,26 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 
 /**
- * Element-wise fp32 arithmetic on memory segments, for code outside the kernels (the ring adds its
- * dK/dV accumulators with it). Runs Vector API code when module {@code jdk.incubator.vector} is
+ * Element-wise fp32 arithmetic on memory segments and arrays, for code outside the kernels (the ring
+ * adds its dK/dV accumulators with it; the model's decode attention takes its softmax exp from it). Runs Vector API code when module {@code jdk.incubator.vector} is
  * usable (the {@code simd} kernel provider's probe: {@link ringattn.engine.device.Devices#probe}) and
  * its class loads, else a scalar loop; the choice is made once per JVM, and no Vector API type
  * appears outside the {@code simd} package.
- * Both give the same bits: each element is one IEEE add. Stateless and thread-safe.
+ * {@link #addInto} gives the same bits either way (each element is one IEEE add); {@link #expSum}
+ * gives the same bits in every JIT tier of one implementation. Stateless and thread-safe.
  */
 public final class ElementwiseF32 {
     private static final String SIMD_CLASS = "ringattn.engine.kernel.simd.PanamaElementwiseF32";
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT;
     /** {@code addInto(dst, src, from, to)} of the Vector API class, or null for the scalar loop. */
     private static final MethodHandle SIMD_ADD;
+    /** {@code expSum(x, n, shift)} of the Vector API class, or null for the scalar loop. */
+    private static final MethodHandle SIMD_EXP_SUM;
     private static final String IMPLEMENTATION;
 
     static {
         MethodHandle add = null;
+        MethodHandle expSum = null;
         String implementation;
         ringattn.engine.device.Availability simd = ringattn.engine.device.Devices.probe("simd");
         if (!simd.available()) {
@@ -33,14 +37,18 @@ public final class ElementwiseF32 {
                 MethodHandles.Lookup lookup = MethodHandles.lookup();
                 add = lookup.findStatic(c, "addInto", MethodType.methodType(void.class,
                         MemorySegment.class, MemorySegment.class, long.class, long.class));
+                expSum = lookup.findStatic(c, "expSum", MethodType.methodType(float.class,
+                        float[].class, int.class, float.class));
                 implementation = "Vector API, " + lookup.findStatic(c, "description",
                         MethodType.methodType(String.class)).invoke();
             } catch (Throwable e) {
                 add = null;
+                expSum = null;
                 implementation = "scalar (Vector API class failed to load: " + e + ")";
             }
         }
         SIMD_ADD = add;
+        SIMD_EXP_SUM = expSum;
         IMPLEMENTATION = implementation;
     }
 
@@ -79,6 +87,37 @@ public final class ElementwiseF32 {
             throw e;
         } catch (Throwable e) {
             throw new IllegalStateException("addInto: " + e, e);
+        }
+    }
+
+    /**
+     * {@code x[i] = e^(x[i] − shift)} for {@code i ∈ [0, n)} in place, and returns their fp32 sum: a
+     * softmax's numerators and denominator. With the Vector API, the block kernels' exp (exactly
+     * rounded operations only, ≤ 5 ulp from {@code Math.exp} on [−16, 0]); else
+     * {@code StrictMath.exp} rounded to fp32. Either way the result is a function of the inputs alone,
+     * the same bits before and after JIT compilation (not so for {@code VectorOperators.EXP}, whose
+     * compiled and interpreted forms differ in the last bit). −∞ gives 0, NaN stays NaN.
+     *
+     * @throws IllegalArgumentException naming the argument, when {@code n} is negative or exceeds {@code x.length}
+     */
+    public static float expSum(float[] x, int n, float shift) {
+        if (n < 0 || n > x.length) {
+            throw new IllegalArgumentException("n: must be in [0, " + x.length + "] (the length of x), got " + n);
+        }
+        if (SIMD_EXP_SUM == null) {
+            float sum = 0f;
+            for (int i = 0; i < n; i++) {
+                x[i] = (float) StrictMath.exp(x[i] - shift);
+                sum += x[i];
+            }
+            return sum;
+        }
+        try {
+            return (float) SIMD_EXP_SUM.invokeExact(x, n, shift);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException("expSum: " + e, e);
         }
     }
 }

@@ -6,6 +6,7 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -1278,5 +1279,33 @@ final class Ops256R16 extends SimdOps {
             dst.setAtIndex(ValueLayout.JAVA_FLOAT, i,
                     dst.getAtIndex(ValueLayout.JAVA_FLOAT, i) + src.getAtIndex(ValueLayout.JAVA_FLOAT, i));
         }
+    }
+
+    @Override
+    float expSum(float[] x, int n, float shift) {
+        FloatVector s = FloatVector.broadcast(F, shift);
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector p = exp(FloatVector.fromArray(F, x, i).sub(s));
+            p.intoArray(x, i);
+            acc = acc.add(p);
+        }
+        if (i < n) {
+            VectorMask<Float> in = F.indexInRange(i, n);
+            FloatVector p = exp(FloatVector.fromArray(F, x, i, in).sub(s)).blend(0f, in.not());
+            p.intoArray(x, i, in);
+            acc = acc.add(p);
+        }
+        return laneSum(acc);
+    }
+
+    /** The lanes' sum, lane 0 first: a fixed order ({@code reduceLanes(ADD)} leaves the order to the implementation). */
+    private static float laneSum(FloatVector v) {
+        float sum = 0f;
+        for (int k = 0; k < L; k++) {
+            sum += v.lane(k);
+        }
+        return sum;
     }
 }

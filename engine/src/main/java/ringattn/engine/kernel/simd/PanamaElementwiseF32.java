@@ -23,4 +23,9 @@ public final class PanamaElementwiseF32 {
     public static void addInto(MemorySegment dst, MemorySegment src, long from, long to) {
         OPS.addInto(dst, src, from, to);
     }
+
+    /** {@code x[i] = e^(x[i] − shift)} for {@code i < n}; returns their sum ({@link SimdOps#expSum}). */
+    public static float expSum(float[] x, int n, float shift) {
+        return OPS.expSum(x, n, shift);
+    }
 }

@@ -142,6 +142,13 @@ abstract class SimdOps {
     abstract void addInto(MemorySegment dst, MemorySegment src, long from, long to);
 
     /**
+     * {@code x[i] = e^(x[i] − shift)} for {@code i ∈ [0, n)} with {@link #exp}'s function (any
+     * {@code n}: the last partial vector is masked), and returns their sum, accumulated lane by lane
+     * and then over the lanes in order: the same bits in every JIT tier.
+     */
+    abstract float expSum(float[] x, int n, float shift);
+
+    /**
      * Degree of the exp's polynomial for {@code 2^(f/L)}, {@code |f| ≤ ½}, with a table of
      * {@code lanes} entries: its truncation error stays ≤ 1e−8 relative.
      */

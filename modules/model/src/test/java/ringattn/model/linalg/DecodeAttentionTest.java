@@ -6,11 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** The decode attention against a plain fp64 softmax attention written here. */
+/** The decode attention against a plain fp64 softmax attention written here, and across JIT tiers. */
 class DecodeAttentionTest {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT;
 
@@ -72,5 +78,40 @@ class DecodeAttentionTest {
                 }
             }
         }
+    }
+
+    /**
+     * The same bits interpreted ({@code -Xint}, a JVM of its own) and compiled (this JVM, after 3000
+     * calls): every rank of a decode must combine partial states that do not depend on how far its
+     * JIT has got (with {@code VectorOperators.EXP} about 3% of the exps differed in the last bit).
+     */
+    @Test
+    void sameBitsInterpretedAndCompiled() throws Exception {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xint", "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"));
+        String cp = System.getProperty("java.class.path", "");
+        String mp = System.getProperty("jdk.module.path", "");
+        command.addAll(List.of("-cp", mp.isEmpty() ? cp : cp + java.io.File.pathSeparator + mp,
+                DecodeAttentionBits.class.getName()));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        byte[] output = p.getInputStream().readAllBytes(); // bounded: one line and the JVM's warnings
+        if (!p.waitFor(120, TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            throw new AssertionError("timed out: " + command);
+        }
+        String text = new String(output, StandardCharsets.UTF_8);
+        assertEquals(0, p.exitValue(), command + "\n" + text);
+        String interpreted = text.lines().filter(l -> l.matches("[0-9a-f]+")).findFirst()
+                .orElseThrow(() -> new AssertionError("no result line:\n" + text));
+        for (int i = 0; i < 3000; i++) {
+            DecodeAttentionBits.compute();
+        }
+        String compiled = DecodeAttentionBits.compute();
+        assertEquals(interpreted.length(), compiled.length());
+        int differ = 0;
+        for (int i = 0; i < compiled.length(); i += 8) {
+            differ += compiled.regionMatches(i, interpreted, i, 8) ? 0 : 1;
+        }
+        assertEquals(0, differ, "floats that differ between -Xint and compiled code, of " + compiled.length() / 8);
     }
 }
