@@ -40,6 +40,11 @@ import ringattn.engine.transport.TransportException;
  *                          the other two is set; RINGATTN_BOOTSTRAP)
  * @param dataPath          how K/V blocks move: tagged send/receive or RMA put
  * @param peerErrorMode     UCX peer-error handling on endpoints (forces TCP on loopback with UCX 1.13)
+ * @param spinWait          how long a rank's thread that waits for a transfer progresses the UCX worker
+ *                          itself (spinning, then yielding the core) before it sleeps until the progress
+ *                          thread wakes it (RINGATTN_SPIN_US, microseconds, default 200; 0: sleep at once).
+ *                          A message that lands within it is seen in microseconds instead of after two
+ *                          thread wake-ups: the decoder's per-layer reduction waits on such messages
  */
 public record TransportOptions(
         Integer rank,
@@ -58,7 +63,8 @@ public record TransportOptions(
         String jobParams,
         AddressExchange exchange,
         DataPath dataPath,
-        boolean peerErrorMode) {
+        boolean peerErrorMode,
+        Duration spinWait) {
 
     /** How ranks find each other at start (the {@code --bootstrap} choice). */
     public enum AddressExchange {
@@ -81,7 +87,8 @@ public record TransportOptions(
         /**
          * Per ring link: {@link #PUT} between ranks on the same host when shared memory is allowed
          * (UCX_TLS unset or naming a shared-memory transport) and peer-error mode is off;
-         * {@link #TAG} otherwise (put is faster on shared memory, tag on TCP: see README).
+         * {@link #TAG} otherwise (put is faster on shared memory, tag on TCP: see README). Messages of
+         * at most 16 KiB go tagged on every link: one message beats put's ready/put/done exchange there.
          */
         AUTO,
         /** Tagged send into the receiver's posted receive (UCX picks eager or rendezvous/zero-copy). */
@@ -91,6 +98,12 @@ public record TransportOptions(
     }
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
+
+    /** The default {@code spinWait}: longer than a small message's round trip on one host (3–25 µs measured), short next to a ring step. */
+    public static final Duration DEFAULT_SPIN_WAIT = Duration.ofNanos(200_000);
+
+    /** The most {@code spinWait} may be: past it a sleeping wait costs less than the spin. */
+    public static final Duration MAX_SPIN_WAIT = Duration.ofMillis(100);
 
     /** The job's bound on a wait for another rank: {@code waitBound} when set, else {@code timeout}. */
     @Override
@@ -103,7 +116,7 @@ public record TransportOptions(
     /** Nothing set: everything from the environment or defaults. */
     public static TransportOptions defaults() {
         return new TransportOptions(null, null, null, null, null, null, null, null, null, null, null, null, false, null,
-                null, null, false);
+                null, null, false, null);
     }
 
     /** The environment's values: see {@link #withDefaultsFrom(Map)}. */
@@ -117,7 +130,8 @@ public record TransportOptions(
      * RINGATTN_RENDEZVOUS_DIR, RINGATTN_BIND, RINGATTN_HOST, RINGATTN_TIMEOUT (seconds, decimal),
      * RINGATTN_SECRET, RINGATTN_SECRET_FILE, RINGATTN_INSECURE (1|true), RINGATTN_JOB_PARAMS,
      * RINGATTN_BOOTSTRAP (auto|pmix|coordinator|rendezvous),
-     * RINGATTN_DATA_PATH (auto|tag|put), RINGATTN_PEER_ERROR_MODE (true|false); then the defaults.
+     * RINGATTN_DATA_PATH (auto|tag|put), RINGATTN_PEER_ERROR_MODE (true|false), RINGATTN_SPIN_US
+     * (microseconds, integer); then the defaults.
      */
     public TransportOptions withDefaultsFrom(Map<String, String> env) {
         Integer r = rank;
@@ -157,6 +171,10 @@ public record TransportOptions(
         boolean open = insecure || insecureVar.equals("1") || insecureVar.equalsIgnoreCase("true");
         String dir = env.get("RINGATTN_RENDEZVOUS_DIR");
         String secretFileVar = env.get("RINGATTN_SECRET_FILE");
+        Duration spin = spinWait;
+        if (spin == null && env.containsKey("RINGATTN_SPIN_US")) {
+            spin = micros("RINGATTN_SPIN_US", env.get("RINGATTN_SPIN_US"));
+        }
         return new TransportOptions(r, n, RankInfo.sanitize(job),
                 coordinator != null ? coordinator : env.get("RINGATTN_COORDINATOR"),
                 rendezvousDir != null ? rendezvousDir : dir == null ? null : Path.of(dir),
@@ -169,7 +187,8 @@ public record TransportOptions(
                 jobParams != null ? jobParams : env.getOrDefault("RINGATTN_JOB_PARAMS", ""),
                 ex != null ? ex : AddressExchange.AUTO,
                 dp != null ? dp : DataPath.AUTO,
-                pem);
+                pem,
+                spin != null ? spin : DEFAULT_SPIN_WAIT);
     }
 
     /** Checks the arguments; throws a {@link ConfigurationException} naming the first bad one. */
@@ -188,6 +207,10 @@ public record TransportOptions(
                 || heartbeatInterval.compareTo(timeout) >= 0) {
             throw new ConfigurationException("heartbeatInterval: must be positive and below timeout " + timeout
                     + ", got " + heartbeatInterval);
+        }
+        if (spinWait == null || spinWait.isNegative() || spinWait.compareTo(MAX_SPIN_WAIT) > 0) {
+            throw new ConfigurationException("spinWait: must be between 0 and " + MAX_SPIN_WAIT.toMillis()
+                    + " ms, got " + spinWait);
         }
         boolean pmix = exchange == AddressExchange.PMIX;
         if (worldSize > 1 && !pmix && coordinator == null && rendezvousDir == null) {
@@ -313,6 +336,10 @@ public record TransportOptions(
         return with().peerErrorMode(on).build();
     }
 
+    public TransportOptions withSpinWait(Duration d) {
+        return with().spinWait(d).build();
+    }
+
     public TransportOptions withBindAddress(String a) {
         return with().bindAddress(a).build();
     }
@@ -344,6 +371,7 @@ public record TransportOptions(
         private AddressExchange exchange;
         private DataPath dataPath;
         private boolean peerErrorMode;
+        private Duration spinWait;
 
         Copy(TransportOptions o) {
             rank = o.rank;
@@ -363,6 +391,7 @@ public record TransportOptions(
             exchange = o.exchange;
             dataPath = o.dataPath;
             peerErrorMode = o.peerErrorMode;
+            spinWait = o.spinWait;
         }
 
         Copy rank(int v) { rank = v; return this; }
@@ -382,10 +411,12 @@ public record TransportOptions(
         Copy exchange(AddressExchange v) { exchange = v; return this; }
         Copy dataPath(DataPath v) { dataPath = v; return this; }
         Copy peerErrorMode(boolean v) { peerErrorMode = v; return this; }
+        Copy spinWait(Duration v) { spinWait = v; return this; }
 
         TransportOptions build() {
             return new TransportOptions(rank, worldSize, jobId, coordinator, rendezvousDir, bindAddress, host, timeout,
-                    waitBound, heartbeatInterval, secret, secretFile, insecure, jobParams, exchange, dataPath, peerErrorMode);
+                    waitBound, heartbeatInterval, secret, secretFile, insecure, jobParams, exchange, dataPath, peerErrorMode,
+                    spinWait);
         }
     }
 
@@ -416,6 +447,20 @@ public record TransportOptions(
                     + " seconds, got '" + Messages.cut(v) + "'");
         }
         return Duration.ofMillis(Math.max(1, Math.round(s * 1000)));
+    }
+
+    private static Duration micros(String name, String v) {
+        long us;
+        try {
+            us = Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new ConfigurationException(name + ": not a whole number of microseconds: '" + Messages.cut(v) + "'");
+        }
+        if (us < 0 || us > MAX_SPIN_WAIT.toNanos() / 1000) {
+            throw new ConfigurationException(name + ": must be between 0 and " + MAX_SPIN_WAIT.toNanos() / 1000
+                    + " microseconds, got '" + Messages.cut(v) + "'");
+        }
+        return Duration.ofNanos(us * 1000);
     }
 
     /**

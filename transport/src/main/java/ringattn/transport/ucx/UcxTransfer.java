@@ -76,6 +76,9 @@ final class UcxTransfer implements Transfer {
         if (f != null && !future.isDone()) {
             throw f;
         }
+        if (!future.isDone()) {
+            owner.spinUntil(future::isDone);
+        }
         try {
             future.get(wait.toNanos(), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {

@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BooleanSupplier;
 
 import org.openucx.jucx.ucp.UcpContext;
 import org.openucx.jucx.ucp.UcpEndpoint;
@@ -41,6 +42,8 @@ public final class UcxTransport implements RingTransport {
     private static final System.Logger LOG = System.getLogger("ringattn.transport.ucx");
 
     private final TransportOptions options;
+    /** {@code options.spinWait()} in nanoseconds. */
+    private final long spinNanos;
     private final Pmix pmix; // null unless PMIx does the address exchange; finalized by the control plane
     private final int rank;
     private final int worldSize;
@@ -63,10 +66,20 @@ public final class UcxTransport implements RingTransport {
     /** Whether the link to the next rank (this rank sends) and from the previous one use RMA put. */
     private boolean sendByPut;
     private boolean receiveByPut;
+    /** {@link TransportOptions.DataPath#AUTO}: messages up to {@link #SMALL_BY_TAG} bytes go tagged on put links too. */
+    private boolean smallByTag;
+    /**
+     * Under AUTO, the largest message sent tagged on a put link: one tagged message beats put's
+     * ready/put/done exchange up to about here (BandwidthBench, µs per ring step on shared memory,
+     * medians of 3 runs: 288 B tag 2.5–3.0 vs put 6–32; 4 KiB 2.1–3.6 vs 6.0–8.4; 16 KiB 6.7–9.9 vs
+     * 8.1–9.8; 64 KiB 14.5–20.6 vs 13.3–22.4). Both ends choose by the length they post, so they agree.
+     */
+    static final long SMALL_BY_TAG = 16 << 10;
 
     private UcxTransport(TransportOptions options, Pmix pmix) {
         this.pmix = pmix;
         this.options = options;
+        this.spinNanos = options.spinWait() == null ? TransportOptions.DEFAULT_SPIN_WAIT.toNanos() : options.spinWait().toNanos();
         this.rank = options.rank();
         this.worldSize = options.worldSize();
         this.nextRank = (rank + 1) % worldSize;
@@ -219,6 +232,7 @@ public final class UcxTransport implements RingTransport {
             sendByPut = receiveByPut = dp == TransportOptions.DataPath.PUT;
             return;
         }
+        smallByTag = true;
         String tls = System.getenv().getOrDefault("UCX_TLS", "");
         boolean shm = tls.isBlank() || tls.matches(".*\\b(all|sm|shm|posix|sysv|cma|xpmem|knem)\\b.*");
         boolean canPut = shm && !options.peerErrorMode() && !tls.startsWith("^");
@@ -349,7 +363,7 @@ public final class UcxTransport implements RingTransport {
         checkPost(index, lengthBytes);
         UcxTransfer t = new UcxTransfer(this, nextRank, "send of step " + step + " to rank " + nextRank);
         long addr = buffer(index).address();
-        if (!sendByPut) {
+        if (!sendByPut || smallByTag && lengthBytes <= SMALL_BY_TAG) {
             post(t, () -> paths.sendTagged(t, true, addr, lengthBytes, slots.tag(PutSlots.KIND_DATA, step)));
         } else {
             post(t, () -> paths.putWhenReady(t, buffers, addr, lengthBytes, step));
@@ -386,7 +400,7 @@ public final class UcxTransport implements RingTransport {
         checkPost(index, lengthBytes);
         UcxTransfer t = new UcxTransfer(this, prevRank, "receive of step " + step + " from rank " + prevRank);
         long addr = buffer(index).address();
-        if (!receiveByPut) {
+        if (!receiveByPut || smallByTag && lengthBytes <= SMALL_BY_TAG) {
             post(t, () -> paths.receiveTagged(t, addr, lengthBytes, slots.tag(PutSlots.KIND_DATA, step), prevRank));
         } else {
             post(t, () -> paths.receiveByPut(t, index, lengthBytes, step));
@@ -399,7 +413,7 @@ public final class UcxTransport implements RingTransport {
      * (the thread goes on serving the others).
      */
     private void post(UcxTransfer t, Runnable action) {
-        loop.execute(() -> {
+        loop.runOrExecute(() -> {
             try {
                 action.run();
             } catch (RuntimeException e) {
@@ -407,6 +421,16 @@ public final class UcxTransport implements RingTransport {
                         + e.getMessage(), e));
             }
         });
+    }
+
+    /**
+     * Progresses the worker on the calling thread until {@code done} holds or the options'
+     * {@code spinWait} has passed (then the caller sleeps on its future and the progress thread serves it).
+     */
+    void spinUntil(BooleanSupplier done) {
+        if (spinNanos > 0) {
+            loop.drive(done, spinNanos);
+        }
     }
 
     RankFailedException ucxError(int peer, int status, String message) {

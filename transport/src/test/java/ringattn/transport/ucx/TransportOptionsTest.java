@@ -44,6 +44,21 @@ class TransportOptionsTest {
     }
 
     @Test
+    void spinWaitFromTheEnvironmentWithinItsBounds() {
+        assertEquals(TransportOptions.DEFAULT_SPIN_WAIT, TransportOptions.fromEnvironment(TWO).spinWait());
+        assertEquals(Duration.ZERO, TransportOptions.fromEnvironment(with("RINGATTN_SPIN_US", "0")).spinWait());
+        assertEquals(Duration.ofNanos(50_000), TransportOptions.fromEnvironment(with("RINGATTN_SPIN_US", " 50 ")).spinWait());
+        for (String v : new String[] {"-1", "100001", "1.5", "soon", ""}) {
+            ConfigurationException e = assertThrows(ConfigurationException.class,
+                    () -> TransportOptions.fromEnvironment(with("RINGATTN_SPIN_US", v)));
+            assertTrue(e.getMessage().startsWith("RINGATTN_SPIN_US: "), e.getMessage());
+        }
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> TransportOptions.fromEnvironment(TWO).withSpinWait(Duration.ofSeconds(1)).validate());
+        assertTrue(e.getMessage().startsWith("spinWait: "), e.getMessage());
+    }
+
+    @Test
     void secretFileReadableByOthersIsRefused(@TempDir Path dir) throws Exception {
         Path f = Files.writeString(dir.resolve("secret"), "  hunter2\n");
         Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
