@@ -19,7 +19,10 @@ import java.util.function.Function;
 /**
  * A ring whose ranks are threads of this JVM. A send and the matching receive meet in a mailbox;
  * the data is copied once, straight from the sender's buffer into the receiver's, on the sender's
- * progress thread, so both posts return at once and the copy overlaps the ranks' compute.
+ * progress thread, so both posts return at once and the copy overlaps the ranks' compute. A message
+ * of at most {@value #INLINE_BYTES} bytes (a decoder's attention state, a token) is copied at once by
+ * the thread that posts the second half of the pair, and a wait spins up to 200 µs before it sleeps:
+ * such a message costs microseconds, not two thread wake-ups.
  *
  * <p>{@link #fail(int, Throwable)} marks a rank dead: every pending and later wait on any rank
  * fails with a {@link RankFailedException} naming it. A rank's transport, once closed, refuses use
@@ -27,6 +30,10 @@ import java.util.function.Function;
  * Thread-safe.
  */
 public final class InJvmRing {
+    /** Messages up to this many bytes are copied by the posting thread. */
+    static final long INLINE_BYTES = 16 << 10;
+    /** How long a wait spins (then yields) before it sleeps on its future. */
+    private static final long SPIN_NANOS = 200_000;
     private final int worldSize;
     private final Duration timeout;
     private final Local[] ranks;
@@ -300,7 +307,7 @@ public final class InJvmRing {
 
         /** Copies on this (sending) rank's progress thread. */
         private void schedule(Meeting m, long key) {
-            progress.execute(() -> {
+            Runnable meet = () -> {
                 if (m.srcLength != m.dstLength) {
                     TransportException e = new TransportException("ranks disagree on message size: rank "
                             + rank + " sends " + m.srcLength + " bytes, rank " + (key >>> 33) + " expects " + m.dstLength);
@@ -312,7 +319,12 @@ public final class InJvmRing {
                     m.received.complete(null);
                 }
                 meetings.remove(key, m);
-            });
+            };
+            if (m.srcLength <= INLINE_BYTES) {
+                meet.run(); // a small message: copied by the posting thread, no hand-off to the progress thread
+            } else {
+                progress.execute(meet);
+            }
         }
 
         @Override
@@ -415,6 +427,14 @@ public final class InJvmRing {
                 RankFailedException f = failed();
                 if (f != null && !future.isDone()) {
                     throw f;
+                }
+                long start = System.nanoTime();
+                for (int spins = 0; !future.isDone() && System.nanoTime() - start < SPIN_NANOS; spins++) {
+                    if (spins < 64) {
+                        Thread.onSpinWait();
+                    } else {
+                        Thread.yield();
+                    }
                 }
                 try {
                     future.get(wait.toNanos(), TimeUnit.NANOSECONDS);

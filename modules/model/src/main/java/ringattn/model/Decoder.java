@@ -44,6 +44,7 @@ public final class Decoder implements AutoCloseable {
     private final MemorySegment lse;
     private final byte[] partial;
     private final MemorySegment partialView;
+    private final MemorySegment tokenView = MemorySegment.ofArray(new byte[4]);
     private final double[] weights;
     /** Every rank's state after a gather, {@code [world, stateBytes]}. */
     private final MemorySegment gathered;
@@ -164,28 +165,41 @@ public final class Decoder implements AutoCloseable {
     private int tag = FIRST_TAG;
 
     /**
-     * Every rank's (LSE, O), by rank: a ring all-gather over the transport's data path through two of
-     * its slots (P − 1 steps, each forwarding the state that arrived before), or the control plane's
-     * all-gather when the slots are too small.
+     * Rank 0's {@code token} on every rank (the other ranks' arguments are ignored): one all-gather
+     * of 4 bytes over the data path, like the reduction's. Every rank samples from the same logits,
+     * but only rank 0's choice counts, so that ranks cannot drift apart. Collective.
      */
-    private MemorySegment[] gatherStates() {
+    public int shareToken(int token) {
+        tokenView.set(ValueLayout.JAVA_INT_UNALIGNED, 0, token);
+        return gather(tokenView)[0].get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+    }
+
+    /**
+     * Every rank's {@code mine} (the same size on every rank), by rank: a ring all-gather over the
+     * transport's data path through two of its slots (P − 1 steps, each forwarding what arrived
+     * before), or the control plane's all-gather when the slots are too small.
+     */
+    private MemorySegment[] gather(MemorySegment mine) {
         int world = transport.worldSize();
         int rank = transport.rank();
-        long bytes = partial.length;
+        long bytes = mine.byteSize();
         MemorySegment[] parts = new MemorySegment[world];
+        if (world == 1) {
+            parts[0] = mine;
+            return parts;
+        }
         if (transport.buffer(0).byteSize() < bytes || transport.buffer(1).byteSize() < bytes) {
-            byte[][] all = transport.allGather(partial, timeout);
+            byte[][] all = transport.allGather(mine.toArray(ValueLayout.JAVA_BYTE), timeout);
             for (int r = 0; r < world; r++) {
-                if (all[r].length != partial.length) {
-                    throw new IllegalStateException("rank " + r + ": sent " + all[r].length
-                            + " bytes of attention state, expected " + partial.length);
+                if (all[r].length != bytes) {
+                    throw new IllegalStateException("rank " + r + ": sent " + all[r].length + " bytes, expected " + bytes);
                 }
                 parts[r] = MemorySegment.ofArray(all[r]);
             }
             return parts;
         }
-        MemorySegment.copy(partialView, 0, gathered, (long) rank * bytes, bytes);
-        MemorySegment.copy(partialView, 0, transport.buffer(0), 0, bytes);
+        MemorySegment.copy(mine, 0, gathered, (long) rank * bytes, bytes);
+        MemorySegment.copy(mine, 0, transport.buffer(0), 0, bytes);
         int current = 0;
         for (int s = 0; s < world - 1; s++) {
             int other = 1 - current;
@@ -209,7 +223,7 @@ public final class Decoder implements AutoCloseable {
         long t0 = System.nanoTime();
         MemorySegment.copy(lse, 0, partialView, 0, 4L * heads);
         MemorySegment.copy(this.out, 0, partialView, 4L * heads, 4L * heads * hd);
-        MemorySegment[] parts = gatherStates();
+        MemorySegment[] parts = gather(partialView);
         int world = parts.length;
         for (int h = 0; h < heads; h++) {
             double m = Double.NEGATIVE_INFINITY;

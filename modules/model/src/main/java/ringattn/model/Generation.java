@@ -144,7 +144,7 @@ public final class Generation {
                         byte[][] all = transport.allGather(rank == owner ? lastLogits.toArray(ValueLayout.JAVA_BYTE)
                                 : new byte[0], po.timeout());
                         MemorySegment logits = MemorySegment.ofArray(all[owner]);
-                        int token = shareToken(transport, rank == 0 ? sampler.sample(logits, vocab) : -1, po.timeout());
+                        int token = decoder.shareToken(rank == 0 ? sampler.sample(logits, vocab) : -1);
                         firstToken = System.nanoTime();
                         while (true) {
                             generated[count++] = token;
@@ -155,8 +155,7 @@ public final class Generation {
                                 break;
                             }
                             decoder.step(token, seqLen + count - 1);
-                            token = shareToken(transport, rank == 0 ? sampler.sample(decoder.logits(), vocab) : -1,
-                                    po.timeout());
+                            token = decoder.shareToken(rank == 0 ? sampler.sample(decoder.logits(), vocab) : -1);
                         }
                     }
                     long t2 = System.nanoTime();
@@ -168,17 +167,6 @@ public final class Generation {
                 }
             }
         }
-    }
-
-    /** Rank 0's token to every rank (one small all-gather). */
-    private static int shareToken(RingTransport transport, int token, Duration timeout) {
-        byte[] mine = transport.rank() == 0 ? new byte[] {(byte) (token >>> 24), (byte) (token >>> 16),
-                (byte) (token >>> 8), (byte) token} : new byte[0];
-        byte[] t = transport.allGather(mine, timeout)[0];
-        if (t.length != 4) {
-            throw new IllegalStateException("rank 0: sent " + t.length + " bytes for a token id, expected 4");
-        }
-        return ((t[0] & 0xff) << 24) | ((t[1] & 0xff) << 16) | ((t[2] & 0xff) << 8) | (t[3] & 0xff);
     }
 
     /** All {@code ranks} as threads of this JVM (in-JVM ring); results by rank. A rank's failure is rethrown. */
