@@ -69,7 +69,7 @@ public final class BandwidthBench {
 
     static String format(Map<String, Map<Long, Double>> table, long[] sizes) {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format("%-22s", "GB/s (median)"));
+        sb.append(String.format("%-22s", MICROS ? "us per step (median)" : "GB/s (median)"));
         for (long s : sizes) {
             sb.append(String.format("%10s", human(s)));
         }
@@ -101,6 +101,9 @@ public final class BandwidthBench {
     private static Map<Long, Double> ucx(String mode, long[] sizes) {
         Map<String, String> env = new LinkedHashMap<>();
         env.put("RINGATTN_TIMEOUT", "30");
+        if (MICROS) {
+            env.put("RINGATTN_BENCH_MICROS", "1");
+        }
         if (mode.startsWith("tcp")) {
             env.put("UCX_TLS", "tcp");
             env.put("UCX_NET_DEVICES", System.getenv().getOrDefault("UCX_NET_DEVICES", "lo"));
@@ -150,6 +153,9 @@ public final class BandwidthBench {
     }
 
     /** Ring steps for each size; returns GB/s from the median step time. */
+    /** {@code -Dringattn.bench.micros=true} (or RINGATTN_BENCH_MICROS=1 for the ranks): median µs per step instead of GB/s. */
+    static final boolean MICROS = Boolean.getBoolean("ringattn.bench.micros") || "1".equals(System.getenv("RINGATTN_BENCH_MICROS"));
+
     static Map<Long, Double> measure(RingTransport t, long[] sizes) {
         long max = Arrays.stream(sizes).max().orElse(1);
         t.allocateBuffers(2, max);
@@ -157,7 +163,7 @@ public final class BandwidthBench {
         Map<Long, Double> row = new LinkedHashMap<>();
         int step = 0;
         for (long size : sizes) {
-            int iters = (int) Math.max(30, Math.min(1000, (512L << 20) / size));
+            int iters = (int) Math.max(30, Math.min(MICROS ? 20000 : 1000, (512L << 20) / size));
             int warm = iters / 5 + 5;
             long[] ns = new long[iters];
             int cur = 0;
@@ -177,7 +183,7 @@ public final class BandwidthBench {
             long[] sorted = ns.clone();
             Arrays.sort(sorted);
             double median = sorted[sorted.length / 2];
-            row.put(size, size / median);
+            row.put(size, MICROS ? median / 1e3 : size / median);
         }
         t.barrier(wait);
         return row;

@@ -53,8 +53,8 @@ import ringattn.transport.ucx.UcxTransport;
 public final class DecodeBench {
     private static final String RESULT = "RESULT ";
     private static final String KERNEL = "KERNEL ";
-    /** All-gathers of one layer's attention state per warm-up round, on a UCX rank's transport. */
-    private static final int ALL_GATHER_WARMUP = 500;
+    /** Tokens of the warm-up generation over UCX: enough decode steps for C2 to compile the transport's wait loops. */
+    private static final int WARMUP_TOKENS = 512;
 
     /**
      * The options.
@@ -279,18 +279,20 @@ public final class DecodeBench {
         int p = o.ranks()[0];
         try (DecodeModel m = DecodeModel.open(o.model())) {
             // A UCX transport serves one ring (its buffers are sized on the first call), so the warm-up
-            // runs the same ranks as threads here, then warms the reduction's all-gather on the transport.
+            // runs the same ranks as threads here, then one generation over a first UCX transport (the
+            // transport's and the reduction's code, for the JIT), closed before the measured one opens.
             for (int i = 0; i < o.warmupRounds(); i++) {
                 Generation.runLocal(m.model(), m.prompt(o.warmupContext(), o.seed()), p, o.generation(o.newTokens()),
                         null);
             }
-            try (UcxTransport t = Bootstrap.connect(TransportOptions.fromEnvironment(System.getenv()))) {
+            TransportOptions topts = TransportOptions.fromEnvironment(System.getenv());
+            try (UcxTransport warm = Bootstrap.connect(topts.withJobId(topts.jobId() + "-warmup"))) {
+                Generation.runRank(m.model(), warm, m.prompt(o.warmupContext(), o.seed()),
+                        o.generation(Math.max(o.newTokens(), WARMUP_TOKENS)), null);
+            }
+            try (UcxTransport t = Bootstrap.connect(topts)) {
                 if (t.worldSize() != p) {
                     throw new IllegalStateException("--ranks: " + p + " but the job has " + t.worldSize() + " ranks");
-                }
-                byte[] state = new byte[4 * (m.config().heads() + m.config().qDim())];
-                for (int i = 0; i < o.warmupRounds() * ALL_GATHER_WARMUP; i++) {
-                    t.allGather(state, o.timeout());
                 }
                 Generation.RankResult r = Generation.runRank(m.model(), t, m.prompt(c, o.seed()),
                         o.generation(o.newTokens()), null);
