@@ -104,6 +104,7 @@ public final class BandwidthBench {
         if (MICROS) {
             env.put("RINGATTN_BENCH_MICROS", "1");
         }
+        env.put("RINGATTN_BENCH_GAP_US", Long.toString(GAP_NANOS / 1000));
         if (mode.startsWith("tcp")) {
             env.put("UCX_TLS", "tcp");
             env.put("UCX_NET_DEVICES", System.getenv().getOrDefault("UCX_NET_DEVICES", "lo"));
@@ -155,6 +156,13 @@ public final class BandwidthBench {
     /** Ring steps for each size; returns GB/s from the median step time. */
     /** {@code -Dringattn.bench.micros=true} (or RINGATTN_BENCH_MICROS=1 for the ranks): median µs per step instead of GB/s. */
     static final boolean MICROS = Boolean.getBoolean("ringattn.bench.micros") || "1".equals(System.getenv("RINGATTN_BENCH_MICROS"));
+    /**
+     * {@code -Dringattn.bench.gapMicros=G} (RINGATTN_BENCH_GAP_US for the ranks): G µs of busy compute
+     * between steps, untimed, as a decoder computes a layer between two all-gathers: the transport's
+     * threads then go idle between messages, as they do in a real job.
+     */
+    static final long GAP_NANOS = 1000L * Long.parseLong(System.getenv().getOrDefault("RINGATTN_BENCH_GAP_US",
+            System.getProperty("ringattn.bench.gapMicros", "0")));
 
     static Map<Long, Double> measure(RingTransport t, long[] sizes) {
         long max = Arrays.stream(sizes).max().orElse(1);
@@ -163,7 +171,7 @@ public final class BandwidthBench {
         Map<Long, Double> row = new LinkedHashMap<>();
         int step = 0;
         for (long size : sizes) {
-            int iters = (int) Math.max(30, Math.min(MICROS ? 20000 : 1000, (512L << 20) / size));
+            int iters = (int) Math.max(30, Math.min(MICROS ? (GAP_NANOS > 0 ? 5000 : 20000) : 1000, (512L << 20) / size));
             int warm = iters / 5 + 5;
             long[] ns = new long[iters];
             int cur = 0;
@@ -179,6 +187,9 @@ public final class BandwidthBench {
                     ns[i - warm] = dt;
                 }
                 cur = 1 - cur;
+                for (long until = System.nanoTime() + GAP_NANOS; System.nanoTime() < until; ) {
+                    Thread.onSpinWait(); // the rank's compute between two steps (a decoder's layer), not timed
+                }
             }
             long[] sorted = ns.clone();
             Arrays.sort(sorted);
