@@ -104,6 +104,18 @@ final class PrefillCommand implements Command {
     }
 
     /**
+     * JVM options for the rank processes of {@code job}: for a job the scalar kernels run
+     * ({@link Prefill#scalarFor}), C1 only ({@code -XX:TieredStopAtLevel=1}): C2's compile time never
+     * pays off within such a job, and several JVMs compiling at once share the host's cores (4 UCX
+     * ranks of stories260K on 256 tokens, 2 cores: 3.0–3.3 s whole command against 3.7–4.4 s; README,
+     * "Cold start and memory"). Nothing for larger jobs, whose vector kernels need C2.
+     */
+    static List<String> rankJvmOptions(PrefillJob job) {
+        return Prefill.scalarFor(job.model.config(), job.tokens.length, job.ranks, 0) ? List.of("-XX:TieredStopAtLevel=1")
+                : List.of();
+    }
+
+    /**
      * The ranks as {@code worker prefill} processes over UCX; they write their rows into {@code file}
      * (created here, its temporary id passed on) and rank 0 writes every rank's report to a file in a
      * {@link ScratchDir}, which the ranks delete, with the temporary output, if this process is killed.
@@ -124,7 +136,8 @@ final class PrefillCommand implements Command {
                 args.add("--outputs-ready=" + file.tempId());
             }
             args.add("--report=" + report);
-            RankLauncher.run(job.ranks, args, Map.of(ScratchDir.ENV, dir.toString()), UCX_DEADLINE, out, err);
+            RankLauncher.run(job.ranks, rankJvmOptions(job), args, Map.of(ScratchDir.ENV, dir.toString()), UCX_DEADLINE,
+                    out, err);
             List<PrefillReport> reports = new ArrayList<>();
             for (String line : Files.readAllLines(report, StandardCharsets.UTF_8)) {
                 if (!line.isBlank()) {

@@ -34,10 +34,26 @@ public final class RankLauncher {
      */
     public static Launched run(int ranks, List<String> workerArgs, Map<String, String> env, Duration deadline,
                                PrintStream out, PrintStream err) {
+        return run(ranks, List.of(), workerArgs, env, deadline, out, err);
+    }
+
+    /**
+     * As {@link #run(int, List, Map, Duration, PrintStream, PrintStream)}, with {@code jvmOptions} for
+     * the ranks' JVMs, placed before the launcher's own options (where the user's
+     * {@code RINGATTN_JVM_OPTS} are), so that the user's win on a conflict.
+     */
+    public static Launched run(int ranks, List<String> jvmOptions, List<String> workerArgs, Map<String, String> env,
+                               Duration deadline, PrintStream out, PrintStream err) {
         List<String> args = new ArrayList<>();
         args.add("worker");
         args.addAll(workerArgs);
         LocalLauncher.Spec spec = spec(args, env, deadline);
+        if (!jvmOptions.isEmpty()) {
+            List<String> jvm = new ArrayList<>(jvmOptions);
+            jvm.addAll(spec.jvmArgs());
+            spec = new LocalLauncher.Spec(spec.java(), jvm, spec.classPath(), spec.modulePath(), spec.mainClass(),
+                    spec.args(), spec.env(), spec.deadline(), spec.failureGrace(), spec.rankPrefix());
+        }
         LocalLauncher.Result result = LocalLauncher.run(spec, ranks, out, err);
         if (!result.succeeded()) {
             int r = result.failedRank();

@@ -101,6 +101,20 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         return kvHeads * headDim;
     }
 
+    /**
+     * Floating-point operations of one rank's share of a causal prefill of {@code seqLen} tokens over
+     * {@code ranks} ranks (multiply-add = 2): the dense layers and the LM head for its
+     * {@code seqLen / ranks} tokens, and its share of the attention, {@code 2 · S² · qDim} per layer
+     * (QKᵀ and PV, half of the pairs visible) over the ranks.
+     */
+    public double prefillFlopsPerRank(long seqLen, int ranks) {
+        double tokens = (double) seqLen / ranks;
+        double perToken = 2.0 * ((double) layers * ((double) hiddenSize * qDim() + 2.0 * hiddenSize * kvDim()
+                + (double) qDim() * hiddenSize + 3.0 * hiddenSize * intermediateSize) + (double) hiddenSize * vocabSize);
+        double attention = 2.0 * layers * (double) seqLen * seqLen * qDim() / ranks;
+        return tokens * perToken + attention;
+    }
+
     /** Reads {@code config.json}; errors name the file and the key. */
     public static LlamaConfig read(Path file) throws IOException {
         Object parsed;

@@ -37,7 +37,9 @@ public final class Prefill {
      * @param threads worker threads per rank (matmuls and the attention kernel)
      * @param layout  how tokens are sharded (zigzag balances causal work)
      * @param timeout bound on any wait for another rank
-     * @param simdBits matmul kernel width: 0 automatic, -1 scalar, 128/256/512
+     * @param simdBits kernel width: 0 automatic (the Vector API kernels, or the scalar ones for a
+     *                 job too small to repay their JIT warm-up: {@link #scalarFor}), -1 scalar
+     *                 (matmul and attention), 128/256/512 the Vector API matmul of that width
      * @param crashRank failure drill: this rank fails right after the start barrier (-1: none)
      */
     public record Options(int threads, ShardLayout layout, Duration timeout, int simdBits, int crashRank) {
@@ -90,14 +92,53 @@ public final class Prefill {
                              String kernel) {
     }
 
+    /**
+     * Below this many floating-point operations per rank ({@link LlamaConfig#prefillFlopsPerRank}),
+     * an automatic prefill runs the scalar kernels: until C2 has compiled the Vector API code (about
+     * 1.5 s of compile time on two cores), every vector operation runs interpreted as an allocated
+     * object, which costs a short job more than the vector code saves it. Measured crossover in
+     * README ("Cold start and memory").
+     */
+    static final double SCALAR_BELOW_FLOPS = 1.0e9;
+    private static final java.util.concurrent.atomic.AtomicBoolean SCALAR_LOGGED = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Whether a prefill of {@code seqLen} tokens over {@code ranks} ranks runs the scalar kernels:
+     * always for {@code simdBits} −1; for 0 (automatic) when the job is below
+     * {@link #SCALAR_BELOW_FLOPS} per rank and neither {@code ringattn.kernel} nor
+     * {@code ringattn.model.simd} names a kernel (they win); never for an explicit width.
+     */
+    public static boolean scalarFor(LlamaConfig c, long seqLen, int ranks, int simdBits) {
+        if (simdBits != 0) {
+            return simdBits == -1;
+        }
+        if (named("ringattn.kernel") || named("ringattn.model.simd")) {
+            return false;
+        }
+        return c.prefillFlopsPerRank(seqLen, ranks) < SCALAR_BELOW_FLOPS;
+    }
+
+    private static boolean named(String property) {
+        String v = System.getProperty(property);
+        return v != null && !v.isBlank() && !v.trim().equalsIgnoreCase("auto");
+    }
+
     /** Runs this rank's share of the prefill of {@code tokens}; collective over {@code transport}. */
     public static RankResult runRank(LlamaModel model, RingTransport transport, int[] tokens, Options options,
                                      MemorySegment logitsOut) {
         LlamaConfig c = model.config();
         AttentionSpec spec = AttentionSpec.of(c.headDim()).withCausal(true);
         RingOptions ringOptions = RingOptions.defaults(spec).withLayout(options.layout()).withTimeout(options.timeout());
-        MatMul mm = MatMul.create(options.simdBits());
-        try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(options.threads())).kernel();
+        boolean scalar = scalarFor(c, tokens.length, transport.worldSize(), options.simdBits());
+        if (scalar && options.simdBits() == 0 && SCALAR_LOGGED.compareAndSet(false, true)) {
+            System.getLogger("ringattn.model").log(System.Logger.Level.INFO, String.format(java.util.Locale.ROOT,
+                    "ringattn prefill: scalar kernels (automatic: %.2f GFLOP per rank, below the %.1f GFLOP that repay"
+                            + " the vector code's JIT warm-up; -Dringattn.kernel=simd forces the vector kernels)",
+                    c.prefillFlopsPerRank(tokens.length, transport.worldSize()) / 1e9, SCALAR_BELOW_FLOPS / 1e9));
+        }
+        MatMul mm = MatMul.create(scalar ? -1 : options.simdBits());
+        KernelOptions kernelOptions = KernelOptions.defaults(options.threads());
+        try (BlockKernel kernel = Devices.select("cpu", scalar ? kernelOptions.withImpl("scalar") : kernelOptions).kernel();
              RingAttention ring = new RingAttention(transport, kernel, ringOptions);
              WorkerPool pool = new WorkerPool(options.threads(), "ringattn-model-rank-" + transport.rank())) {
             Positions positions = ring.localPositions(tokens.length);

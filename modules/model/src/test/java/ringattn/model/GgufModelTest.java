@@ -136,17 +136,22 @@ class GgufModelTest {
      * The real model from its GGUF, on one rank and three, against the fp64 NumPy forward shipped
      * with it: the weights are those of the safetensors test in {@link PrefillRingTest} bit for bit, so
      * the same tolerance, 2e-4 absolute on logits up to 22 (measured 1.8e-5; a missing or wrong q/k
-     * permutation is off by about 20), and the same argmax at every position.
+     * permutation is off by about 20), and the same argmax at every position; on the Vector API kernels
+     * and on the automatic choice (the scalar kernels for a job this small).
      */
     @ParameterizedTest
-    @ValueSource(ints = {1, 3})
-    void storiesPrefillFromGgufMatchesTheFp64Reference(int ranks) {
+    @org.junit.jupiter.params.provider.CsvSource({"1, true", "3, true", "1, false", "3, false"})
+    void storiesPrefillFromGgufMatchesTheFp64Reference(int ranks, boolean vector) {
         assumeStories();
         int[] greedy = Logits.readTokens(STORIES.resolve("ref/tokens_greedy256.npy"));
         double[][] oracle = Logits.readF64(STORIES.resolve("ref/logits_greedy256_numpy_f64.npy"));
         try (Checkpoint ck = Checkpoint.open(STORIES_GGUF)) {
             assertTrue(ck.weights() instanceof GgufWeights);
-            float[][] ring = Logits.prefill(LlamaModel.load(ck.config(), ck.weights()), greedy, ranks, ShardLayout.ZIGZAG);
+            LlamaModel m = LlamaModel.load(ck.config(), ck.weights());
+            if (!vector) {
+                assertTrue(Prefill.scalarFor(ck.config(), greedy.length, ranks, 0), "the automatic choice for 256 tokens");
+            }
+            float[][] ring = Logits.prefill(m, greedy, ranks, ShardLayout.ZIGZAG, vector ? Logits.VECTOR_BITS : 0);
             double diff = Logits.maxAbsDiff(ring, oracle);
             System.out.println("stories260K.gguf P=" + ranks + ": max |ring - fp64| = " + diff);
             assertTrue(diff <= 2e-4, "stories260K.gguf P=" + ranks + ": max |ring - fp64| = " + diff);

@@ -17,13 +17,22 @@ final class Logits {
     private Logits() {
     }
 
+    /** This machine's Vector API width: a prefill with it runs the vector kernels whatever the job's size. */
+    static final int VECTOR_BITS = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize();
+
+    /** A prefill on the Vector API kernels (an automatic choice would take the scalar ones for these small jobs). */
     static float[][] prefill(LlamaModel model, int[] tokens, int ranks, ShardLayout layout) {
+        return prefill(model, tokens, ranks, layout, VECTOR_BITS);
+    }
+
+    /** A prefill with {@code simdBits} as {@link Prefill.Options#simdBits}: 0 automatic, −1 scalar, or a width. */
+    static float[][] prefill(LlamaModel model, int[] tokens, int ranks, ShardLayout layout, int simdBits) {
         int vocab = model.config().vocabSize();
         try (Arena arena = Arena.ofShared()) {
             MemorySegment out = arena.allocate(Math.max(4, 4L * tokens.length * vocab), 64);
             out.fill((byte) 0xFF); // NaN everywhere: a row nobody wrote fails every comparison
             List<Prefill.RankResult> r = Prefill.runLocal(model, tokens, ranks,
-                    Prefill.Options.defaults(1).withLayout(layout), out);
+                    Prefill.Options.defaults(1).withLayout(layout).withSimdBits(simdBits), out);
             if (r.size() != ranks) {
                 throw new AssertionError("expected " + ranks + " rank results, got " + r.size());
             }
