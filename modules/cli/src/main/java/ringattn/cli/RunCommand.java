@@ -109,7 +109,8 @@ final class RunCommand implements Command {
             args.addAll(job.workerArgs());
             args.add("--outputs-ready=" + tempIds);
             args.add("--report=" + report);
-            RankLauncher.run(job.ranks, args, Map.of("RINGATTN_JOB_ID", jobId, ScratchDir.ENV, dir.toString()),
+            RankLauncher.run(job.ranks, RankHeap.option(job.seqLen, job.ranks, job.heads, job.kvHeads, job.headDim,
+                    job.dOut != null), args, Map.of("RINGATTN_JOB_ID", jobId, ScratchDir.ENV, dir.toString()),
                     job.timeout.multipliedBy(4).plusMinutes(30), out, err);
             List<RankReport> reports = new ArrayList<>();
             for (String line : Files.readAllLines(report, StandardCharsets.UTF_8)) {
