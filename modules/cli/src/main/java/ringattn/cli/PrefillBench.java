@@ -42,7 +42,7 @@ final class PrefillBench {
                 Runtime.getRuntime().availableProcessors(), o.has("threads") ? o.required("threads") : "cores/P", reps);
         // warm-up: JIT the kernels on a short sequence, on one rank and on a ring
         for (int p : new int[] {1, 2}) {
-            Prefill.runLocal(model, TinyLlama.randomTokens(1024, c.vocabSize(), 7), p, job.prefillOptions(p), null);
+            Prefill.runLocal(model, TinyLlama.randomTokens(1024, c.vocabSize(), 7), p, job.benchOptions(p), null);
         }
         List<JsonLine> rows = new ArrayList<>();
         out.printf(Locale.ROOT, "%8s %3s %10s %12s %8s %12s%n", "S", "P", "seconds", "tokens/s", "attn %", "cpu-seconds");
@@ -54,7 +54,7 @@ final class PrefillBench {
                 double cpu = Double.POSITIVE_INFINITY;
                 for (int rep = 0; rep < reps; rep++) {
                     double cpu0 = Prefill.processCpuSeconds();
-                    List<Prefill.RankResult> rs = Prefill.runLocal(model, tokens, p, job.prefillOptions(p), null);
+                    List<Prefill.RankResult> rs = Prefill.runLocal(model, tokens, p, job.benchOptions(p), null);
                     cpu = Math.min(cpu, Prefill.processCpuSeconds() - cpu0);
                     double s1 = rs.stream().mapToDouble(Prefill.RankResult::seconds).max().orElse(0);
                     if (s1 < sec) {

@@ -219,10 +219,36 @@ final class PrefillJob implements AutoCloseable {
         return threads > 0 ? threads : DemoJob.defaultThreads(ranksHere);
     }
 
-    /** The model's run options for a rank sharing this host with {@code ranksHere - 1} others. */
+    /**
+     * The model's run options for a rank sharing this host with {@code ranksHere - 1} others, for this
+     * one-shot job: the scalar kernels when it is too small to repay the vector code's JIT warm-up
+     * ({@link #scalarKernels}).
+     */
     Prefill.Options prefillOptions(int ranksHere) {
+        return new Prefill.Options(threadsPerRank(ranksHere), layout, timeout, scalarKernels() ? -1 : 0, crashRank);
+    }
+
+    /** The options of {@code --bench}'s warmed runs: the vector kernels, whatever the size. */
+    Prefill.Options benchOptions(int ranksHere) {
         return new Prefill.Options(threadsPerRank(ranksHere), layout, timeout, 0, crashRank);
     }
+
+    /**
+     * Whether this job runs the scalar kernels ({@link Prefill#scalarFor}); said once per process on
+     * stderr, with the flag that overrides it.
+     */
+    boolean scalarKernels() {
+        boolean scalar = Prefill.scalarFor(model.config(), tokens.length, ranks);
+        if (scalar && SCALAR_SAID.compareAndSet(false, true)) {
+            System.err.printf(java.util.Locale.ROOT, "ringattn prefill: scalar kernels (%.2f GFLOP per rank, below the %.0f"
+                    + " GFLOP where the vector code repays its JIT warm-up in a fresh JVM; -Dringattn.kernel=simd"
+                    + " in RINGATTN_JVM_OPTS forces the vector kernels)%n",
+                    model.config().prefillFlopsPerRank(tokens.length, ranks) / 1e9, Prefill.SCALAR_BELOW_FLOPS / 1e9);
+        }
+        return scalar;
+    }
+
+    private static final java.util.concurrent.atomic.AtomicBoolean SCALAR_SAID = new java.util.concurrent.atomic.AtomicBoolean();
 
     /** The {@code --out} file's layout: float32 logits {@code [tokens, vocab]} in one {@code .npy} array. */
     private Map<String, ArraySpec> logitsLayout() {

@@ -37,9 +37,10 @@ public final class Prefill {
      * @param threads worker threads per rank (matmuls and the attention kernel)
      * @param layout  how tokens are sharded (zigzag balances causal work)
      * @param timeout bound on any wait for another rank
-     * @param simdBits kernel width: 0 automatic (the Vector API kernels, or the scalar ones for a
-     *                 job too small to repay their JIT warm-up: {@link #scalarFor}), -1 scalar
-     *                 (matmul and attention), 128/256/512 the Vector API matmul of that width
+     * @param simdBits kernel width: 0 automatic (the Vector API kernels where the JVM has them), -1
+     *                 scalar (matmul and attention kernel), 128/256/512 the Vector API matmul of that
+     *                 width. A one-shot job too small to repay the vector code's JIT warm-up is faster
+     *                 with −1 ({@link #scalarFor}); a process that runs many prefills is not
      * @param crashRank failure drill: this rank fails right after the start barrier (-1: none)
      */
     public record Options(int threads, ShardLayout layout, Duration timeout, int simdBits, int crashRank) {
@@ -94,24 +95,22 @@ public final class Prefill {
 
     /**
      * Below this many floating-point operations per rank ({@link LlamaConfig#prefillFlopsPerRank}),
-     * an automatic prefill runs the scalar kernels: until C2 has compiled the Vector API code (about
+     * a prefill in a fresh JVM is faster on the scalar kernels ({@link #scalarFor}): until C2 has compiled the Vector API code (about
      * 1.5 s of compile time on two cores), every vector operation runs interpreted as an allocated
-     * object, which costs a short job more than the vector code saves it. Measured crossover in
-     * README ("Cold start and memory").
+     * object, which costs a short job more than the vector code saves it. Measured on stories260K, one
+     * rank, whole command, AVX-512 (README, "Cold start and memory"): scalar ahead at 1024 tokens
+     * (1.2 GFLOP: 2.27–2.80 s against 2.76–3.22), vector ahead at 2048 (3.7 GFLOP: 3.44–3.66 s against
+     * 4.02–4.05).
      */
-    static final double SCALAR_BELOW_FLOPS = 1.0e9;
-    private static final java.util.concurrent.atomic.AtomicBoolean SCALAR_LOGGED = new java.util.concurrent.atomic.AtomicBoolean();
+    public static final double SCALAR_BELOW_FLOPS = 2.0e9;
 
     /**
-     * Whether a prefill of {@code seqLen} tokens over {@code ranks} ranks runs the scalar kernels:
-     * always for {@code simdBits} −1; for 0 (automatic) when the job is below
+     * Whether a one-shot prefill (a fresh JVM per rank, as a batch job runs) of {@code seqLen} tokens
+     * over {@code ranks} ranks should run the scalar kernels: when it is below
      * {@link #SCALAR_BELOW_FLOPS} per rank and neither {@code ringattn.kernel} nor
-     * {@code ringattn.model.simd} names a kernel (they win); never for an explicit width.
+     * {@code ringattn.model.simd} names a kernel (they win). The command line's {@code prefill} asks.
      */
-    public static boolean scalarFor(LlamaConfig c, long seqLen, int ranks, int simdBits) {
-        if (simdBits != 0) {
-            return simdBits == -1;
-        }
+    public static boolean scalarFor(LlamaConfig c, long seqLen, int ranks) {
         if (named("ringattn.kernel") || named("ringattn.model.simd")) {
             return false;
         }
@@ -129,14 +128,8 @@ public final class Prefill {
         LlamaConfig c = model.config();
         AttentionSpec spec = AttentionSpec.of(c.headDim()).withCausal(true);
         RingOptions ringOptions = RingOptions.defaults(spec).withLayout(options.layout()).withTimeout(options.timeout());
-        boolean scalar = scalarFor(c, tokens.length, transport.worldSize(), options.simdBits());
-        if (scalar && options.simdBits() == 0 && SCALAR_LOGGED.compareAndSet(false, true)) {
-            System.getLogger("ringattn.model").log(System.Logger.Level.INFO, String.format(java.util.Locale.ROOT,
-                    "ringattn prefill: scalar kernels (automatic: %.2f GFLOP per rank, below the %.1f GFLOP that repay"
-                            + " the vector code's JIT warm-up; -Dringattn.kernel=simd forces the vector kernels)",
-                    c.prefillFlopsPerRank(tokens.length, transport.worldSize()) / 1e9, SCALAR_BELOW_FLOPS / 1e9));
-        }
-        MatMul mm = MatMul.create(scalar ? -1 : options.simdBits());
+        boolean scalar = options.simdBits() == -1;
+        MatMul mm = MatMul.create(options.simdBits());
         KernelOptions kernelOptions = KernelOptions.defaults(options.threads());
         try (BlockKernel kernel = Devices.select("cpu", scalar ? kernelOptions.withImpl("scalar") : kernelOptions).kernel();
              RingAttention ring = new RingAttention(transport, kernel, ringOptions);

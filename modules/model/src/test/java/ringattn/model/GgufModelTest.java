@@ -137,7 +137,7 @@ class GgufModelTest {
      * with it: the weights are those of the safetensors test in {@link PrefillRingTest} bit for bit, so
      * the same tolerance, 2e-4 absolute on logits up to 22 (measured 1.8e-5; a missing or wrong q/k
      * permutation is off by about 20), and the same argmax at every position; on the Vector API kernels
-     * and on the automatic choice (the scalar kernels for a job this small).
+     * and on the scalar ones (the command line's choice for a job this small).
      */
     @ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"1, true", "3, true", "1, false", "3, false"})
@@ -149,9 +149,9 @@ class GgufModelTest {
             assertTrue(ck.weights() instanceof GgufWeights);
             LlamaModel m = LlamaModel.load(ck.config(), ck.weights());
             if (!vector) {
-                assertTrue(Prefill.scalarFor(ck.config(), greedy.length, ranks, 0), "the automatic choice for 256 tokens");
+                assertTrue(Prefill.scalarFor(ck.config(), greedy.length, ranks), "the one-shot choice for 256 tokens");
             }
-            float[][] ring = Logits.prefill(m, greedy, ranks, ShardLayout.ZIGZAG, vector ? Logits.VECTOR_BITS : 0);
+            float[][] ring = Logits.prefill(m, greedy, ranks, ShardLayout.ZIGZAG, vector ? 0 : -1);
             double diff = Logits.maxAbsDiff(ring, oracle);
             System.out.println("stories260K.gguf P=" + ranks + ": max |ring - fp64| = " + diff);
             assertTrue(diff <= 2e-4, "stories260K.gguf P=" + ranks + ": max |ring - fp64| = " + diff);

@@ -17,12 +17,9 @@ final class Logits {
     private Logits() {
     }
 
-    /** This machine's Vector API width: a prefill with it runs the vector kernels whatever the job's size. */
-    static final int VECTOR_BITS = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize();
-
-    /** A prefill on the Vector API kernels (an automatic choice would take the scalar ones for these small jobs). */
+    /** A prefill with the automatic kernels (the Vector API ones). */
     static float[][] prefill(LlamaModel model, int[] tokens, int ranks, ShardLayout layout) {
-        return prefill(model, tokens, ranks, layout, VECTOR_BITS);
+        return prefill(model, tokens, ranks, layout, 0);
     }
 
     /** A prefill with {@code simdBits} as {@link Prefill.Options#simdBits}: 0 automatic, −1 scalar, or a width. */

@@ -51,14 +51,12 @@ class PrefillRingTest {
      * be off by order one. One rank itself is held to fp64 references: {@link #agreesWithFp64Forward}
      * and {@link #realModelAgreesWithItsFp64Logits}.
      */
-    /** The automatic kernel choice: scalar below {@link Prefill#SCALAR_BELOW_FLOPS} per rank, an explicit choice wins. */
+    /** The one-shot kernel choice: scalar below {@link Prefill#SCALAR_BELOW_FLOPS} per rank. */
     @org.junit.jupiter.api.Test
-    void automaticChoiceTakesTheScalarKernelsForSmallJobsOnly() {
+    void oneShotChoiceTakesTheScalarKernelsForSmallJobsOnly() {
         LlamaConfig c = LlamaConfig.tiny();
-        assertTrue(Prefill.scalarFor(c, 64, 1, 0));
-        assertTrue(!Prefill.scalarFor(c, 1 << 20, 4, 0), "a million tokens: " + c.prefillFlopsPerRank(1 << 20, 4) + " FLOPs per rank");
-        assertTrue(Prefill.scalarFor(c, 1 << 20, 4, -1));
-        assertTrue(!Prefill.scalarFor(c, 64, 1, 256));
+        assertTrue(Prefill.scalarFor(c, 64, 1));
+        assertTrue(!Prefill.scalarFor(c, 1 << 20, 4), "a million tokens: " + c.prefillFlopsPerRank(1 << 20, 4) + " FLOPs per rank");
         // more ranks, less work each: the choice is per rank
         double one = c.prefillFlopsPerRank(4096, 1);
         assertTrue(Math.abs(c.prefillFlopsPerRank(4096, 4) - one / 4) < 1e-6 * one);
