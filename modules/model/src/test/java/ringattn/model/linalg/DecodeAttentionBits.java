@@ -25,6 +25,20 @@ public final class DecodeAttentionBits {
         System.out.println(compute());
     }
 
+    /**
+     * Seeded inputs for the decode attention tests: Q and V N(0, 1), K N(0, 9) (peaked softmaxes);
+     * {@code qCount} and {@code kvCount} fp32 elements.
+     */
+    static void fillRandom(Random r, MemorySegment q, long qCount, MemorySegment kt, MemorySegment vt, long kvCount) {
+        for (long i = 0; i < qCount; i++) {
+            q.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
+        }
+        for (long i = 0; i < kvCount; i++) {
+            kt.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (3 * r.nextGaussian()));
+            vt.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
+        }
+    }
+
     /** The out and LSE bits of the fixed problem, 8 hex digits per float. */
     static String compute() {
         int cap = N + 5;
@@ -36,13 +50,7 @@ public final class DecodeAttentionBits {
             MemorySegment vt = arena.allocate(4L * KV_HEADS * D * cap, 64);
             MemorySegment out = arena.allocate(4L * HEADS * D, 64);
             MemorySegment lse = arena.allocate(4L * HEADS, 64);
-            for (long i = 0; i < (long) HEADS * D; i++) {
-                q.setAtIndex(f32, i, (float) r.nextGaussian());
-            }
-            for (long i = 0; i < (long) KV_HEADS * D * cap; i++) {
-                kt.setAtIndex(f32, i, (float) (3 * r.nextGaussian()));
-                vt.setAtIndex(f32, i, (float) r.nextGaussian());
-            }
+            fillRandom(r, q, (long) HEADS * D, kt, vt, (long) KV_HEADS * D * cap);
             DecodeAttention.attend(q, HEADS, KV_HEADS, D, 0.25f, kt, vt, cap, N, 0, HEADS, new float[cap], out, lse);
             StringBuilder sb = new StringBuilder();
             for (long i = 0; i < (long) HEADS * D; i++) {

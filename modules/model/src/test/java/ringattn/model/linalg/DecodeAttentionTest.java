@@ -36,13 +36,7 @@ class DecodeAttentionTest {
             MemorySegment vt = arena.allocate(Math.max(4, 4L * kvHeads * d * cap), 64);
             MemorySegment out = arena.allocate(4L * heads * d, 64);
             MemorySegment lse = arena.allocate(4L * heads, 64);
-            for (long i = 0; i < (long) heads * d; i++) {
-                q.setAtIndex(F32, i, (float) r.nextGaussian());
-            }
-            for (long i = 0; i < (long) kvHeads * d * cap; i++) {
-                kt.setAtIndex(F32, i, (float) (3 * r.nextGaussian()));
-                vt.setAtIndex(F32, i, (float) r.nextGaussian());
-            }
+            DecodeAttentionBits.fillRandom(r, q, (long) heads * d, kt, vt, (long) kvHeads * d * cap);
             float scale = (float) (1 / Math.sqrt(d));
             DecodeAttention.attend(q, heads, kvHeads, d, scale, kt, vt, cap, n, 0, heads, new float[Math.max(1, n)], out, lse);
             int group = heads / kvHeads;
