@@ -106,8 +106,7 @@ final class PrefillCommand implements Command {
     /**
      * JVM options for the rank processes of {@code job}: for a job the scalar kernels run
      * ({@link PrefillJob#scalarKernels}), C1 only ({@code -XX:TieredStopAtLevel=1}): C2's compile time never
-     * pays off within such a job, and several JVMs compiling at once share the host's cores (4 UCX
-     * ranks of stories260K on 256 tokens, 2 cores: 3.0–3.3 s whole command against 3.7–4.4 s; README,
+     * pays off within such a job, and several JVMs compiling at once share the host's cores (README,
      * "Cold start and memory"). Nothing for larger jobs, whose vector kernels need C2.
      */
     static List<String> rankJvmOptions(PrefillJob job) {

@@ -7,10 +7,9 @@ import java.util.List;
  * Vector API kernel keeps fp32 copies of what it works on, on the heap: about twice the query shard
  * and one K/V block (README, "Known limits"), twice that again with the gradients. Without a bound,
  * G1 answers the garbage of the JIT warm-up (every vector operation an object until C2 has compiled
- * the kernels) by growing the heap to several times that, and keeps it: the default demo's ranks
- * peaked at 859–917 MiB of resident memory with a 193 MiB heap high-water mark; bounded by this
- * estimate (256 MiB there), 539 MiB at the same speed (161.0 against 161.7 GFLOP/s; README, "Cold
- * start and memory"). The bound is twice the estimate plus 64 MiB, at least 256 MiB, so a
+ * the kernels) by growing the heap to several times that, and keeps it, which made most of a demo
+ * rank's resident memory (README, "Cold start and memory"). The bound is twice the estimate plus
+ * 64 MiB, at least 256 MiB, so a
  * misestimate costs collections, not an {@code OutOfMemoryError}; the user's own {@code -Xmx} in
  * {@code RINGATTN_JVM_OPTS} comes later on the command line and wins. Stateless.
  */

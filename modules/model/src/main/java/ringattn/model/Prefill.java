@@ -94,13 +94,11 @@ public final class Prefill {
     }
 
     /**
-     * Below this many floating-point operations per rank ({@link LlamaConfig#prefillFlopsPerRank}),
-     * a prefill in a fresh JVM is faster on the scalar kernels ({@link #scalarFor}): until C2 has compiled the Vector API code (about
-     * 1.5 s of compile time on two cores), every vector operation runs interpreted as an allocated
-     * object, which costs a short job more than the vector code saves it. Measured on stories260K, one
-     * rank, whole command, AVX-512 (README, "Cold start and memory"): scalar ahead at 1024 tokens
-     * (1.2 GFLOP: 2.27–2.80 s against 2.76–3.22), vector ahead at 2048 (3.7 GFLOP: 3.44–3.66 s against
-     * 4.02–4.05).
+     * Below this many floating-point operations per rank ({@link LlamaConfig#prefillFlopsPerRank}), a
+     * prefill in a fresh JVM is faster on the scalar kernels ({@link #scalarFor}): until C2 has
+     * compiled the Vector API code, every vector operation runs interpreted as an allocated object,
+     * which costs a short job more than the vector code saves it. The crossover was measured between
+     * 1.2 and 3.7 GFLOP (README, "Cold start and memory").
      */
     public static final double SCALAR_BELOW_FLOPS = 2.0e9;
 

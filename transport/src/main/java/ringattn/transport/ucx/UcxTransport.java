@@ -70,9 +70,8 @@ public final class UcxTransport implements RingTransport {
     private boolean smallByTag;
     /**
      * Under AUTO, the largest message sent tagged on a put link: one tagged message beats put's
-     * ready/put/done exchange up to about here (BandwidthBench, µs per ring step on shared memory,
-     * medians of 3 runs: 288 B tag 2.5–3.0 vs put 6–32; 4 KiB 2.1–3.6 vs 6.0–8.4; 16 KiB 6.7–9.9 vs
-     * 8.1–9.8; 64 KiB 14.5–20.6 vs 13.3–22.4). Both ends choose by the length they post, so they agree.
+     * ready/put/done exchange up to about here (transport README, "Small messages"). Both ends choose
+     * by the length they post, so they agree.
      */
     static final long SMALL_BY_TAG = 16 << 10;
 
