@@ -292,12 +292,40 @@ public final class LocalLauncher {
     }
 
     /**
-     * A free TCP port on loopback, for a coordinator that binds it moments later (another process may
-     * take it in between: the coordinator's bind then fails naming the port).
+     * A free TCP port on loopback, for a coordinator that binds it moments later. Taken below the
+     * kernel's ephemeral range ({@code /proc/sys/net/ipv4/ip_local_port_range}, 32768–60999 by
+     * default) when there is room: outgoing connections and UCX's TCP listeners take their ports from
+     * that range, so one of them could otherwise take the port between this check and the bind (seen
+     * as "Address already in use" in the UCX contract tests). A port is not handed out twice by one
+     * JVM while it has others to give. Another process may still take it: the coordinator's bind then
+     * fails naming the port.
      *
      * @throws UncheckedIOException when no port can be bound
      */
     public static int freePort() {
+        int[] ephemeral = ephemeralRange();
+        int lo = Math.max(1024, ephemeral[0] - 12288);
+        int hi = ephemeral[0];
+        if (hi - lo < 1024) {
+            lo = ephemeral[1] + 1;
+            hi = 65536;
+        }
+        if (hi - lo >= 1024) {
+            for (int attempt = 0; attempt < 64; attempt++) {
+                int port = lo + PORTS.nextInt(hi - lo);
+                synchronized (HANDED_OUT) {
+                    if (HANDED_OUT.size() > (hi - lo) / 2) {
+                        HANDED_OUT.clear();
+                    }
+                    if (!HANDED_OUT.add(port)) {
+                        continue;
+                    }
+                }
+                if (bindable(port)) {
+                    return port;
+                }
+            }
+        }
         try (ServerSocket s = new ServerSocket()) {
             s.setReuseAddress(true);
             s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
@@ -305,5 +333,34 @@ public final class LocalLauncher {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot find a free loopback port: " + e.getMessage(), e);
         }
+    }
+
+    private static final java.util.Random PORTS = new java.util.Random();
+    private static final java.util.Set<Integer> HANDED_OUT = new java.util.HashSet<>();
+
+    private static boolean bindable(int port) {
+        try (ServerSocket s = new ServerSocket()) {
+            s.setReuseAddress(true);
+            s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** The kernel's ephemeral port range, {@code [first, last]}; Linux's default when it cannot be read. */
+    static int[] ephemeralRange() {
+        try {
+            String[] f = java.nio.file.Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim()
+                    .split("\\s+");
+            int first = Integer.parseInt(f[0]);
+            int last = Integer.parseInt(f[1]);
+            if (first >= 1 && first <= last && last <= 65535) {
+                return new int[] {first, last};
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or not readable: the default below
+        }
+        return new int[] {32768, 60999};
     }
 }

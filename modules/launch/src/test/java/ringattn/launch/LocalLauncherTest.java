@@ -204,4 +204,23 @@ class LocalLauncherTest {
             assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
         }
     }
+
+    /**
+     * Coordinator ports come from below the kernel's ephemeral range (where no outgoing connection or
+     * UCX listener takes one between the check and the bind), differ within a JVM, and bind.
+     */
+    @Test
+    void freePortsLieOutsideTheEphemeralRangeAndDiffer() throws Exception {
+        int[] range = LocalLauncher.ephemeralRange();
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (int i = 0; i < 50; i++) {
+            int port = LocalLauncher.freePort();
+            assertTrue(port < range[0] || port > range[1], port + " lies in the ephemeral range " + range[0] + "-" + range[1]);
+            assertTrue(seen.add(port), "port " + port + " handed out twice");
+        }
+        int port = LocalLauncher.freePort();
+        try (java.net.ServerSocket s = new java.net.ServerSocket()) {
+            s.bind(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), port));
+        }
+    }
 }
