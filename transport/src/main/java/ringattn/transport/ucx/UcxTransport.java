@@ -78,7 +78,7 @@ public final class UcxTransport implements RingTransport {
     private UcxTransport(TransportOptions options, Pmix pmix) {
         this.pmix = pmix;
         this.options = options;
-        this.spinNanos = options.spinWait() == null ? TransportOptions.DEFAULT_SPIN_WAIT.toNanos() : options.spinWait().toNanos();
+        this.spinNanos = options.spinWait().toNanos(); // validated: set and bounded
         this.rank = options.rank();
         this.worldSize = options.worldSize();
         this.nextRank = (rank + 1) % worldSize;
