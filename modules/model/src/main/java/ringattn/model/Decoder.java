@@ -48,6 +48,9 @@ public final class Decoder implements AutoCloseable {
     private final double[] weights;
     /** Every rank's state after a gather, {@code [world, stateBytes]}. */
     private final MemorySegment gathered;
+    /** Views of {@link #gathered} by rank for the attention states and for a token id: made once, reused every step. */
+    private final MemorySegment[] stateSlices;
+    private final MemorySegment[] tokenSlices;
     private long reductionNanos;
     private long attentionNanos;
 
@@ -78,6 +81,8 @@ public final class Decoder implements AutoCloseable {
         this.partialView = MemorySegment.ofArray(partial);
         this.weights = new double[transport.worldSize()];
         this.gathered = arena.allocate((long) transport.worldSize() * partial.length, 64);
+        this.stateSlices = slices(partial.length);
+        this.tokenSlices = slices(4);
     }
 
     /** The rank that keeps the next token's K/V: the fewest tokens, the lowest rank on ties. */
@@ -170,25 +175,25 @@ public final class Decoder implements AutoCloseable {
      * but only rank 0's choice counts, so that ranks cannot drift apart. Collective.
      */
     public int shareToken(int token) {
+        if (transport.worldSize() == 1) {
+            return token;
+        }
         tokenView.set(ValueLayout.JAVA_INT_UNALIGNED, 0, token);
-        return gather(tokenView)[0].get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+        return gather(tokenView, tokenSlices)[0].get(ValueLayout.JAVA_INT_UNALIGNED, 0);
     }
 
     /**
      * Every rank's {@code mine} (the same size on every rank), by rank: a ring all-gather over the
      * transport's data path through two of its slots (P − 1 steps, each forwarding what arrived
-     * before), or the control plane's all-gather when the slots are too small.
+     * before) into {@code slices} (this size's views of {@link #gathered}, made once, returned), or the
+     * control plane's all-gather when the slots are too small. More than one rank.
      */
-    private MemorySegment[] gather(MemorySegment mine) {
+    private MemorySegment[] gather(MemorySegment mine, MemorySegment[] slices) {
         int world = transport.worldSize();
         int rank = transport.rank();
         long bytes = mine.byteSize();
-        MemorySegment[] parts = new MemorySegment[world];
-        if (world == 1) {
-            parts[0] = mine;
-            return parts;
-        }
         if (transport.buffer(0).byteSize() < bytes || transport.buffer(1).byteSize() < bytes) {
+            MemorySegment[] parts = new MemorySegment[world];
             byte[][] all = transport.allGather(mine.toArray(ValueLayout.JAVA_BYTE), timeout);
             for (int r = 0; r < world; r++) {
                 if (all[r].length != bytes) {
@@ -212,10 +217,16 @@ public final class Decoder implements AutoCloseable {
             MemorySegment.copy(transport.buffer(other), 0, gathered, (long) origin * bytes, bytes);
             current = other;
         }
-        for (int r = 0; r < world; r++) {
-            parts[r] = gathered.asSlice((long) r * bytes, bytes);
+        return slices;
+    }
+
+    /** {@code world} views of {@link #gathered}, {@code bytes} each, by rank. */
+    private MemorySegment[] slices(long bytes) {
+        MemorySegment[] s = new MemorySegment[transport.worldSize()];
+        for (int r = 0; r < s.length; r++) {
+            s[r] = gathered.asSlice((long) r * bytes, bytes);
         }
-        return parts;
+        return s;
     }
 
     /** Gathers every rank's (LSE, O) and combines them in rank order into {@code out}. */
@@ -223,7 +234,7 @@ public final class Decoder implements AutoCloseable {
         long t0 = System.nanoTime();
         MemorySegment.copy(lse, 0, partialView, 0, 4L * heads);
         MemorySegment.copy(this.out, 0, partialView, 4L * heads, 4L * heads * hd);
-        MemorySegment[] parts = gather(partialView);
+        MemorySegment[] parts = gather(partialView, stateSlices);
         int world = parts.length;
         for (int h = 0; h < heads; h++) {
             double m = Double.NEGATIVE_INFINITY;
