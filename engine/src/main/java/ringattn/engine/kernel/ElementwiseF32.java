@@ -8,7 +8,8 @@ import java.lang.invoke.MethodType;
 
 /**
  * Element-wise fp32 arithmetic on memory segments and arrays, for code outside the kernels (the ring
- * adds its dK/dV accumulators with it; the model's decode attention takes its softmax exp from it). Runs Vector API code when module {@code jdk.incubator.vector} is
+ * adds its dK/dV accumulators with it; the model's decode attention takes its softmax exp from it).
+ * Runs Vector API code when module {@code jdk.incubator.vector} is
  * usable (the {@code simd} kernel provider's probe: {@link ringattn.engine.device.Devices#probe}) and
  * its class loads, else a scalar loop; the choice is made once per JVM, and no Vector API type
  * appears outside the {@code simd} package.
