@@ -122,6 +122,21 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         public final void update(Tensor k, Tensor v, Positions kPositions) {
             checkLive("update");
             int group = BlockArguments.checkBlock(q, k, v, kPositions, spec);
+            int n = k.tokens();
+            int run = keysPerRun(k, false);
+            if (n <= run) {
+                updateRun(k, v, kPositions, group);
+                return;
+            }
+            // A block larger than the kernel takes at once goes in runs of whole key tiles: each
+            // query row then meets the same tiles in the same order as in one update.
+            for (int c0 = 0; c0 < n; c0 += run) {
+                int count = Math.min(run, n - c0);
+                updateRun(k.tokens(c0, count), v.tokens(c0, count), kPositions.slice(c0, count), group);
+            }
+        }
+
+        private void updateRun(Tensor k, Tensor v, Positions kPositions, int group) {
             if (k.tokens() == 0 || q.tokens() == 0) {
                 return;
             }
@@ -241,6 +256,21 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         int group = BlockArguments.checkBlock(state.q(), k, v, kPositions, spec);
         BlockArguments.checkGrad("dK", dK, k);
         BlockArguments.checkGrad("dV", dV, k);
+        int n = k.tokens();
+        int run = keysPerRun(k, true);
+        if (n <= run) {
+            backwardRun(state, k, v, kPositions, dK, dV, spec, group);
+            return;
+        }
+        for (int c0 = 0; c0 < n; c0 += run) {
+            int count = Math.min(run, n - c0);
+            backwardRun(state, k.tokens(c0, count), v.tokens(c0, count), kPositions.slice(c0, count),
+                    dK.tokens(c0, count), dV.tokens(c0, count), spec, group);
+        }
+    }
+
+    private void backwardRun(BackwardState state, Tensor k, Tensor v, Positions kPositions,
+                             Tensor dK, Tensor dV, AttentionSpec spec, int group) {
         if (k.tokens() == 0 || state.q().tokens() == 0) {
             return;
         }
@@ -294,6 +324,25 @@ public abstract class AbstractBlockKernel implements BlockKernel {
             dst.setAtIndex(ValueLayout.JAVA_FLOAT, i,
                     dst.getAtIndex(ValueLayout.JAVA_FLOAT, i) + src.getAtIndex(ValueLayout.JAVA_FLOAT, i));
         }
+    }
+
+    /**
+     * Keys of {@code k}'s block taken at once by a forward or {@code backward} update (a multiple of
+     * the key tile, at least one tile): a larger block is updated in runs of this many keys, in order.
+     */
+    private int keysPerRun(Tensor k, boolean backward) {
+        long most = maxKeysPerRun(k.heads(), k.headDim(), backward);
+        int tile = options.keyTile();
+        return (int) Math.min(Integer.MAX_VALUE, Math.max(tile, most / tile * tile));
+    }
+
+    /**
+     * Most keys of a block with {@code kvHeads} heads of {@code headDim} one forward or
+     * {@code backward} update takes at once; kernels that copy the block into scratch bound that
+     * scratch with it (default: no bound).
+     */
+    protected long maxKeysPerRun(int kvHeads, int headDim, boolean backward) {
+        return Integer.MAX_VALUE;
     }
 
     /** Hook run once per forward update before the tasks (for example to pack K). */

@@ -49,7 +49,8 @@ import ringattn.engine.tensor.Tensor;
  * tiles only the box around the visible keys × queries is computed.
  *
  * <p>Scratch is heap {@code float[]}, grown when a larger shape arrives and reused after that:
- * per worker for tiles, per kernel for the packed block (K and V), and per forward pass its packed
+ * per worker for tiles, per kernel for the packed block (K and V, at most 8 MiB: a larger
+ * block is taken in runs of whole key tiles), and per forward pass its packed
  * Q, output rows and m/l (together about twice the fp32 size of Q), handed on to the next pass when
  * one closes; nothing is allocated inside the tile loops. Every loop runs in a fixed order and the
  * exp is built from exactly rounded operations (see {@code exp} in the generated {@code Ops*} classes), so a given thread count
@@ -66,6 +67,8 @@ public final class PanamaKernel extends AbstractBlockKernel {
     /** {@link SimdOps#unitsPerNat}: the forward's scores, m and exps are in these units. */
     private final float units;
     private final Scratch[] scratch;
+    /** Bound on the packed K/V block ({@link #kRows}, {@link #vRows}) in bytes. */
+    private final long packedBlockBytes;
 
     // The packed K/V block of the current update (written by prepareForward, read by tasks).
     private float[][] kRows = new float[0][];
@@ -113,7 +116,16 @@ public final class PanamaKernel extends AbstractBlockKernel {
      * this machine's preferred width).
      */
     public PanamaKernel(KernelOptions options) {
+        this(options, PACKED_BLOCK_BYTES);
+    }
+
+    /** A kernel whose packed K/V block holds at most {@code packedBlockBytes} (tests force small runs with it). */
+    PanamaKernel(KernelOptions options, long packedBlockBytes) {
         super(options, "ringattn-panama");
+        if (packedBlockBytes < 1) {
+            throw new IllegalArgumentException("packedBlockBytes: must be >= 1, got " + packedBlockBytes);
+        }
+        this.packedBlockBytes = packedBlockBytes;
         int bits = options.simdBits() == 0 ? SimdOps.preferredBits() : options.simdBits();
         this.ops = SimdOps.forShape(bits, VectorShape.registersFor(bits, options.simdRegisters()));
         this.lanes = ops.lanes();
@@ -389,6 +401,26 @@ public final class PanamaKernel extends AbstractBlockKernel {
             per--;
         }
         return qt * per;
+    }
+
+    /**
+     * Most bytes of the packed K/V block of one forward update: a larger block (a rank's own shard of
+     * a long sequence) is taken in runs of whole key tiles, so the kernel's heap does not grow with
+     * the shard. Runs of 1024 keys (8 MiB at 8 heads of 128) ran as fast as whole 8192-key blocks
+     * (README, "Cold start and memory").
+     */
+    static final long PACKED_BLOCK_BYTES = 8L << 20;
+    /**
+     * The backward's runs are this many times longer: each run ends with a sum of the dQ partials over
+     * all query rows, which short runs of a long shard would repeat hundreds of times.
+     */
+    static final int BACKWARD_RUN_FACTOR = 4;
+
+    /** Keys whose packed K and V (fp32, rows padded to whole vectors) fit {@link #packedBlockBytes}. */
+    @Override
+    protected long maxKeysPerRun(int kvHeads, int headDim, boolean backward) {
+        long perKey = 2L * kvHeads * roundUp(headDim, lanes) * Float.BYTES;
+        return Math.max(1, packedBlockBytes * (backward ? BACKWARD_RUN_FACTOR : 1) / perKey);
     }
 
     /** Most query rows per forward task. */
