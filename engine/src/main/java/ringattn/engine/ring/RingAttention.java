@@ -15,6 +15,8 @@ import ringattn.engine.transport.TransportException;
  * {@link #backward}) with its own shards of Q, K and V in the options' layout; the K/V blocks travel
  * around the ring while the kernel works on the current one (double buffering, {@link RingChannel}),
  * and the fp32 online-softmax state is carried across steps, so O and LSE are rounded once, at the end.
+ * A block travels only as far as some query can see it and only with the rows some other rank can
+ * see ({@link Route}: under a sliding window, the window's reach, not the shard).
  *
  * <p>Backward: K and V travel ahead as in the forward; the dK/dV accumulators of each block follow
  * one step behind, each rank adding its contribution in ring order, and finally return to the
@@ -65,18 +67,18 @@ public final class RingAttention implements AutoCloseable {
      */
     public ForwardResult forward(Tensor q, Tensor k, Tensor v, int seqLen) {
         long start = System.nanoTime();
-        RingPlan plan = agree("forward", q, k, v, null, seqLen);
+        Routing routing = agree("forward", q, k, v, null, seqLen);
+        RingPlan plan = routing.plan();
         // Blocks come from `ahead` previous ranks (slots 0/1) and, with a two-way transport and a
-        // window that needs later ranks too, from `behind` next ranks (slots 2/3).
-        int ahead = twoWay(plan) ? plan.reachForward : plan.steps - 1;
-        int behind = twoWay(plan) ? plan.reachBackward : 0;
+        // window that needs later ranks too, from `behind` next ranks (slots 3/2).
+        int ahead = routing.ahead();
+        int behind = routing.behind();
         StepClock clock = new StepClock(1 + ahead + behind, start);
-        RingChannels ring = new RingChannels(transport, plan, memory, tags, clock, options.timeout());
+        RingChannels ring = new RingChannels(transport, plan, memory, tags, clock, options.timeout(), k, v);
         Arena arena = Arena.ofShared();
         try (ForwardPass pass = kernel.beginForward(q, plan.positions[transport.rank()], options.spec())) {
-            RingChannel fromPrevious = ring.blocks(Direction.TO_NEXT, 0, 1);
-            RingChannel fromNext = ring.blocks(Direction.TO_PREVIOUS, 2, 3);
-            memory.stage(k, v, fromPrevious.current());
+            RingChannel fromPrevious = ring.blocks(Direction.TO_NEXT, 0, 1, routing.toNext());
+            RingChannel fromNext = behind > 0 ? ring.blocks(Direction.TO_PREVIOUS, 3, 2, routing.toPrevious()) : null;
             for (int s = 0; s <= ahead + behind; s++) {
                 clock.at(s);
                 if (s < ahead) {
@@ -88,7 +90,9 @@ public final class RingAttention implements AutoCloseable {
                 RingChannel kv = s <= ahead ? fromPrevious : fromNext;
                 clock.compute(() -> pass.update(kv.keys(), kv.values(), kv.positions()));
                 fromPrevious.await();
-                fromNext.await();
+                if (fromNext != null) {
+                    fromNext.await();
+                }
             }
             MemorySegment lse = arena.allocate(Math.max(4, (long) q.tokens() * q.heads() * 4), 64);
             Tensor out = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
@@ -110,22 +114,27 @@ public final class RingAttention implements AutoCloseable {
         if (fwd == null) {
             throw new IllegalArgumentException("fwd: must not be null");
         }
-        RingPlan plan = agree("backward", q, k, v, dOut, seqLen);
+        if (!options.backwardPasses()) {
+            throw new IllegalStateException("backward: this ring was made for forward passes only "
+                    + "(RingOptions.forwardOnly()); make it with the default options to run backward passes");
+        }
+        Routing routing = agree("backward", q, k, v, dOut, seqLen);
+        RingPlan plan = routing.plan();
         int world = plan.worldSize;
         // As in the forward: a leg in which blocks come from previous ranks (with the local block),
         // and with a two-way transport a second leg in which they come from the next ones.
-        int ahead = twoWay(plan) ? plan.reachForward : plan.steps - 1;
-        int behind = twoWay(plan) ? plan.reachBackward : 0;
+        int ahead = routing.ahead();
+        int behind = routing.behind();
         // The last accumulator of each block sits `ahead` ranks after its owner: it goes on round the
         // ring (P − ahead hops) or, when the transport can and that is shorter, turns round.
         boolean turnRound = transport.reverseSupported() && ahead < (world - ahead) % world;
         StepClock clock = new StepClock(1 + ahead + behind, start);
-        RingChannels ring = new RingChannels(transport, plan, memory, tags, clock, options.timeout());
+        RingChannels ring = new RingChannels(transport, plan, memory, tags, clock, options.timeout(), k, v);
         try (BackwardPass pass = kernel.beginBackward(q, plan.positions[transport.rank()], fwd.out(), dOut, fwd.lse(),
                 options.spec())) {
-            leg(ring, pass, k, v, new Leg(Direction.TO_NEXT, ahead, true, turnRound, 0));
+            leg(ring, pass, k, new Leg(Direction.TO_NEXT, routing.toNext(), ahead, true, turnRound, 0));
             if (behind > 0) {
-                leg(ring, pass, k, v, new Leg(Direction.TO_PREVIOUS, behind, false, true, 1 + ahead));
+                leg(ring, pass, k, new Leg(Direction.TO_PREVIOUS, routing.toPrevious(), behind, false, true, 1 + ahead));
             }
             RingMemory.BlockGradients home = memory.home(k.tokens());
             Tensor dq = Tensor.allocate(q.tokens(), q.heads(), q.headDim(), q.dtype());
@@ -146,12 +155,13 @@ public final class RingAttention implements AutoCloseable {
      * accumulators one step behind them.
      *
      * @param direction  which way the blocks and their accumulators go
+     * @param route      the rows of each block that travel that way
      * @param withLocal  whether the leg starts with the local block (the first leg)
      * @param turnRound  whether the finished accumulators go home back the way they came ({@code hops}
      *                   hops) rather than on round the ring
      * @param firstStep  the stats entry of the leg's first block
      */
-    private record Leg(Direction direction, int hops, boolean withLocal, boolean turnRound, int firstStep) {
+    private record Leg(Direction direction, Route route, int hops, boolean withLocal, boolean turnRound, int firstStep) {
         /** The stats entry of leg step {@code s}: a leg without the local block counts its first exchange to its first block. */
         int step(int s) {
             return firstStep + (withLocal ? s : Math.max(0, s - 1));
@@ -164,10 +174,9 @@ public final class RingAttention implements AutoCloseable {
      * on; after the last block the finished accumulators go home, where each is added to the owner's
      * sums. The first leg also computes the local block's contribution, straight into those sums.
      */
-    private void leg(RingChannels ring, BackwardPass pass, Tensor k, Tensor v, Leg leg) {
-        RingChannel kv = ring.blocks(leg.direction(), 0, 1);
-        RingChannel acc = ring.gradients(leg.direction());
-        memory.stage(k, v, kv.current());
+    private void leg(RingChannels ring, BackwardPass pass, Tensor k, Leg leg) {
+        RingChannel kv = ring.blocks(leg.direction(), 0, 1, leg.route());
+        RingChannel acc = ring.gradients(leg.direction(), leg.route());
         int last = leg.hops();
         int onward = leg.turnRound() ? 0 : (ring.plan.worldSize - last) % ring.plan.worldSize;
         for (int s = 0; s <= last; s++) {
@@ -176,8 +185,8 @@ public final class RingAttention implements AutoCloseable {
                 kv.post();
             }
             if (s > 0 || leg.withLocal()) {
-                int tokens = ring.tokens(kv.holding());
-                RingMemory.BlockGradients grads = s == 0 ? memory.home(tokens) : memory.contribution(tokens);
+                // The local block whole, into the sums; a visiting block's travelling rows, into scratch.
+                RingMemory.BlockGradients grads = s == 0 ? memory.home(k.tokens()) : memory.contribution(kv.messageTokens());
                 ring.clock.compute(() -> {
                     grads.zero();
                     pass.update(kv.keys(), kv.values(), kv.positions(), grads.dk(), grads.dv());
@@ -208,7 +217,8 @@ public final class RingAttention implements AutoCloseable {
             }
         }
         if (last > 0) {
-            memory.home(k.tokens()).add(home.current());
+            int rank = transport.rank();
+            memory.home(k.tokens()).rows(leg.route().from(rank), leg.route().tokens(rank)).add(home.current());
         }
     }
 
@@ -217,11 +227,30 @@ public final class RingAttention implements AutoCloseable {
         return transport.reverseSupported() && plan.reachForward + plan.reachBackward < plan.steps - 1;
     }
 
-    /** Agrees on the pass with every rank, then sizes the ring's memory (first call) or checks it fits. */
-    private RingPlan agree(String pass, Tensor q, Tensor k, Tensor v, Tensor dOut, int seqLen) {
+    /**
+     * A pass's plan and how its blocks go: {@code ahead} hops forward and {@code behind} hops
+     * backward, each way with its own travelling rows ({@code toPrevious} null when nothing goes back).
+     */
+    private record Routing(RingPlan plan, int ahead, int behind, Route toNext, Route toPrevious) {
+        int most() {
+            return Math.max(toNext.most, toPrevious == null ? 0 : toPrevious.most);
+        }
+    }
+
+    /**
+     * Agrees on the pass with every rank, routes its blocks, then sizes the ring's memory (first
+     * call) or checks it fits.
+     */
+    private Routing agree(String pass, Tensor q, Tensor k, Tensor v, Tensor dOut, int seqLen) {
         RingPlan plan = agreement.agree(pass, q, k, v, dOut, seqLen);
-        memory = memory == null ? RingMemory.allocate(transport, plan, k, options.minSlotBytes()) : memory.checkFits(plan, k);
-        return plan;
+        boolean both = twoWay(plan);
+        int ahead = both ? plan.reachForward : plan.steps - 1;
+        int behind = both ? plan.reachBackward : 0;
+        Routing routing = new Routing(plan, ahead, behind, plan.route(Direction.TO_NEXT, ahead),
+                behind > 0 ? plan.route(Direction.TO_PREVIOUS, behind) : null);
+        memory = memory == null ? RingMemory.allocate(transport, plan, routing.most(), k, options.minSlotBytes(),
+                options.backwardPasses(), behind > 0) : memory.checkFits(plan, routing.most(), k, behind > 0);
+        return routing;
     }
 
     /** A local failure mid-pass: tell the other ranks at once instead of letting them time out. */

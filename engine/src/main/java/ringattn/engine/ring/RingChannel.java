@@ -16,8 +16,9 @@ import ringattn.engine.transport.Transfer;
  * rank one hop further upstream ({@link Direction#origin}); that sizes its messages.
  * {@link #reversed} sends the held blocks back the way they came.
  *
- * <p>Units: messages are whole blocks, {@link RingMemory#kvBytes} or {@link RingMemory#gradBytes}
- * bytes of the block's shard. Timing ({@link StepClock}): a post counts to the clock's current step,
+ * <p>Units: a message holds a block's travelling rows ({@link Route}: the rows some rank it
+ * reaches can see), {@link RingMemory#kvBytes} or {@link RingMemory#gradBytes} bytes of them; the
+ * local block is read whole from the caller's tensors. Timing ({@link StepClock}): a post counts to the clock's current step,
  * its transfers from post to completion, its bytes (K/V where received, gradients where sent, so that
  * each message counts once on the ring); the time spent in {@link #await} counts as wait to the step
  * current then.
@@ -37,6 +38,7 @@ final class RingChannel {
     private final RingChannels ring;
     private final Direction direction;
     private final Payload payload;
+    private final Route route;
     private final int first;
     private final int second;
     private int currentSlot;
@@ -47,10 +49,12 @@ final class RingChannel {
     private long postedNanos;
 
     /** Holding the block {@code distance} hops away in slot {@code current} (one of its two slots, or a borrowed one). */
-    RingChannel(RingChannels ring, Direction direction, Payload payload, int first, int second, int current, int distance) {
+    RingChannel(RingChannels ring, Direction direction, Payload payload, Route route, int first, int second, int current,
+                int distance) {
         this.ring = ring;
         this.direction = direction;
         this.payload = payload;
+        this.route = route;
         this.first = first;
         this.second = second;
         this.currentSlot = current;
@@ -67,19 +71,29 @@ final class RingChannel {
         return rankAt(distance);
     }
 
-    /** The K of the held block (a K/V channel). */
+    /** Whether the channel holds this rank's own block, read whole from the caller's tensors. */
+    private boolean local() {
+        return distance == 0 && payload == Payload.KV;
+    }
+
+    /** The K of the held block (a K/V channel): the whole local block, or a received block's travelling rows. */
     Tensor keys() {
-        return ring.memory.keys(current(), ring.tokens(holding()));
+        return local() ? ring.localK : ring.memory.keys(current(), route.tokens(holding()));
     }
 
-    /** The V of the held block (a K/V channel). */
+    /** The V of the held block (a K/V channel), as {@link #keys}. */
     Tensor values() {
-        return ring.memory.values(current(), ring.tokens(holding()));
+        return local() ? ring.localV : ring.memory.values(current(), route.tokens(holding()));
     }
 
-    /** The global positions of the held block's tokens. */
+    /** The global positions of the rows {@link #keys} returns. */
     Positions positions() {
-        return ring.plan.positions[holding()];
+        return local() ? ring.plan.positions[holding()] : route.positions(holding());
+    }
+
+    /** The tokens of the held block's messages (its travelling rows; an accumulator covers the same rows). */
+    int messageTokens() {
+        return route.tokens(holding());
     }
 
     /** Posts: sends the current block on and receives the next one into the other slot. */
@@ -114,12 +128,12 @@ final class RingChannel {
         distance++;
     }
 
-    /** A channel the other way through the same slots, holding this one's current block. */
+    /** A channel the other way through the same slots and rows, holding this one's current block. */
     RingChannel reversed() {
         if (sending != null) {
             throw new IllegalStateException("reversed: a post is in flight");
         }
-        return new RingChannel(ring, direction.opposite(), payload, first, second, currentSlot, -distance);
+        return new RingChannel(ring, direction.opposite(), payload, route, first, second, currentSlot, -distance);
     }
 
     private int other() {
@@ -131,7 +145,7 @@ final class RingChannel {
     }
 
     private long bytes(int rank) {
-        int tokens = ring.tokens(rank);
+        int tokens = route.tokens(rank);
         return payload == Payload.KV ? ring.memory.kvBytes(tokens) : ring.memory.gradBytes(tokens);
     }
 

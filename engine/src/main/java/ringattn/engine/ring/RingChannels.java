@@ -1,6 +1,7 @@
 package ringattn.engine.ring;
 
 import java.time.Duration;
+import ringattn.engine.tensor.Tensor;
 import ringattn.engine.transport.RingTransport;
 
 /**
@@ -17,31 +18,43 @@ final class RingChannels {
     final Tags tags;
     final StepClock clock;
     final Duration timeout;
+    /** This rank's own K and V (borrowed): the kernel reads the local block from them, not from a slot. */
+    final Tensor localK;
+    final Tensor localV;
 
-    RingChannels(RingTransport transport, RingPlan plan, RingMemory memory, Tags tags, StepClock clock, Duration timeout) {
+    RingChannels(RingTransport transport, RingPlan plan, RingMemory memory, Tags tags, StepClock clock, Duration timeout,
+                 Tensor localK, Tensor localV) {
         this.transport = transport;
         this.plan = plan;
         this.memory = memory;
         this.tags = tags;
         this.clock = clock;
         this.timeout = timeout;
+        this.localK = localK;
+        this.localV = localV;
     }
 
     /**
-     * K/V blocks going {@code direction} through slots {@code first} and {@code second}. The channel
-     * starts holding the local block, staged in slot 0 (which it sends from even when slot 0 is not
-     * one of its own: the local block leaves both ways at once in a two-way forward).
+     * K/V blocks going {@code direction} through slots {@code first} and {@code second}, with the
+     * rows {@code route} says. The channel starts holding the local block: the kernel reads it whole
+     * from the caller's tensors, and its travelling rows are staged in slot {@code first}, from where
+     * they leave.
      */
-    RingChannel blocks(Direction direction, int first, int second) {
-        return new RingChannel(this, direction, RingChannel.Payload.KV, first, second, 0, 0);
+    RingChannel blocks(Direction direction, int first, int second, Route route) {
+        int rank = transport.rank();
+        int from = route.from(rank);
+        int count = route.tokens(rank);
+        memory.stage(localK.tokens(from, count), localV.tokens(from, count), memory.slot(first));
+        return new RingChannel(this, direction, RingChannel.Payload.KV, route, first, second, first, 0);
     }
 
     /**
-     * dK/dV accumulators going {@code direction} through slots 2 and 3, starting at the first block
-     * visited after the local one (one hop away), whose accumulator its first visitor writes to slot 3.
+     * dK/dV accumulators of the rows {@code route} says, going {@code direction} through slots 2 and 3,
+     * starting at the first block visited after the local one (one hop away), whose accumulator its
+     * first visitor writes to slot 3.
      */
-    RingChannel gradients(Direction direction) {
-        return new RingChannel(this, direction, RingChannel.Payload.GRADIENTS, 2, 3, 3, 1);
+    RingChannel gradients(Direction direction, Route route) {
+        return new RingChannel(this, direction, RingChannel.Payload.GRADIENTS, route, 2, 3, 3, 1);
     }
 
     /** Tokens of rank {@code rank}'s shard. */

@@ -5,13 +5,19 @@ import ringattn.engine.kernel.AttentionSpec;
 
 /**
  * Options of a ring: the attention spec (scale, causal, window, documents), the sharding layout, the
- * bound on any wait (rank-failure detection) and the least size of the transport's slots in bytes
+ * bound on any wait (rank-failure detection), the least size of the transport's slots in bytes
  * (the ring sizes them for its largest K/V block; a caller that reuses them after the ring, as the
- * decoder does for its reductions, may need more). Immutable.
+ * decoder does for its reductions, may need more), and whether the ring will run backward passes
+ * (when not, it allocates only what forward passes use: two transfer slots instead of four on a
+ * one-way ring, sized for K/V rather than fp32 gradients, and no gradient scratch). Immutable.
+ *
+ * @param backwardPasses whether {@link RingAttention#backward} may be called (default true); false
+ *                       makes it fail with an {@link IllegalStateException}
  */
-public record RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeout, long minSlotBytes) {
+public record RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeout, long minSlotBytes,
+                          boolean backwardPasses) {
     public RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeout) {
-        this(spec, layout, timeout, 0);
+        this(spec, layout, timeout, 0, true);
     }
 
     public RingOptions {
@@ -39,15 +45,20 @@ public record RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeo
     }
 
     public RingOptions withLayout(ShardLayout newLayout) {
-        return new RingOptions(spec, newLayout, timeout, minSlotBytes);
+        return new RingOptions(spec, newLayout, timeout, minSlotBytes, backwardPasses);
     }
 
     public RingOptions withTimeout(Duration newTimeout) {
-        return new RingOptions(spec, layout, newTimeout, minSlotBytes);
+        return new RingOptions(spec, layout, newTimeout, minSlotBytes, backwardPasses);
     }
 
     /** The same options with the transport's slots at least {@code bytes} long. */
     public RingOptions withMinSlotBytes(long bytes) {
-        return new RingOptions(spec, layout, timeout, bytes);
+        return new RingOptions(spec, layout, timeout, bytes, backwardPasses);
+    }
+
+    /** The same options for a ring that runs forward passes only (see the class comment). */
+    public RingOptions forwardOnly() {
+        return new RingOptions(spec, layout, timeout, minSlotBytes, false);
     }
 }

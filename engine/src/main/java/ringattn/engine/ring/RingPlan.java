@@ -20,6 +20,7 @@ final class RingPlan {
     final Positions[] positions;
     final int steps;
     final int maxShard;
+    private final AttentionSpec spec;
     /**
      * For a transport that moves data both ways: blocks go {@code reachForward} ranks forward and
      * {@code reachBackward} ranks backward (a non-causal window needs both neighbours, not the
@@ -40,6 +41,7 @@ final class RingPlan {
         }
         this.maxShard = max;
         this.steps = stepsNeeded(spec);
+        this.spec = spec;
         int[] reach = twoWayReach(spec);
         this.reachForward = reach[0];
         this.reachBackward = reach[1];
@@ -102,6 +104,89 @@ final class RingPlan {
             }
         }
         return needed;
+    }
+
+    /**
+     * The rows of each rank's block that travel {@code direction} when blocks go {@code hops} hops
+     * that way: for each block, the hull of the rows that a query of one of the ranks it reaches can
+     * see. For a run of queries {@code [qf, ql]} the visible keys lie in {@code [qf − W + 1, ql]}
+     * (causal, window W), {@code [qf − W + 1, ql + W − 1]} (two-sided window), and within the
+     * documents of {@code qf} and {@code ql}; a shard whose positions do not ascend travels whole.
+     */
+    Route route(Direction direction, int hops) {
+        int[][] rows = new int[worldSize][];
+        Positions[] travelling = new Positions[worldSize];
+        List<int[]>[] runs = runs();
+        for (int o = 0; o < worldSize; o++) {
+            rows[o] = travellingRows(o, direction, hops, runs);
+            travelling[o] = positions[o].slice(rows[o][0], rows[o][1] - rows[o][0]);
+        }
+        return new Route(rows, travelling);
+    }
+
+    private int[] travellingRows(int o, Direction direction, int hops, List<int[]>[] runs) {
+        Positions keys = positions[o];
+        int n = keys.size();
+        if (hops == 0 || n == 0) {
+            return new int[] {0, 0};
+        }
+        if (!ascending(keys)) {
+            return new int[] {0, n};
+        }
+        long[] cu = spec.cuSeqlens();
+        long w = spec.window();
+        int from = n;
+        int to = 0;
+        for (int d = 1; d <= Math.min(hops, worldSize - 1) && (from > 0 || to < n); d++) {
+            // the rank that holds o's block d hops on
+            int r = Math.floorMod(direction == Direction.TO_NEXT ? o + d : o - d, worldSize);
+            for (int[] run : runs[r]) {
+                long lo = Long.MIN_VALUE;
+                long hi = Long.MAX_VALUE;
+                if (w > 0) {
+                    lo = run[0] - w + 1;
+                    hi = spec.causal() ? hi : run[1] + w - 1;
+                }
+                if (spec.causal()) {
+                    hi = Math.min(hi, run[1]);
+                }
+                if (cu != null) {
+                    lo = Math.max(lo, cu[spec.documentOf(run[0])]);
+                    hi = Math.min(hi, cu[spec.documentOf(run[1]) + 1] - 1);
+                }
+                int a = firstAtLeast(keys, lo);
+                int b = hi == Long.MAX_VALUE ? n : firstAtLeast(keys, hi + 1);
+                if (a < b) {
+                    from = Math.min(from, a);
+                    to = Math.max(to, b);
+                }
+            }
+        }
+        return from < to ? new int[] {from, to} : new int[] {0, 0};
+    }
+
+    private static boolean ascending(Positions p) {
+        for (int i = 1; i < p.size(); i++) {
+            if (p.get(i) <= p.get(i - 1)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The first index of ascending {@code p} whose position is at least {@code x} ({@code p.size()} when none). */
+    private static int firstAtLeast(Positions p, long x) {
+        int lo = 0;
+        int hi = p.size();
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (p.get(mid) < x) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo;
     }
 
     private static boolean sees(AttentionSpec spec, List<int[]> queries, List<int[]> keys) {

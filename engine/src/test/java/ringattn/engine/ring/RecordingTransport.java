@@ -43,8 +43,14 @@ final class RecordingTransport implements RingTransport {
         return inner.timeout();
     }
 
+    /** The arguments of the last {@link #allocateBuffers} call (0 before one). */
+    int bufferCount;
+    long bufferLength;
+
     @Override
     public void allocateBuffers(int count, long lengthBytes) {
+        bufferCount = count;
+        bufferLength = lengthBytes;
         inner.allocateBuffers(count, lengthBytes);
     }
 

@@ -134,8 +134,10 @@ class RingAttentionTest {
     @Test
     void windowedBackwardTrafficDoesNotGrowWithTheRing() {
         // S = 800 on P = 8 contiguous shards of 100 tokens, causal window 10: each block is seen by
-        // its owner and the next rank only. K/V go one hop and the next rank's dK/dV contribution
-        // one hop back home: K/V bytes + gradient bytes per rank, whatever P is.
+        // its owner and the next rank only, which sees its last 9 rows. Those rows' K/V go one hop
+        // and the next rank's dK/dV contribution for them one hop back home: K/V bytes + gradient
+        // bytes of 9 rows per rank, whatever P and the shard size are (rank 0 sees nothing of rank
+        // 7's block: nothing moves).
         AttentionSpec spec = AttentionSpec.of(8).withCausal(true).withWindow(10);
         try (Tensor q = TestTensors.normal(1, 800, 1, 8, DType.F32);
              Tensor k = TestTensors.normal(2, 800, 1, 8, DType.F32);
@@ -144,11 +146,14 @@ class RingAttentionTest {
             ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
             try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, 8,
                     new RingOptions(spec, ShardLayout.CONTIGUOUS, Duration.ofSeconds(20)), KernelOptions.defaults(1))) {
-                long kvBytes = 2L * 100 * 8 * 4;
-                long gradBytes = 2L * 100 * 8 * 4;
-                for (RingStats s : res.backwardStats()) {
-                    assertEquals(2, s.steps());
-                    assertEquals(kvBytes + gradBytes, s.totalBytes());
+                long kvBytes = 2L * 9 * 8 * 4;
+                long gradBytes = 2L * 9 * 8 * 4;
+                List<RingStats> forward = res.forwardStats();
+                List<RingStats> backward = res.backwardStats();
+                for (int r = 0; r < 8; r++) {
+                    assertEquals(2, backward.get(r).steps());
+                    assertEquals(r == 0 ? 0 : kvBytes, forward.get(r).totalBytes(), "forward, rank " + r);
+                    assertEquals(r == 0 ? 0 : kvBytes + gradBytes, backward.get(r).totalBytes(), "backward, rank " + r);
                 }
                 assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
                 assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
@@ -158,9 +163,53 @@ class RingAttentionTest {
     }
 
     @Test
+    void onlyTheRowsAnotherRankSeesTravel() {
+        // S = 400 on P = 4 contiguous shards of 100 tokens, causal, documents [0, 150) and [150, 400):
+        // rank 0's block is all document 0, which rank 1 sees; of rank 1's block only the 50 rows of
+        // document 1 are seen later (ranks 2 and 3); rank 2's block is seen whole by rank 3; rank 3's
+        // by no one. Blocks go 2 hops (rank 3 sees rank 1's), each with only those rows.
+        AttentionSpec spec = AttentionSpec.of(8).withCausal(true).withDocuments(new long[] {0, 150, 400});
+        RingPlan plan = new RingPlan(4, 400, ShardLayout.CONTIGUOUS, spec);
+        assertEquals(3, plan.steps);
+        Route route = plan.route(Direction.TO_NEXT, plan.steps - 1);
+        int[] from = {0, 50, 0, 0};
+        int[] tokens = {100, 50, 100, 0};
+        for (int r = 0; r < 4; r++) {
+            assertEquals(tokens[r], route.tokens(r), "travelling rows of rank " + r);
+            if (tokens[r] > 0) {
+                assertEquals(from[r], route.from(r), "first travelling row of rank " + r);
+                assertEquals(100 * r + from[r], route.positions(r).first());
+            }
+        }
+        try (Tensor q = TestTensors.normal(1, 400, 2, 8, DType.F32);
+             Tensor k = TestTensors.normal(2, 400, 1, 8, DType.F32);
+             Tensor v = TestTensors.normal(3, 400, 1, 8, DType.F32);
+             Tensor dO = TestTensors.normal(4, 400, 2, 8, DType.F32)) {
+            ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
+            ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
+            try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, 4,
+                    new RingOptions(spec, ShardLayout.CONTIGUOUS, Duration.ofSeconds(20)), KernelOptions.defaults(1))) {
+                long row = 2L * 8 * 4; // K and V of one row (fp32)
+                // rank r receives the blocks of r − 1 and r − 2
+                long[] received = {(0 + 100) * row, (100 + 0) * row, (50 + 100) * row, (100 + 50) * row};
+                for (int r = 0; r < 4; r++) {
+                    assertEquals(received[r], res.forwardStats().get(r).totalBytes(), "forward bytes, rank " + r);
+                }
+                assertTrue(TestTensors.maxAbsError(res.out(), ref.out()) <= FWD_TOL, "O");
+                assertTrue(TestTensors.maxLseError(ref, res::lse) <= FWD_TOL, "LSE");
+                assertTrue(TestTensors.maxRelError(res.dq(), grads.dq()) <= BWD_TOL, "dQ");
+                assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
+                assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
+            }
+        }
+    }
+
+    @Test
     void nonCausalWindowSendsBlocksBothWaysOneHop() {
         // S = 600 on P = 6 contiguous shards of 100 tokens, window 20 without causal: each rank sees
-        // its two neighbours' blocks, so blocks go one hop each way (3 steps), not round the ring.
+        // its two neighbours' blocks, so blocks go one hop each way (3 steps), not round the ring,
+        // and only the 19 rows the neighbour sees: a block's last rows forward, its first backward.
+        // The ends of the sequence have one neighbour.
         AttentionSpec spec = AttentionSpec.of(8).withWindow(20);
         try (Tensor q = TestTensors.normal(1, 600, 2, 8, DType.F32);
              Tensor k = TestTensors.normal(2, 600, 1, 8, DType.F32);
@@ -170,14 +219,14 @@ class RingAttentionTest {
             ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
             try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, 6,
                     new RingOptions(spec, ShardLayout.CONTIGUOUS, Duration.ofSeconds(20)), KernelOptions.defaults(1))) {
-                long block = 2L * 100 * 8 * 4; // K and V (or dK and dV) of one shard
-                for (RingStats s : res.forwardStats()) {
-                    assertEquals(3, s.steps());
-                    assertEquals(2 * block, s.totalBytes(), "one K/V block each way");
-                }
-                for (RingStats s : res.backwardStats()) {
+                long rows = 2L * 19 * 8 * 4; // K and V (or dK and dV) of 19 rows
+                for (int r = 0; r < 6; r++) {
+                    int neighbours = r == 0 || r == 5 ? 1 : 2;
+                    RingStats fwd = res.forwardStats().get(r);
+                    assertEquals(3, fwd.steps());
+                    assertEquals(neighbours * rows, fwd.totalBytes(), "19 rows of K/V from each neighbour, rank " + r);
                     // each way: K/V one hop, the neighbour's dK/dV contribution one hop home
-                    assertEquals(2 * (block + block), s.totalBytes());
+                    assertEquals(neighbours * (rows + rows), res.backwardStats().get(r).totalBytes(), "rank " + r);
                 }
                 assertTrue(TestTensors.maxAbsError(res.out(), ref.out()) <= FWD_TOL, "O");
                 assertTrue(TestTensors.maxLseError(ref, res::lse) <= FWD_TOL, "LSE");

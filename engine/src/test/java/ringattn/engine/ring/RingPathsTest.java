@@ -2,6 +2,7 @@ package ringattn.engine.ring;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
@@ -105,13 +106,14 @@ class RingPathsTest {
     }
 
     /**
-     * Causal window of 10 tokens on P = 8: each block is seen by its owner and the next rank. Both
-     * ways, the next rank's accumulator turns round (one hop home); one way, it is relayed on round
-     * the ring (7 hops), and every hop counts. The summation order is the same, so are the bits.
+     * Causal window of 10 tokens on P = 8: each block is seen by its owner and the next rank, which
+     * sees its last 9 rows: only those travel (rank 7's block, behind rank 0, not at all). Both ways,
+     * the next rank's accumulator turns round (one hop home); one way, it is relayed on round the
+     * ring (7 hops), and every hop counts. The summation order is the same, so are the bits.
      */
     @Test
     void accumulatorsGoHomeEitherWayWithTheSameBits() {
-        long block = 2L * SHARD * 8 * 4; // K and V of a shard (fp32), or its dK and dV
+        long tail = 2L * 9 * 8 * 4; // K and V of a block's last 9 rows (fp32), or their dK and dV
         try (Job job = Job.of(8, AttentionSpec.of(8).withCausal(true).withWindow(10))) {
             List<RankRun> twoWay = run(job, true, 1);
             List<RankRun> oneWay = run(job, false, 1);
@@ -124,11 +126,52 @@ class RingPathsTest {
                 RingStats one = oneWay.get(r).backward();
                 assertEquals(2, two.steps());
                 assertEquals(2, one.steps());
-                assertEquals(block, two.bytes(0), "K/V of the previous rank");
-                assertEquals(block, one.bytes(0));
-                assertEquals(block, two.bytes(1), "this rank's contribution, one hop back to its owner");
-                assertEquals(7 * block, one.bytes(1), "the contribution, then 6 relays on round the ring");
+                long previous = r == 0 ? 0 : tail; // rank 0 sees nothing of rank 7's block
+                assertEquals(previous, two.bytes(0), "K/V of the previous rank, rank " + r);
+                assertEquals(previous, one.bytes(0));
+                assertEquals(previous, two.bytes(1), "this rank's contribution, one hop back to its owner");
+                // the contribution, then 6 relays on round the ring: each a tail but rank 7's block's
+                assertEquals((r == 7 ? 7 : 6) * tail, one.bytes(1), "the contribution and 6 relays, rank " + r);
                 assertTrue(two.transferNanos(1) > 0 && one.transferNanos(1) > 0, "the way home is timed");
+            }
+        }
+    }
+
+    /**
+     * A forward-only ring allocates what forward passes use: with a causal window of 10 (blocks go one
+     * way, 9 rows each), two slots of 9 rows of K/V in the input dtype, not four sized for fp32
+     * gradients; with a two-sided window (blocks both ways, 19 rows) four. Its backward fails at once,
+     * naming the option; its forward matches the reference.
+     */
+    @Test
+    void aForwardOnlyRingHoldsWhatItsForwardPassesUse() {
+        for (AttentionSpec spec : List.of(AttentionSpec.of(8).withCausal(true).withWindow(10), AttentionSpec.of(8).withWindow(20))) {
+            boolean twoWay = !spec.causal();
+            try (Job job = Job.of(4, spec)) {
+                RingOptions options = new RingOptions(spec, ShardLayout.CONTIGUOUS, Duration.ofSeconds(30)).forwardOnly();
+                List<long[]> buffers = InJvmRing.run(4, options.timeout(), inner -> {
+                    RecordingTransport t = new RecordingTransport(inner, true);
+                    int rank = t.rank();
+                    try (BlockKernel kernel = Devices.select("cpu", KernelOptions.defaults(1)).kernel();
+                         RingAttention ring = new RingAttention(t, kernel, options);
+                         Tensor qs = ShardLayout.CONTIGUOUS.shard(job.q(), rank, 4);
+                         Tensor ks = ShardLayout.CONTIGUOUS.shard(job.k(), rank, 4);
+                         Tensor vs = ShardLayout.CONTIGUOUS.shard(job.v(), rank, 4);
+                         Tensor dos = ShardLayout.CONTIGUOUS.shard(job.dO(), rank, 4);
+                         ForwardResult f = ring.forward(qs, ks, vs, 4 * SHARD)) {
+                        ShardLayout.CONTIGUOUS.unshard(f.out(), rank, 4, job.out());
+                        IllegalStateException e = assertThrows(IllegalStateException.class,
+                                () -> ring.backward(qs, ks, vs, f, dos, 4 * SHARD));
+                        assertTrue(e.getMessage().startsWith("backward: ") && e.getMessage().contains("forwardOnly"), e.getMessage());
+                        return new long[] {t.bufferCount, t.bufferLength};
+                    }
+                });
+                for (long[] b : buffers) {
+                    assertEquals(twoWay ? 4 : 2, b[0], "slots, " + spec);
+                    assertEquals(2L * (twoWay ? 19 : 9) * 8 * 4, b[1], "slot bytes: the travelling rows' K and V, " + spec);
+                }
+                ReferenceAttention.Result ref = ReferenceAttention.forward(job.q(), job.k(), job.v(), spec);
+                assertTrue(TestTensors.maxAbsError(job.out(), ref.out()) <= FWD_TOL, "O, " + spec);
             }
         }
     }

@@ -174,7 +174,7 @@ public record DemoJob(int ranks, int seqLen, int heads, int kvHeads, int headDim
 
     /** The ring options (layout default from the engine unless set). */
     public RingOptions ringOptions() {
-        RingOptions o = RingOptions.defaults(spec()).withTimeout(timeout);
+        RingOptions o = RingOptions.defaults(spec()).withTimeout(timeout).forwardOnly(); // the demo runs forward passes
         return layout == null ? o : o.withLayout(layout);
     }
 

@@ -349,7 +349,8 @@ public final class RunJob {
 
     /** Ring options. */
     RingOptions ringOptions() {
-        return RingOptions.defaults(spec).withLayout(layout).withTimeout(timeout);
+        RingOptions o = RingOptions.defaults(spec).withLayout(layout).withTimeout(timeout);
+        return dOut == null ? o.forwardOnly() : o;
     }
 
     /** The options to pass to worker processes (everything but the transport choice and reports). */

@@ -116,7 +116,8 @@ public final class Generation {
                 (int) Math.min(Integer.MAX_VALUE - 1, ((long) seqLen + options.maxNew() + world - 1) / world)) + 1;
         AttentionSpec spec = AttentionSpec.of(c.headDim()).withCausal(true);
         RingOptions ringOptions = RingOptions.defaults(spec).withLayout(layout).withTimeout(po.timeout())
-                .withMinSlotBytes(Decoder.stateBytes(c)); // the decoder's reductions reuse the ring's slots
+                .withMinSlotBytes(Decoder.stateBytes(c)) // the decoder's reductions reuse the ring's slots 0 and 1
+                .forwardOnly();
         MatMul mm = MatMul.create(po.simdBits());
         Sampler sampler = new Sampler(options.sampling());
         int vocab = c.vocabSize();

@@ -125,7 +125,8 @@ public final class Prefill {
                                      MemorySegment logitsOut) {
         LlamaConfig c = model.config();
         AttentionSpec spec = AttentionSpec.of(c.headDim()).withCausal(true);
-        RingOptions ringOptions = RingOptions.defaults(spec).withLayout(options.layout()).withTimeout(options.timeout());
+        RingOptions ringOptions = RingOptions.defaults(spec).withLayout(options.layout()).withTimeout(options.timeout())
+                .forwardOnly();
         boolean scalar = options.simdBits() == -1;
         MatMul mm = MatMul.create(options.simdBits());
         KernelOptions kernelOptions = KernelOptions.defaults(options.threads());
