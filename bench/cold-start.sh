@@ -3,7 +3,8 @@
 # call (best of 3 in one JVM) and the peak RSS per rank, medians of ROUNDS alternating runs; beside the
 # stories260K prefill, llama.cpp's prefill of the same model and tokens (whole process, 1 thread).
 # usage: bench/cold-start.sh [ROUNDS=3]
-#   RINGATTN_JVM_OPTS adds JVM flags (as for ./ringattn).
+#   RINGATTN_JVM_OPTS adds JVM flags (as for ./ringattn); WINDOW=0 skips the 1M-token window demo (about
+#   a minute a round).
 # llama.cpp: the prebuilt CPU library of the npm package @node-llama-cpp/linux-x64 3.22.1 (installed with
 # npm into bench/cold-start/.llama on first use, or LLAMA_CPP_NPM_DIR=a folder holding node_modules),
 # driven by bench/cold-start/llama_prefill.c (compiled with gcc); skipped with a note when unavailable.
@@ -76,6 +77,13 @@ for ((i = 0; i < ROUNDS; i++)); do
   add demo.wall "$w"; add demo.first "$(json 'd["seconds"]')"; add demo.rss "$(json 'max(d["peak_rss_bytes_by_rank"])//1048576')"
   timed "$RA" demo --repeat 3 --json >/dev/null
   add demo.warm "$(json 'd["seconds"]')"
+  if [ "${WINDOW:-1}" = 1 ]; then # the 1M-token sliding-window job (WINDOW=0 skips it)
+    WJOB=(demo --seq 1048576 --heads 1 --kv-heads 1 --head-dim 64 --window 1024 --ranks 4 --json)
+    read -r w m < <(timed "$RA" "${WJOB[@]}" --repeat 1)
+    add win.wall "$w"; add win.first "$(json 'd["seconds"]')"; add win.rss "$(json 'max(d["peak_rss_bytes_by_rank"])//1048576')"
+    timed "$RA" "${WJOB[@]}" --repeat 3 >/dev/null
+    add win.warm "$(json 'd["seconds"]')"
+  fi
 done
 
 m() { echo "${V[$1]:-}" | med; }
@@ -87,4 +95,5 @@ printf '| same, 4 UCX ranks | %s | %s | | %s |\n' "$(m p4.wall)" "$(m p4.first)"
 printf '| llama.cpp prefill, same GGUF and tokens, 1 thread | %s | %s | | %s |\n' "$(m ll.wall)" "$(m ll.first)" "$(m ll.rss)"
 printf '| run S=4096 H=8 D=128 non-causal, 1 rank (warmed: demo, same shape) | %s | %s | %s | %s |\n' "$(m run.wall)" "$(m run.first)" "$(m run.warm)" "$(m run.rss)"
 printf '| demo (4 UCX ranks, S=16384, H=8, D=128, causal) | %s | %s | %s | %s |\n' "$(m demo.wall)" "$(m demo.first)" "$(m demo.warm)" "$(m demo.rss)"
+[ "${WINDOW:-1}" = 1 ] && printf '| demo S=1048576 H=1 D=64, causal window 1024, 4 UCX ranks | %s | %s | %s | %s |\n' "$(m win.wall)" "$(m win.first)" "$(m win.warm)" "$(m win.rss)"
 for k in "${!V[@]}"; do printf '%s: %s\n' "$k" "${V[$k]}"; done | sort >&2

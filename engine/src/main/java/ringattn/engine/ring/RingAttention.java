@@ -23,8 +23,8 @@ import ringattn.engine.transport.TransportException;
  * block's owner; dQ stays home. The summation order is fixed, so results repeat bit for bit.
  *
  * <p>Ownership: borrows the transport and the kernel (the caller closes them after this object).
- * Transfer buffers are allocated once, by the first call, for the largest shard of that call
- * ({@link RingMemory}). Calls are collective (every rank makes the same sequence of calls) and not
+ * Transfer buffers are allocated once, by the first call, for the largest block that call sends
+ * ({@link RingMemory}, {@link Route}). Calls are collective (every rank makes the same sequence of calls) and not
  * thread-safe.
  */
 public final class RingAttention implements AutoCloseable {

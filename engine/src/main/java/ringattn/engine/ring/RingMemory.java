@@ -9,11 +9,12 @@ import ringattn.engine.transport.TransportException;
 
 /**
  * The ring's memory, sized once, by the first pass, for the K/V shape of its tensors: the
- * transport's {@value #SLOTS} buffers ("slots"; 2 for a forward-only ring whose blocks go one way), each big enough for the K and V of the most rows
- * any block sends ({@link Route#most}: a whole shard without a window, the window's reach
- * with one) in the input dtype or for their dK and dV accumulators in fp32, and fp32 scratch
- * for this rank's dK/dV (its largest shard), allocated by the first backward pass. A slot holds K then V, or dK then dV, each
- * {@code [tokens, kvHeads, headDim]}.
+ * transport's {@value #SLOTS} buffers ("slots"; 2 for a forward-only ring whose blocks go one way),
+ * each big enough for the K and V of the most rows any block sends ({@link Route#most}: a whole
+ * shard without a window, the window's reach with one) in the input dtype or, unless the ring is
+ * forward-only, for their dK and dV accumulators in fp32; and fp32 scratch for this rank's dK/dV
+ * (its largest shard), allocated by the first backward pass. A slot holds K then V, or dK then dV,
+ * each {@code [tokens, kvHeads, headDim]}.
  *
  * <p>Ownership: the transport allocates the slots ({@link RingTransport#allocateBuffers}, collective)
  * and frees them when it closes; slots are fetched from it at each use, so a closed transport fails

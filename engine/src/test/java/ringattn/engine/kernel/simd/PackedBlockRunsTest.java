@@ -19,11 +19,12 @@ import ringattn.engine.tensor.Tensor;
 
 /**
  * A block larger than the kernel's packed-block bound (a rank's own shard of a long sequence) is
- * taken in runs of whole key tiles. Forced here with a 32 KiB bound on 700 keys (about twenty runs of
- * 32 keys; the backward's, four times longer, four): the forward gives the same bits as one update (each query row meets the same tiles in the
- * same order) and both match the fp64 reference within 1e-5 (O and LSE); the backward, whose dQ
- * partials are summed per run, matches it within 1e-4 × max |reference| (the tolerances of
- * {@code KernelForwardTest} and {@code KernelBackwardTest}, which say why).
+ * taken in runs of whole key tiles. Forced here with a 32 KiB bound on 700 keys (about twenty runs
+ * of 32 keys; the backward's, four times longer, four): the forward gives the same bits as one
+ * update (each query row meets the same tiles in the same order) and both match the fp64 reference
+ * within 1e-5 (O and LSE); the backward, whose dQ partials are summed per run, matches it within
+ * 1e-4 × max |reference| (the tolerances of {@code KernelForwardTest} and {@code KernelBackwardTest},
+ * which say why).
  */
 class PackedBlockRunsTest {
     private static final int SEQ = 700;
