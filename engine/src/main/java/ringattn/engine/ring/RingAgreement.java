@@ -27,10 +27,13 @@ final class RingAgreement {
      */
     RingPlan agree(String pass, Tensor q, Tensor k, Tensor v, Tensor dOut, int seqLen) {
         int world = transport.worldSize();
-        String error = localError(q, k, v, dOut, seqLen);
+        String error = pass.equals("backward") && !options.backwardPasses()
+                ? "backward: this ring was made for forward passes only (RingOptions.forwardOnly()); make it with the "
+                  + "default options to run backward passes"
+                : localError(q, k, v, dOut, seqLen);
         String params = error != null ? "" : "S=" + seqLen + " heads=" + q.heads() + " kvHeads=" + k.heads()
                 + " headDim=" + q.headDim() + " dtype=" + q.dtype() + " " + options.spec() + " layout=" + options.layout()
-                + " pass=" + pass;
+                + " backwardPasses=" + options.backwardPasses() + " pass=" + pass;
         byte[][] all = transport.allGather(((error == null ? "ok" : "error") + "\n" + (error == null ? params : error))
                 .getBytes(StandardCharsets.UTF_8), options.timeout());
         String mine = null;

@@ -114,10 +114,6 @@ public final class RingAttention implements AutoCloseable {
         if (fwd == null) {
             throw new IllegalArgumentException("fwd: must not be null");
         }
-        if (!options.backwardPasses()) {
-            throw new IllegalStateException("backward: this ring was made for forward passes only "
-                    + "(RingOptions.forwardOnly()); make it with the default options to run backward passes");
-        }
         Routing routing = agree("backward", q, k, v, dOut, seqLen);
         RingPlan plan = routing.plan();
         int world = plan.worldSize;

@@ -131,14 +131,28 @@ final class RingMemory implements AutoCloseable {
     }
 
     private void allocateGradients() {
-        if (!gradients) {
+        if (!gradients) { // not reached through RingAttention: its agreement refuses a forward-only ring's backward
             throw new IllegalStateException("backward: this ring's slots were sized for forward passes only");
         }
         if (homeDv == null) {
-            contributionDk = Tensor.allocate(capacityTokens, kvHeads, headDim, DType.F32);
-            contributionDv = Tensor.allocate(capacityTokens, kvHeads, headDim, DType.F32);
-            homeDk = Tensor.allocate(homeTokens, kvHeads, headDim, DType.F32);
-            homeDv = Tensor.allocate(homeTokens, kvHeads, headDim, DType.F32);
+            Tensor[] made = new Tensor[4];
+            try {
+                made[0] = Tensor.allocate(capacityTokens, kvHeads, headDim, DType.F32);
+                made[1] = Tensor.allocate(capacityTokens, kvHeads, headDim, DType.F32);
+                made[2] = Tensor.allocate(homeTokens, kvHeads, headDim, DType.F32);
+                made[3] = Tensor.allocate(homeTokens, kvHeads, headDim, DType.F32);
+            } catch (RuntimeException | Error e) {
+                for (Tensor t : made) {
+                    if (t != null) {
+                        t.close();
+                    }
+                }
+                throw e;
+            }
+            contributionDk = made[0];
+            contributionDv = made[1];
+            homeDk = made[2];
+            homeDv = made[3];
         }
     }
 

@@ -12,12 +12,18 @@ import ringattn.engine.kernel.AttentionSpec;
  * one-way ring, sized for K/V rather than fp32 gradients, and no gradient scratch). Immutable.
  *
  * @param backwardPasses whether {@link RingAttention#backward} may be called (default true); false
- *                       makes it fail with an {@link IllegalStateException}
+ *                       makes it fail on every rank with an {@link IllegalArgumentException} naming
+ *                       the option (ranks that disagree on it fail alike, before any data moves)
  */
 public record RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeout, long minSlotBytes,
                           boolean backwardPasses) {
     public RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeout) {
         this(spec, layout, timeout, 0, true);
+    }
+
+    /** Options for a ring that may run backward passes. */
+    public RingOptions(AttentionSpec spec, ShardLayout layout, Duration timeout, long minSlotBytes) {
+        this(spec, layout, timeout, minSlotBytes, true);
     }
 
     public RingOptions {

@@ -21,6 +21,10 @@ final class RingPlan {
     final int steps;
     final int maxShard;
     private final AttentionSpec spec;
+    /** Each shard as a few [first, last] runs ({@link #runs()}). */
+    private final List<int[]>[] runs;
+    /** Whether each shard's positions ascend (only then can its travelling rows be found by search). */
+    private final boolean[] ascending;
     /**
      * For a transport that moves data both ways: blocks go {@code reachForward} ranks forward and
      * {@code reachBackward} ranks backward (a non-causal window needs both neighbours, not the
@@ -40,6 +44,11 @@ final class RingPlan {
             max = Math.max(max, positions[r].size());
         }
         this.maxShard = max;
+        this.runs = runs();
+        this.ascending = new boolean[worldSize];
+        for (int r = 0; r < worldSize; r++) {
+            ascending[r] = ascending(positions[r]);
+        }
         this.steps = stepsNeeded(spec);
         this.spec = spec;
         int[] reach = twoWayReach(spec);
@@ -57,7 +66,6 @@ final class RingPlan {
         if (worldSize == 1 || steps == 1 || worldSize > MAX_TWO_WAY_RANKS) {
             return new int[] {steps - 1, 0};
         }
-        List<int[]>[] runs = runs();
         boolean[][] needs = new boolean[worldSize][worldSize]; // [r][d]: r sees the block of r − d
         for (int r = 0; r < worldSize; r++) {
             for (int d = 1; d < worldSize; d++) {
@@ -92,7 +100,6 @@ final class RingPlan {
         if (worldSize == 1) {
             return 1;
         }
-        List<int[]>[] runs = runs();
         int needed = 1;
         for (int r = 0; r < worldSize; r++) {
             for (int d = worldSize - 1; d >= needed; d--) {
@@ -116,21 +123,20 @@ final class RingPlan {
     Route route(Direction direction, int hops) {
         int[][] rows = new int[worldSize][];
         Positions[] travelling = new Positions[worldSize];
-        List<int[]>[] runs = runs();
         for (int o = 0; o < worldSize; o++) {
-            rows[o] = travellingRows(o, direction, hops, runs);
+            rows[o] = travellingRows(o, direction, hops);
             travelling[o] = positions[o].slice(rows[o][0], rows[o][1] - rows[o][0]);
         }
         return new Route(rows, travelling);
     }
 
-    private int[] travellingRows(int o, Direction direction, int hops, List<int[]>[] runs) {
+    private int[] travellingRows(int o, Direction direction, int hops) {
         Positions keys = positions[o];
         int n = keys.size();
         if (hops == 0 || n == 0) {
             return new int[] {0, 0};
         }
-        if (!ascending(keys)) {
+        if (!ascending[o]) {
             return new int[] {0, n};
         }
         long[] cu = spec.cuSeqlens();

@@ -162,6 +162,16 @@ class RingAttentionTest {
         }
     }
 
+    /** O and LSE within {@link #FWD_TOL}, dQ, dK and dV within {@link #BWD_TOL} (relative) of the fp64 reference. */
+    private static void assertMatchesReference(LocalRingAttention.Result res, ReferenceAttention.Result ref,
+                                               ReferenceAttention.Grads grads) {
+        assertTrue(TestTensors.maxAbsError(res.out(), ref.out()) <= FWD_TOL, "O");
+        assertTrue(TestTensors.maxLseError(ref, res::lse) <= FWD_TOL, "LSE");
+        assertTrue(TestTensors.maxRelError(res.dq(), grads.dq()) <= BWD_TOL, "dQ");
+        assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
+        assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
+    }
+
     @Test
     void onlyTheRowsAnotherRankSeesTravel() {
         // S = 400 on P = 4 contiguous shards of 100 tokens, causal, documents [0, 150) and [150, 400):
@@ -195,11 +205,7 @@ class RingAttentionTest {
                 for (int r = 0; r < 4; r++) {
                     assertEquals(received[r], res.forwardStats().get(r).totalBytes(), "forward bytes, rank " + r);
                 }
-                assertTrue(TestTensors.maxAbsError(res.out(), ref.out()) <= FWD_TOL, "O");
-                assertTrue(TestTensors.maxLseError(ref, res::lse) <= FWD_TOL, "LSE");
-                assertTrue(TestTensors.maxRelError(res.dq(), grads.dq()) <= BWD_TOL, "dQ");
-                assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
-                assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
+                assertMatchesReference(res, ref, grads);
             }
         }
     }
@@ -228,11 +234,7 @@ class RingAttentionTest {
                     // each way: K/V one hop, the neighbour's dK/dV contribution one hop home
                     assertEquals(neighbours * (rows + rows), res.backwardStats().get(r).totalBytes(), "rank " + r);
                 }
-                assertTrue(TestTensors.maxAbsError(res.out(), ref.out()) <= FWD_TOL, "O");
-                assertTrue(TestTensors.maxLseError(ref, res::lse) <= FWD_TOL, "LSE");
-                assertTrue(TestTensors.maxRelError(res.dq(), grads.dq()) <= BWD_TOL, "dQ");
-                assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
-                assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
+                assertMatchesReference(res, ref, grads);
             }
         }
     }

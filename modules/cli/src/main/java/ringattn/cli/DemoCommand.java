@@ -109,7 +109,7 @@ final class DemoCommand implements Command {
             args.add("--report=" + report);
             Duration deadline = job.timeout().multipliedBy(4).plusMinutes(30);
             RankLauncher.run(job.ranks(), RankHeap.option(job.seqLen(), job.ranks(), job.heads(), job.kvHeads(), job.headDim(),
-                    false), args, Map.of(ScratchDir.ENV, dir.toString()), deadline, out, err);
+                    job.threads(), false), args, Map.of(ScratchDir.ENV, dir.toString()), deadline, out, err);
             List<RankReport> reports = new ArrayList<>();
             for (String line : Files.readAllLines(report, StandardCharsets.UTF_8)) {
                 if (!line.isBlank()) {

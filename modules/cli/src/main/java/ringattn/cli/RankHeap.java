@@ -31,23 +31,28 @@ final class RankHeap {
     private RankHeap() {
     }
 
+    /** Per compute thread (bytes): a forward task's tiles; with gradients, a backward task's packed Q, dO and dQ. */
+    static final long THREAD_BYTES = 1L << 20;
+    static final long THREAD_GRADIENT_BYTES = 6L << 20;
+
     /**
      * The estimate of the kernel's heap per rank, bytes, for rows {@code ⌈S / P⌉}: the forward's
      * packed Q, output rows and m/l ({@code 4 · rows · H · (2D + 2)}) and one packed K/V block
      * ({@code 8 · rows · Hkv · D}, at most {@link #PACKED_BLOCK_BYTES}); with {@code gradients} three
      * of the backward's runs (at most {@link #BACKWARD_BLOCK_BYTES} each) more: its copies of K, V,
-     * dK and dV of a run, and its K panels.
+     * dK and dV of a run, and its K panels; and each of the rank's {@code threads} workers' scratch.
      */
-    static long kernelBytes(long seqLen, int ranks, int heads, int kvHeads, int headDim, boolean gradients) {
+    static long kernelBytes(long seqLen, int ranks, int heads, int kvHeads, int headDim, int threads, boolean gradients) {
         long rows = (seqLen + ranks - 1) / ranks;
         long query = 4L * rows * heads * (2L * headDim + 2);
         long kv = 8L * rows * kvHeads * headDim;
-        return query + Math.min(PACKED_BLOCK_BYTES, kv) + (gradients ? 3 * Math.min(BACKWARD_BLOCK_BYTES, kv) : 0);
+        long workers = (long) threads * (gradients ? THREAD_GRADIENT_BYTES : THREAD_BYTES);
+        return query + Math.min(PACKED_BLOCK_BYTES, kv) + (gradients ? 3 * Math.min(BACKWARD_BLOCK_BYTES, kv) : 0) + workers;
     }
 
     /** {@code -Xmx<N>m} for a rank of this job (see the class comment). */
-    static List<String> option(long seqLen, int ranks, int heads, int kvHeads, int headDim, boolean gradients) {
-        long bytes = Math.max(FLOOR_BYTES, kernelBytes(seqLen, ranks, heads, kvHeads, headDim, gradients) + ROOM_BYTES);
+    static List<String> option(long seqLen, int ranks, int heads, int kvHeads, int headDim, int threads, boolean gradients) {
+        long bytes = Math.max(FLOOR_BYTES, kernelBytes(seqLen, ranks, heads, kvHeads, headDim, threads, gradients) + ROOM_BYTES);
         return List.of("-Xmx" + ((bytes + (1 << 20) - 1) >> 20) + "m");
     }
 }

@@ -110,7 +110,7 @@ final class RunCommand implements Command {
             args.add("--outputs-ready=" + tempIds);
             args.add("--report=" + report);
             RankLauncher.run(job.ranks, RankHeap.option(job.seqLen, job.ranks, job.heads, job.kvHeads, job.headDim,
-                    job.dOut != null), args, Map.of("RINGATTN_JOB_ID", jobId, ScratchDir.ENV, dir.toString()),
+                    job.threads, job.dOut != null), args, Map.of("RINGATTN_JOB_ID", jobId, ScratchDir.ENV, dir.toString()),
                     job.timeout.multipliedBy(4).plusMinutes(30), out, err);
             List<RankReport> reports = new ArrayList<>();
             for (String line : Files.readAllLines(report, StandardCharsets.UTF_8)) {
