@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -162,14 +163,28 @@ class RingAttentionTest {
         }
     }
 
-    /** O and LSE within {@link #FWD_TOL}, dQ, dK and dV within {@link #BWD_TOL} (relative) of the fp64 reference. */
-    private static void assertMatchesReference(LocalRingAttention.Result res, ReferenceAttention.Result ref,
-                                               ReferenceAttention.Grads grads) {
-        assertTrue(TestTensors.maxAbsError(res.out(), ref.out()) <= FWD_TOL, "O");
-        assertTrue(TestTensors.maxLseError(ref, res::lse) <= FWD_TOL, "LSE");
-        assertTrue(TestTensors.maxRelError(res.dq(), grads.dq()) <= BWD_TOL, "dQ");
-        assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
-        assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
+    /**
+     * Forward and backward of seeded inputs ({@code seq} tokens, 2 query heads, 1 K/V head, D = 8) on
+     * {@code world} contiguous in-JVM ranks: {@code check} sees the result, then O and LSE are held to
+     * the fp64 reference within {@link #FWD_TOL}, dQ, dK and dV within {@link #BWD_TOL} (relative).
+     */
+    private static void runAndCheck(int seq, int world, AttentionSpec spec, Consumer<LocalRingAttention.Result> check) {
+        try (Tensor q = TestTensors.normal(1, seq, 2, 8, DType.F32);
+             Tensor k = TestTensors.normal(2, seq, 1, 8, DType.F32);
+             Tensor v = TestTensors.normal(3, seq, 1, 8, DType.F32);
+             Tensor dO = TestTensors.normal(4, seq, 2, 8, DType.F32)) {
+            ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
+            ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
+            try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, world,
+                    new RingOptions(spec, ShardLayout.CONTIGUOUS, Duration.ofSeconds(20)), KernelOptions.defaults(1))) {
+                check.accept(res);
+                assertTrue(TestTensors.maxAbsError(res.out(), ref.out()) <= FWD_TOL, "O");
+                assertTrue(TestTensors.maxLseError(ref, res::lse) <= FWD_TOL, "LSE");
+                assertTrue(TestTensors.maxRelError(res.dq(), grads.dq()) <= BWD_TOL, "dQ");
+                assertTrue(TestTensors.maxRelError(res.dk(), grads.dk()) <= BWD_TOL, "dK");
+                assertTrue(TestTensors.maxRelError(res.dv(), grads.dv()) <= BWD_TOL, "dV");
+            }
+        }
     }
 
     @Test
@@ -191,23 +206,14 @@ class RingAttentionTest {
                 assertEquals(100 * r + from[r], route.positions(r).first());
             }
         }
-        try (Tensor q = TestTensors.normal(1, 400, 2, 8, DType.F32);
-             Tensor k = TestTensors.normal(2, 400, 1, 8, DType.F32);
-             Tensor v = TestTensors.normal(3, 400, 1, 8, DType.F32);
-             Tensor dO = TestTensors.normal(4, 400, 2, 8, DType.F32)) {
-            ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
-            ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
-            try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, 4,
-                    new RingOptions(spec, ShardLayout.CONTIGUOUS, Duration.ofSeconds(20)), KernelOptions.defaults(1))) {
-                long row = 2L * 8 * 4; // K and V of one row (fp32)
-                // rank r receives the blocks of r − 1 and r − 2
-                long[] received = {(0 + 100) * row, (100 + 0) * row, (50 + 100) * row, (100 + 50) * row};
-                for (int r = 0; r < 4; r++) {
-                    assertEquals(received[r], res.forwardStats().get(r).totalBytes(), "forward bytes, rank " + r);
-                }
-                assertMatchesReference(res, ref, grads);
+        long row = 2L * 8 * 4; // K and V of one row (fp32)
+        // rank r receives the blocks of r − 1 and r − 2
+        long[] received = {(0 + 100) * row, (100 + 0) * row, (50 + 100) * row, (100 + 50) * row};
+        runAndCheck(400, 4, spec, res -> {
+            for (int r = 0; r < 4; r++) {
+                assertEquals(received[r], res.forwardStats().get(r).totalBytes(), "forward bytes, rank " + r);
             }
-        }
+        });
     }
 
     @Test
@@ -217,26 +223,17 @@ class RingAttentionTest {
         // and only the 19 rows the neighbour sees: a block's last rows forward, its first backward.
         // The ends of the sequence have one neighbour.
         AttentionSpec spec = AttentionSpec.of(8).withWindow(20);
-        try (Tensor q = TestTensors.normal(1, 600, 2, 8, DType.F32);
-             Tensor k = TestTensors.normal(2, 600, 1, 8, DType.F32);
-             Tensor v = TestTensors.normal(3, 600, 1, 8, DType.F32);
-             Tensor dO = TestTensors.normal(4, 600, 2, 8, DType.F32)) {
-            ReferenceAttention.Result ref = ReferenceAttention.forward(q, k, v, spec);
-            ReferenceAttention.Grads grads = ReferenceAttention.backward(q, k, v, dO, spec);
-            try (LocalRingAttention.Result res = LocalRingAttention.run(q, k, v, dO, 6,
-                    new RingOptions(spec, ShardLayout.CONTIGUOUS, Duration.ofSeconds(20)), KernelOptions.defaults(1))) {
-                long rows = 2L * 19 * 8 * 4; // K and V (or dK and dV) of 19 rows
-                for (int r = 0; r < 6; r++) {
-                    int neighbours = r == 0 || r == 5 ? 1 : 2;
-                    RingStats fwd = res.forwardStats().get(r);
-                    assertEquals(3, fwd.steps());
-                    assertEquals(neighbours * rows, fwd.totalBytes(), "19 rows of K/V from each neighbour, rank " + r);
-                    // each way: K/V one hop, the neighbour's dK/dV contribution one hop home
-                    assertEquals(neighbours * (rows + rows), res.backwardStats().get(r).totalBytes(), "rank " + r);
-                }
-                assertMatchesReference(res, ref, grads);
+        long rows = 2L * 19 * 8 * 4; // K and V (or dK and dV) of 19 rows
+        runAndCheck(600, 6, spec, res -> {
+            for (int r = 0; r < 6; r++) {
+                int neighbours = r == 0 || r == 5 ? 1 : 2;
+                RingStats fwd = res.forwardStats().get(r);
+                assertEquals(3, fwd.steps());
+                assertEquals(neighbours * rows, fwd.totalBytes(), "19 rows of K/V from each neighbour, rank " + r);
+                // each way: K/V one hop, the neighbour's dK/dV contribution one hop home
+                assertEquals(neighbours * (rows + rows), res.backwardStats().get(r).totalBytes(), "rank " + r);
             }
-        }
+        });
     }
 
     /**
