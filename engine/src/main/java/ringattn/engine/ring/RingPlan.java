@@ -21,6 +21,8 @@ final class RingPlan {
     final int steps;
     final int maxShard;
     private final AttentionSpec spec;
+    /** The spec's document offsets (null without documents), copied once. */
+    private final long[] cuSeqlens;
     /** Each shard as a few [first, last] runs ({@link #runs()}). */
     private final List<int[]>[] runs;
     /** Whether each shard's positions ascend (only then can its travelling rows be found by search). */
@@ -51,6 +53,7 @@ final class RingPlan {
         }
         this.steps = stepsNeeded(spec);
         this.spec = spec;
+        this.cuSeqlens = spec.cuSeqlens();
         int[] reach = twoWayReach(spec);
         this.reachForward = reach[0];
         this.reachBackward = reach[1];
@@ -139,7 +142,7 @@ final class RingPlan {
         if (!ascending[o]) {
             return new int[] {0, n};
         }
-        long[] cu = spec.cuSeqlens();
+        long[] cu = cuSeqlens;
         long w = spec.window();
         int from = n;
         int to = 0;
