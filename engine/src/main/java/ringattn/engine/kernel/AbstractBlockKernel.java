@@ -124,10 +124,6 @@ public abstract class AbstractBlockKernel implements BlockKernel {
             int group = BlockArguments.checkBlock(q, k, v, kPositions, spec);
             int n = k.tokens();
             int run = keysPerRun(k, false);
-            if (n <= run) {
-                updateRun(k, v, kPositions, group);
-                return;
-            }
             // A block larger than the kernel takes at once goes in runs of whole key tiles: each
             // query row then meets the same tiles in the same order as in one update.
             for (int c0 = 0; c0 < n; c0 += run) {
@@ -258,10 +254,6 @@ public abstract class AbstractBlockKernel implements BlockKernel {
         BlockArguments.checkGrad("dV", dV, k);
         int n = k.tokens();
         int run = keysPerRun(k, true);
-        if (n <= run) {
-            backwardRun(state, k, v, kPositions, dK, dV, spec, group);
-            return;
-        }
         for (int c0 = 0; c0 < n; c0 += run) {
             int count = Math.min(run, n - c0);
             backwardRun(state, k.tokens(c0, count), v.tokens(c0, count), kPositions.slice(c0, count),
