@@ -56,9 +56,4 @@ final class RingChannels {
     RingChannel gradients(Direction direction, Route route) {
         return new RingChannel(this, direction, RingChannel.Payload.GRADIENTS, route, 2, 3, 3, 1);
     }
-
-    /** Tokens of rank {@code rank}'s shard. */
-    int tokens(int rank) {
-        return plan.positions[rank].size();
-    }
 }
